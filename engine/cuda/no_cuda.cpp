@@ -1,0 +1,27 @@
+// The CUDA entry points of an engine built without CUDA: they report that, clearly.
+#include "shoprank/errors.h"
+#include "shoprank/topk_cuda.h"
+
+namespace shoprank::cuda {
+namespace {
+[[noreturn]] void unavailable() {
+  throw DeviceError("shoprank was built without CUDA (rebuild with a CUDA compiler present, "
+                    "or -Ccmake.define.SHOPRANK_CUDA=ON)");
+}
+}  // namespace
+
+bool built_with_cuda() { return false; }
+int device_count() { return 0; }
+
+void topk(ConstMatrixView<float>, int64_t, std::optional<CsrView>, MatrixView<float>,
+          MatrixView<int64_t>, std::uintptr_t) {
+  unavailable();
+}
+
+void topk_inner_product(ConstMatrixView<float>, ConstMatrixView<float>, int64_t,
+                        std::optional<CsrView>, MatrixView<float>, MatrixView<int64_t>,
+                        std::uintptr_t) {
+  unavailable();
+}
+
+}  // namespace shoprank::cuda

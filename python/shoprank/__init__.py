@@ -1,0 +1,34 @@
+"""shoprank: a GPU feature and ranking engine for e-commerce recommendation.
+
+``import shoprank`` needs only NumPy and the compiled engine; the pipeline's heavy stack
+(NVTabular, Merlin, TensorFlow, Dask) and the kernels' (Numba, CuPy) load on first use.
+"""
+
+from shoprank import _engine
+from shoprank._engine import DeviceError
+from shoprank.ops.topk import BACKENDS, topk, topk_inner_product
+
+__version__ = _engine.build_info()["version"]
+
+
+def build_info() -> dict:
+    """What the native engine was compiled with, and which backends this process can use.
+
+    Returns a dict: version, compiler, cxx_flags, openmp, openmp_max_threads, cuda,
+    cuda_version, cuda_architectures, simd, and ``backends`` (name -> available).
+    """
+    from shoprank import _compat
+
+    info = dict(_engine.build_info())
+    info["backends"] = _compat.available_backends()
+    return info
+
+
+__all__ = [
+    "BACKENDS",
+    "DeviceError",
+    "__version__",
+    "build_info",
+    "topk",
+    "topk_inner_product",
+]
