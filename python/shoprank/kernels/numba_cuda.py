@@ -149,12 +149,10 @@ def _select(partial_kernel, inputs, rows, columns, k, exclude_offsets, exclude_i
 def topk(scores, k, exclude_offsets, exclude_indices):
     """`scores`: a device array (anything with __cuda_array_interface__), float32 (B, N).
     Returns Numba device arrays."""
-    scores = cuda.as_cuda_array(scores)
     return _select(_partial_topk_scores, (scores,), scores.shape[0], scores.shape[1], k,
                    exclude_offsets, exclude_indices)
 
 
 def topk_inner_product(queries, items, k, exclude_offsets, exclude_indices):
-    queries, items = cuda.as_cuda_array(queries), cuda.as_cuda_array(items)
     return _select(_partial_topk_inner_product, (queries, items), queries.shape[0],
                    items.shape[0], k, exclude_offsets, exclude_indices)
