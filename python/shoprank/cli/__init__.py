@@ -1,0 +1,1 @@
+"""The ``shoprank`` command line: one command, one module per subcommand."""
