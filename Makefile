@@ -27,8 +27,9 @@ build: $(BUILT)
 
 # PyTorch is a benchmark peer only, installed in a step of its own: it needs a newer
 # typing-extensions than tensorflow-cpu 2.12 declares (both work together in practice).
+BENCH_ONLY := $(shell sed -n 's/^\# bench-only: //p' constraints.txt)
 bench: $(BUILT)
-	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
+	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install $(BENCH_ONLY)
 	$(BIN)/python benchmarks/bench_topk.py
 
 $(SYSTEM):

@@ -6,7 +6,6 @@
 #include <pybind11/pybind11.h>
 
 #include <optional>
-#include <sstream>
 #include <string>
 
 #include "shoprank/errors.h"
@@ -17,11 +16,9 @@ namespace shoprank::bindings {
 namespace py = pybind11;
 
 inline std::string describe(const py::array& a) {
-  std::ostringstream out;
-  out << py::str(a.dtype()).cast<std::string>() << " array of shape (";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) out << (i ? ", " : "") << a.shape(i);
-  out << (a.ndim() == 1 ? ",)" : ")");
-  return out.str();
+  std::string out = py::str(a.dtype()).cast<std::string>() + " array of shape (";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) out += (i ? ", " : "") + std::to_string(a.shape(i));
+  return out + (a.ndim() == 1 ? ",)" : ")");
 }
 
 template <typename T>

@@ -31,9 +31,14 @@ def test_topk_on_device_matches_oracle(backend, rows, columns, k, rng, cupy):
 
 
 @pytest.mark.parametrize("backend", DEVICE_BACKENDS)
+# (2000, 16500, 4, 1024): more rows than one group of the CUDA kernel's row state holds at
+# this k, so a tile straddles the group boundary.
 @pytest.mark.parametrize("rows,columns,dim,k", [(1, 10, 3, 4), (70, 1000, 33, 50),
-                                                (130, 40000, 64, 100), (3, 20, 1, 30)])
+                                                (130, 40000, 64, 100), (3, 20, 1, 30),
+                                                (2000, 16500, 4, 1024)])
 def test_fused_on_device_matches_oracle(backend, rows, columns, dim, k, rng, cupy):
+    if backend == "numba_cuda" and k > 256:
+        pytest.skip("numba_cuda selects at most 256")
     queries = rng.integers(-3, 4, size=(rows, dim)).astype(np.float32)
     items = rng.integers(-3, 4, size=(columns, dim)).astype(np.float32)
     exclude = random_exclude(rng, rows, columns)
