@@ -1,14 +1,17 @@
 """Run the product end to end on generated data and print a short report.
 
-Today: a synthetic catalogue (item vectors) and users (query vectors), each user's
-already-bought items excluded, ranked by inner product with every top-k backend this
-machine can run, side by side, each checked against the NumPy reference.
+Stages: generate click logs with planted behaviour (shoprank generate), turn them into
+features with NVTabular (shoprank etl: fit on the train window, transform every split),
+then rank a synthetic catalogue (item vectors) for users (query vectors), bought items
+excluded, with every top-k backend this machine can run, side by side, each checked
+against the NumPy reference. Everything is written under --workdir.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +20,13 @@ from shoprank import _compat
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", default="shoprank-demo",
+                        help="folder for the logs and features (default ./shoprank-demo; "
+                             "replaced on each run)")
+    parser.add_argument("--log-rows", type=int, default=300_000,
+                        help="impressions to generate (default 300000)")
+    parser.add_argument("--log-users", type=int, default=5_000, help="users in the logs")
+    parser.add_argument("--log-items", type=int, default=2_000, help="items in the logs")
     parser.add_argument("--items", type=int, default=200_000, help="catalogue size (default 200000)")
     parser.add_argument("--users", type=int, default=256, help="users to rank for (default 256)")
     parser.add_argument("--dim", type=int, default=64, help="vector dimension (default 64)")
@@ -25,15 +35,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, say) -> dict:
-    for name in ("items", "users", "dim"):
+    for name in ("items", "users", "dim", "log_rows", "log_users", "log_items"):
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+            flag = name.replace("_", "-")
+            raise ValueError(f"--{flag} must be >= 1, got {getattr(args, name)}")
     info = shoprank.build_info()
     say(f"shoprank {info['version']}: engine built with {info['compiler']}, {info['simd']}, "
         f"OpenMP {info['openmp']} ({info['openmp_max_threads']} threads), "
         f"CUDA {info['cuda']} {info['cuda_architectures']}")
+    workdir = Path(args.workdir)
+    logs = generate_logs(args, workdir / "logs", say)
+    features = build_features(workdir / "logs" / "logs.json", workdir / "features", say)
+    ranking = rank_catalogue(args, say)
+    return {"build": info, "workdir": str(workdir), "logs": logs, "features": features,
+            "ranking": ranking}
+
+
+def generate_logs(args, out: Path, say) -> dict:
+    from shoprank.data import generate
+
+    say(f"[1/3] generating {args.log_rows:,} impressions ({args.log_users:,} users, "
+        f"{args.log_items:,} items) into {out}")
+    start = time.perf_counter()
+    result = generate(out, users=args.log_users, items=args.log_items, rows=args.log_rows,
+                      seed=args.seed, overwrite=True)
+    say(f"      {time.perf_counter() - start:.1f} s; click rate {result['click_rate']:.3f}, "
+        f"oracle AUC {result['oracle_auc']:.4f}")
+    return result
+
+
+def build_features(config: Path, out: Path, say) -> dict:
+    from shoprank.etl import run_etl
+
+    say(f"[2/3] NVTabular feature pipeline -> {out}")
+    summary = run_etl(config, out, overwrite=True, say=lambda line: say("      " + line))
+    say(f"      {summary['seconds']:.1f} s on the {summary['device'].upper()}; "
+        f"{len(summary['output_columns'])} output columns")
+    return summary
+
+
+def rank_catalogue(args, say) -> dict:
     items, users, bought = synthetic_catalogue(args.items, args.users, args.dim, args.seed)
-    say(f"[1/1] ranking {args.users} users x {args.items} items (d={args.dim}, k={args.k}), "
+    say(f"[3/3] ranking {args.users} users x {args.items} items (d={args.dim}, k={args.k}), "
         f"{sum(len(b) for b in bought)} bought items excluded")
 
     reference = shoprank.topk_inner_product(users, items, args.k, exclude=bought, backend="numpy")
@@ -54,7 +97,7 @@ def run(args: argparse.Namespace, say) -> dict:
             "max_score_difference": float(np.abs(values - reference[0]).max(initial=0.0)),
         })
     say(format_table(rows))
-    return {"build": info, "items": args.items, "users": args.users, "dim": args.dim, "k": args.k,
+    return {"items": args.items, "users": args.users, "dim": args.dim, "k": args.k,
             "backends": rows}
 
 

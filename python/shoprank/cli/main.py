@@ -11,10 +11,10 @@ import argparse
 import json
 import sys
 
-from shoprank.cli import demo
+from shoprank.cli import demo, etl, generate
 
 # name -> module with `add_arguments(parser)`, `run(args, say) -> dict` and a docstring
-SUBCOMMANDS = {"demo": demo}
+SUBCOMMANDS = {"demo": demo, "generate": generate, "etl": etl}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""shoprank's own NVTabular operators, one per file."""

@@ -1,0 +1,235 @@
+"""Reading raw logs into one Dask DataFrame, checked before any work is done.
+
+Every problem a user's files can have is found here and reported with a message that
+names the file or the column: no files, an unreadable or truncated Parquet file, a column
+the config names that the data lacks, text in a numeric column, a timestamp that cannot be
+parsed, duplicate keys in a side table.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shoprank.etl.config import CRITEO_COLUMNS, P_CLICK, LogsConfig
+
+ROW = "_row"  # global row number, kept while splitting logs that have no timestamp
+SAMPLE = 5
+
+
+class LogsError(ValueError):
+    """The input logs (not the program) are at fault; the message says where."""
+
+
+def find_files(config: LogsConfig) -> list[Path]:
+    pattern = str(config.root / config.impressions)
+    files = sorted(Path(p) for p in glob.glob(pattern))
+    if not files:
+        raise LogsError(f"no input files match {pattern}")
+    for path in files:
+        check_file(path, config.format)
+    return files
+
+
+def check_file(path: Path, fmt: str) -> None:
+    """Opens every file once: an unreadable or truncated file is named before any work."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            pq.ParquetFile(path).metadata  # the footer: a truncated file fails here
+        except Exception as error:
+            raise LogsError(f"{path}: unreadable Parquet file ({error})") from None
+        return
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as error:
+        raise LogsError(f"{path}: unreadable ({error})") from None
+
+
+def file_columns(path: Path, fmt: str) -> list[str]:
+    if fmt == "criteo":
+        return list(CRITEO_COLUMNS)
+    if fmt == "csv":
+        return list(pd.read_csv(path, nrows=0).columns)
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
+
+
+def check_columns(config: LogsConfig, files: list[Path]) -> dict[str, list[str]]:
+    """Columns of the impressions and of each side table; a missing one is an error that
+    lists what exists."""
+    found = {"impressions": file_columns(files[0], config.format)}
+    for name, table in config.side_tables.items():
+        check_file(table.path, "parquet")
+        found[name] = file_columns(table.path, "parquet")
+        if table.key not in found[name]:
+            raise LogsError(f"side table {name} ({table.path}) has no key column {table.key!r}; "
+                            f"its columns: {found[name]}")
+    available = {column for columns in found.values() for column in columns}
+    missing = [c for c in config.required_columns() if c not in available]
+    if missing:
+        listing = "; ".join(f"{name}: {columns}" for name, columns in found.items())
+        raise LogsError(f"the config names columns the data lacks: {missing}. "
+                        f"Columns that exist: {listing}")
+    return found
+
+
+def read_logs(config: LogsConfig, files: list[Path], *, part_size: str = "64MB"):
+    """The impressions with the side tables joined, types checked, filters applied.
+
+    Returns (dask DataFrame, rows read, {reason: rows dropped}). Row order within and
+    across partitions is the files' order.
+    """
+    columns = check_columns(config, files)
+    ddf = _read_impressions(config, files, columns["impressions"], part_size)
+    for name, table in config.side_tables.items():
+        ddf = ddf.merge(_read_side_table(config, name, table, columns[name]), how="left",
+                        on=table.key)
+    ddf = _check_types(config, ddf)
+    if config.p_click:
+        ddf = _attach_p_click(config, ddf)
+    rows_read = len(ddf)
+    if rows_read == 0:
+        raise LogsError(f"the input holds no rows: {[str(f) for f in files]}")
+    dropped = {}
+    for column in config.drop_null:
+        before = ddf
+        ddf = ddf[ddf[column].notnull()]
+        dropped[f"null {column}"] = int(before[column].isnull().sum().compute())
+    return ddf, rows_read, dropped
+
+
+def _read_impressions(config: LogsConfig, files, available: list[str], part_size: str):
+    import dask.dataframe as dd
+
+    wanted = [c for c in config.required_columns() if c in available]
+    if config.format == "parquet":
+        ddf = dd.read_parquet([str(f) for f in files], columns=wanted, engine="pyarrow",
+                              split_row_groups=True)
+    elif config.format == "csv":
+        ddf = dd.read_csv([str(f) for f in files], usecols=wanted, blocksize=part_size,
+                          dtype={c: "object" for c in wanted})
+    else:
+        ddf = dd.read_csv([str(f) for f in files], sep="\t", header=None, names=CRITEO_COLUMNS,
+                          blocksize=part_size, dtype="object")[wanted]
+    if config.timestamp is None or config.p_click:
+        ddf = _number_rows(ddf)
+    return ddf
+
+
+def _number_rows(ddf):
+    """A global row number (the time order of logs without a timestamp)."""
+    lengths = ddf.map_partitions(len).compute().to_numpy()
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+
+    def number(part, partition_info=None):
+        start = offsets[partition_info["number"]]
+        return part.assign(**{ROW: np.arange(start, start + len(part), dtype=np.int64)})
+
+    meta = ddf._meta.assign(**{ROW: np.array([], dtype=np.int64)})
+    return ddf.map_partitions(number, meta=meta)
+
+
+def _read_side_table(config: LogsConfig, name: str, table, available: list[str]) -> pd.DataFrame:
+    wanted = [c for c in config.required_columns() if c in available]
+    frame = pd.read_parquet(table.path, columns=list(dict.fromkeys([table.key, *wanted])))
+    duplicated = frame[table.key][frame[table.key].duplicated()]
+    if len(duplicated):
+        raise LogsError(f"side table {name} ({table.path}): {len(duplicated)} duplicate keys in "
+                        f"{table.key!r}, e.g. {duplicated.head(SAMPLE).tolist()}")
+    return frame
+
+
+def _check_types(config: LogsConfig, ddf):
+    """Numbers must be numbers and timestamps parse; text where a number belongs is an error
+    that names the column and shows the offending values."""
+    numeric = [*config.continuous, *config.labels]
+    meta = ddf._meta.copy()
+    for column in numeric:  # text that parses becomes float64; other text is an error
+        if config.format != "parquet" or not pd.api.types.is_numeric_dtype(meta[column]):
+            meta[column] = meta[column].astype("float64")
+    convert = _to_numbers if config.format != "parquet" else _require_numbers
+    ddf = ddf.map_partitions(convert, numeric, meta=meta)
+    if config.timestamp:
+        meta = ddf._meta.copy()
+        meta[config.timestamp] = pd.Series([], dtype="datetime64[ns]")
+        ddf = ddf.map_partitions(_to_timestamp, config.timestamp, meta=meta)
+    return ddf
+
+
+def _to_numbers(part: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    for column in columns:
+        converted = pd.to_numeric(part[column], errors="coerce")
+        _raise_on_text(part[column], converted, column)
+        part[column] = converted.astype("float64")
+    return part
+
+
+def _require_numbers(part: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    for column in columns:
+        if not pd.api.types.is_numeric_dtype(part[column]):
+            converted = pd.to_numeric(part[column], errors="coerce")
+            _raise_on_text(part[column], converted, column)
+            part[column] = converted.astype("float64")
+    return part
+
+
+def _raise_on_text(raw: pd.Series, converted: pd.Series, column: str) -> None:
+    bad = raw[converted.isna() & raw.notna() & (raw.astype(str).str.strip() != "")]
+    if len(bad):
+        raise LogsError(f"column {column!r} must hold numbers but holds text, e.g. "
+                        f"{bad.astype(str).unique()[:SAMPLE].tolist()}")
+
+
+def _to_timestamp(part: pd.DataFrame, column: str) -> pd.DataFrame:
+    values = part[column]
+    if pd.api.types.is_datetime64_any_dtype(values):
+        if getattr(values.dt, "tz", None) is not None:
+            part[column] = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        return part
+    if pd.api.types.is_numeric_dtype(values):  # epoch seconds
+        part[column] = pd.to_datetime(values, unit="s")
+        return part
+    parsed = pd.to_datetime(values, errors="coerce", utc=True)
+    bad = values[parsed.isna() & values.notna()]
+    if len(bad):
+        raise LogsError(f"column {column!r}: cannot parse {bad.astype(str).unique()[:SAMPLE].tolist()} "
+                        "as timestamps (ISO 8601 text, epoch seconds or a timestamp type)")
+    part[column] = parsed.dt.tz_localize(None)
+    return part
+
+
+def _attach_p_click(config: LogsConfig, ddf):
+    """Criteo logs carry the generator's true click probability in a .npy sidecar."""
+    path = config.root / config.p_click
+    rows = np.load(path, mmap_mode="r", allow_pickle=False).shape[0]
+    if rows != len(ddf):
+        raise LogsError(f"{path}: {rows} click probabilities for {len(ddf)} rows")
+
+    def attach(part):
+        p_click = np.load(path, mmap_mode="r", allow_pickle=False)  # opened where it runs
+        return part.assign(**{P_CLICK: np.asarray(p_click[part[ROW].to_numpy()], np.float32)})
+
+    return ddf.map_partitions(attach, meta=ddf._meta.assign(**{P_CLICK: np.array([], np.float32)}))
+
+
+def list_column_types(config: LogsConfig, files: list[Path]) -> dict:
+    """Arrow types of the multi-valued columns, for writing them back as lists (Dask's
+    metadata only knows them as objects)."""
+    if config.format != "parquet" and not config.side_tables:
+        return {}
+    import pyarrow.parquet as pq
+
+    sources = ([files[0]] if config.format == "parquet" else []) + \
+        [t.path for t in config.side_tables.values()]
+    types = {}
+    for source in sources:
+        schema = pq.read_schema(source)
+        types.update({c: schema.field(c).type for c in config.multi_valued if c in schema.names})
+    return types

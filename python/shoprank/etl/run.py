@@ -1,0 +1,149 @@
+"""``run_etl``: raw logs in, model-ready features out.
+
+Output folder::
+
+    train/ valid/ test/     processed Parquet per split, each with the Merlin schema.pbtxt
+    workflow/               the fitted NVTabular Workflow (Workflow.load) and its statistics
+    summary.json            rows in/out per split, what was dropped and why, cardinalities,
+                            unseen/null shares, the oracle AUC where the logs carry it
+
+Everything is written into a temporary sibling folder that is renamed into place at the
+end: a failed run leaves no half-written output, and an existing output is replaced only
+with --overwrite, and only after the new one is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from shoprank.etl.cluster import choose_device, dask_cluster
+from shoprank.etl.config import P_CLICK, load_config
+from shoprank.etl.reading import find_files, list_column_types, read_logs
+from shoprank.etl.split import split_by_time
+from shoprank.etl.summary import categorical_columns, output_rows, split_summary
+from shoprank.etl.workflow import build_workflow
+
+
+
+def run_etl(config_path, out_dir, *, device: str = "auto", workers: int | None = None,
+            scheduler: str | None = None, overwrite: bool = False, progress: bool = True,
+            say=print) -> dict:
+    start = time.perf_counter()
+    config = load_config(config_path)
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} exists and is not empty (use --overwrite to replace it)")
+    cpu = choose_device(device)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        with dask_cluster(workers=workers, scheduler=scheduler, cpu=cpu, say=say):
+            summary = _run(config, tmp, cpu=cpu, progress=progress, say=say)
+        summary.update(device="cpu" if cpu else "gpu", workers=workers, scheduler=scheduler,
+                       config=str(config_path), seconds=round(time.perf_counter() - start, 2))
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    summary["out"] = str(out)
+    return summary
+
+
+def _run(config, tmp: Path, *, cpu: bool, progress: bool, say) -> dict:
+    files = find_files(config)
+    say(f"reading {len(files)} {config.format} file(s) from {config.root}")
+    ddf, rows_read, dropped = read_logs(config, files)
+    splits, windows = split_by_time(ddf, config, rows_read - sum(dropped.values()))
+    workflow = build_workflow(config, tmp / "stats", cpu=cpu)
+    stages = _progress(["join and split", "fit on train",
+                        *[f"transform {name}" for name in splits]], progress)
+
+    # The joined, checked logs of each split are staged as Parquet once: every later pass
+    # (fit, transform, counting) reads plain files instead of re-running the join.
+    staged = {name: tmp / "staged" / name for name in splits}
+    list_types = list_column_types(config, files)
+    rows_in = {}
+    for stage in stages:
+        if stage == "join and split":
+            for name, part in splits.items():
+                part.to_parquet(str(staged[name]), write_index=False, schema=list_types)
+                _drop_empty_files(staged[name])  # NVTabular's JoinGroupby fails on them
+                rows_in[name] = output_rows(staged[name])
+                if rows_in[name] == 0:
+                    raise ValueError(
+                        f"the {name} split is empty: the logs span too short a time for "
+                        f"split fractions valid={config.valid_fraction}, "
+                        f"test={config.test_fraction}")
+        elif stage == "fit on train":
+            workflow.fit(_dataset(staged["train"], cpu))
+        else:
+            name = stage.split()[-1]
+            workflow.transform(_dataset(staged[name], cpu)).to_parquet(
+                str(tmp / name), shuffle=None, out_files_per_proc=None)
+    workflow.save(str(tmp / "workflow"))
+    for scratch in ("stats", "staged"):  # the statistics are saved with the workflow
+        shutil.rmtree(tmp / scratch, ignore_errors=True)
+
+    schema = workflow.output_schema
+    p_click = P_CLICK if P_CLICK in schema.column_names else None
+    per_split = {}
+    for name in splits:
+        per_split[name] = {"window": windows[name], "rows_in": rows_in[name],
+                           **split_summary(tmp / name, schema, label=config.label,
+                                           p_click=p_click, hashed=set(config.hashed))}
+        per_split[name]["rows_out"] = per_split[name].pop("rows")
+        if per_split[name]["rows_out"] != rows_in[name]:
+            raise RuntimeError(f"{name}: {rows_in[name]} rows in but "
+                               f"{per_split[name]['rows_out']} written")
+        say(f"  {name:<5} {rows_in[name]:>10,} rows  {windows[name][0]} .. {windows[name][1]}"
+            + (f"  oracle AUC {per_split[name]['oracle_auc']:.4f}"
+               if "oracle_auc" in per_split[name] else ""))
+    return {"rows_read": rows_read, "dropped": dropped, "splits": per_split,
+            "cardinalities": categorical_columns(schema),
+            "output_columns": list(schema.column_names)}
+
+
+def _drop_empty_files(folder: Path) -> None:
+    import pyarrow.parquet as pq
+
+    for path in folder.glob("*.parquet"):
+        if pq.ParquetFile(path).metadata.num_rows == 0:
+            path.unlink()
+
+
+def _dataset(folder: Path, cpu: bool):
+    from merlin.io import Dataset
+
+    return Dataset(sorted(str(f) for f in folder.glob("*.parquet")), engine="parquet", cpu=cpu)
+
+
+def _progress(stages: list[str], enabled: bool):
+    """The stages, as a progress bar naming the current one when enabled."""
+    if not enabled:
+        return stages
+    from tqdm import tqdm
+
+    return _named_stages(tqdm(stages, desc="etl", unit="stage"))
+
+
+def _named_stages(bar):
+    for stage in bar:
+        bar.set_postfix_str(stage)
+        yield stage
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Moves the finished output into place; an old output is removed only after."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(old)
+    tmp.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
