@@ -60,3 +60,15 @@ def test_local_cluster_gives_the_same_output(tmp_path):
         local = pd.read_parquet(sorted((tmp_path / "local" / name).glob("*.parquet")))
         cluster = pd.read_parquet(sorted((tmp_path / "cluster" / name).glob("*.parquet")))
         pd.testing.assert_frame_equal(local, cluster)
+
+
+@pytest.mark.parametrize("fmt", ["shoprank", "criteo"])
+def test_generated_logs_of_either_format(tmp_path, fmt):
+    from shoprank.data import generate
+
+    generated = generate(tmp_path / "logs", users=300, items=200, rows=8000, format=fmt,
+                         progress=False)
+    summary = run(tmp_path / "logs" / "logs.json", tmp_path / "out")
+    assert sum(s["rows_out"] for s in summary["splits"].values()) == 8000
+    oracle = [s["oracle_auc"] for s in summary["splits"].values()]
+    assert all(abs(a - generated["oracle_auc"]) < 0.05 for a in oracle)

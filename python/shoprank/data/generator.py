@@ -218,5 +218,5 @@ def _hashed(values, salt: int):
     missing = series.isna()
     uniques, inverse = np.unique(series.fillna("").astype(str).to_numpy(), return_inverse=True)
     digests = pd.util.hash_array(uniques.astype(object), hash_key=f"criteo{salt:010d}")
-    text = np.array([f"{d & 0xFFFFFFFF:08x}" for d in digests], dtype=object)[inverse]
+    text = np.array([f"{int(d) & 0xFFFFFFFF:08x}" for d in digests], dtype=object)[inverse]
     return pd.Series(text).mask(missing)

@@ -1,0 +1,32 @@
+"""shoprank demo end to end at a small size: generate -> etl -> rank, one JSON report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shoprank.cli.main import main
+
+pytest.importorskip("nvtabular")
+
+
+def test_demo_runs_every_stage(tmp_path, capsys):
+    code = main(["demo", "--workdir", str(tmp_path / "demo"), "--log-rows", "20000",
+                 "--log-users", "300", "--log-items", "200", "--items", "5000", "--users", "16",
+                 "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    assert report["logs"]["rows"] == 20000
+    assert sum(s["rows_out"] for s in report["features"]["splits"].values()) == 20000
+    assert "oracle_auc" in report["features"]["splits"]["test"]
+    ranked = [b for b in report["ranking"]["backends"] if b["available"]]
+    assert all(b["ids_equal_to_reference"] == 1.0 for b in ranked)
+    for stage in ("[1/3]", "[2/3]", "[3/3]"):
+        assert stage in captured.err
+
+
+def test_demo_rejects_bad_sizes(tmp_path, capsys):
+    assert main(["demo", "--workdir", str(tmp_path / "d"), "--log-rows", "0"]) == 1
+    assert "--log-rows must be >= 1" in capsys.readouterr().err

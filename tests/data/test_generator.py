@@ -1,0 +1,115 @@
+"""shoprank generate: the files, their schema, determinism, bounded chunks, the planted
+click model, the Criteo layout, and refusing to overwrite."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from shoprank.cli.main import main
+from shoprank.data import generate
+from shoprank.metrics import auc
+
+SMALL = dict(users=500, items=300, rows=20_000, progress=False)
+
+
+def digests(folder):
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
+    generate(tmp_path / "a", seed=3, **SMALL)
+    generate(tmp_path / "b", seed=3, **SMALL)
+    generate(tmp_path / "c", seed=4, **SMALL)
+    assert digests(tmp_path / "a") == digests(tmp_path / "b")
+    assert digests(tmp_path / "a")["impressions/part-00000.parquet"] != \
+        digests(tmp_path / "c")["impressions/part-00000.parquet"]
+
+
+def test_files_and_schema(tmp_path):
+    result = generate(tmp_path / "logs", **SMALL)
+    impressions = pq.read_schema(tmp_path / "logs" / "impressions" / "part-00000.parquet")
+    assert [(f.name, str(f.type)) for f in impressions] == [
+        ("timestamp", "timestamp[ms]"), ("user_id", "int64"), ("session_id", "int64"),
+        ("item_id", "int64"), ("position", "int32"), ("device", "string"),
+        ("context_category", "string"), ("click", "int8"), ("purchase", "int8"),
+        ("_p_click", "float")]
+    items = pq.read_schema(tmp_path / "logs" / "items.parquet")
+    assert str(items.field("tags").type) == "list<item: string>"
+    assert set(pq.read_schema(tmp_path / "logs" / "users.parquet").names) == {
+        "user_id", "age_band", "gender", "region", "signup_date"}
+    config = json.loads((tmp_path / "logs" / "logs.json").read_text())
+    assert config["label"] == "click" and "_p_click" in config["passthrough"]
+    assert json.loads((tmp_path / "logs" / "generator.json").read_text())["rows"] == 20_000
+    assert result["rows"] == 20_000
+
+
+def test_chunks_bound_the_work_and_keep_time_order(tmp_path):
+    generate(tmp_path / "logs", chunk_rows=6_000, **SMALL)
+    parts = sorted((tmp_path / "logs" / "impressions").glob("*.parquet"))
+    assert len(parts) == 4
+    frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    assert len(frame) == 20_000
+    assert frame["timestamp"].is_monotonic_increasing
+    assert frame["position"].between(0, 11).all()
+    assert (frame["purchase"] <= frame["click"]).all()
+    # a session is one user's
+    assert (frame.groupby("session_id")["user_id"].nunique() == 1).all()
+
+
+def test_planted_click_model(tmp_path):
+    result = generate(tmp_path / "logs", users=2000, items=1000, rows=200_000, progress=False)
+    frame = pd.read_parquet(tmp_path / "logs" / "impressions")
+    assert 0.05 < result["click_rate"] < 0.15
+    assert 0.74 < result["oracle_auc"] < 0.85
+    assert abs(result["oracle_auc"] - auc(frame["click"], frame["_p_click"])) < 1e-4
+    # position bias: the first slot is clicked more than the last
+    by_position = frame.groupby("position")["click"].mean()
+    assert by_position[0] > 1.5 * by_position[11]
+    # the click is drawn from _p_click: calibrated within a few percent
+    assert abs(frame["click"].mean() - frame["_p_click"].mean()) < 0.005
+    # Zipf popularity: the top 10% of items get a large share of impressions
+    shown = frame["item_id"].value_counts()
+    assert shown.iloc[:100].sum() > 0.3 * len(frame)
+
+
+def test_criteo_layout(tmp_path):
+    generate(tmp_path / "criteo", format="criteo", **SMALL)
+    lines = (tmp_path / "criteo" / "train.tsv").read_text().splitlines()
+    assert len(lines) == 20_000
+    fields = [line.split("\t") for line in lines[:500]]
+    assert all(len(f) == 40 for f in fields)
+    assert {f[0] for f in fields} <= {"0", "1"}
+    assert all(c == "" or (len(c) == 8 and int(c, 16) >= 0) for f in fields for c in f[14:])
+    assert all(i == "" or int(i) >= 0 for f in fields for i in f[1:14])
+    p_click = np.load(tmp_path / "criteo" / "p_click.npy", allow_pickle=False)
+    assert p_click.shape == (20_000,)
+    labels = np.array([int(line.split("\t", 1)[0]) for line in lines])
+    assert auc(labels, p_click) > 0.7
+
+
+def test_refuses_a_non_empty_out_and_leaves_nothing_on_failure(tmp_path):
+    out = tmp_path / "logs"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        generate(out, **SMALL)
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    with pytest.raises(ValueError, match="--rows must be >= 1"):
+        generate(tmp_path / "new", **dict(SMALL, rows=0))
+    assert not (tmp_path / "new").exists()
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_cli_json(tmp_path, capsys):
+    code = main(["generate", "--out", str(tmp_path / "logs"), "--rows", "3000", "--users", "100",
+                 "--items", "50", "--json", "--no-progress"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rows"] == 3000 and 0 < result["oracle_auc"] < 1
