@@ -20,7 +20,8 @@ from shoprank.etl.config import LogsConfig
 NULL_ID, UNSEEN_ID, FIRST_ID = 1, 2, 3
 
 
-def run_pandas_etl(config: LogsConfig, out: Path) -> dict:
+def run_pandas_etl(config: LogsConfig, out) -> dict:
+    out = Path(out)
     frame = pd.concat([pd.read_parquet(f) for f in sorted(glob.glob(str(config.root / config.impressions)))],
                       ignore_index=True)
     for table in config.side_tables.values():

@@ -12,12 +12,11 @@ its own random stream), not on anything else. Memory stays bounded by the chunk 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
+from shoprank._output import output_folder
 from shoprank.data import behaviour as bh
 from shoprank.data.auc_histogram import AucHistogram
 
@@ -37,21 +36,9 @@ def generate(out_dir, *, users: int = 20_000, items: int = 5_000, rows: int = 1_
         raise ValueError(f"--seed must be >= 0, got {seed}")
     if format not in ("shoprank", "criteo"):
         raise ValueError(f"--format: expected shoprank or criteo, got {format!r}")
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not empty (use --overwrite to replace it)")
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with output_folder(out_dir, overwrite=overwrite) as tmp:
         result = _generate(tmp, users, items, rows, seed, format, chunk_rows, progress)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return {**result, "out": str(out)}
+    return {**result, "out": str(out_dir)}
 
 
 def _generate(tmp: Path, users, items, rows, seed, fmt, chunk_rows, progress) -> dict:

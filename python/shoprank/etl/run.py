@@ -15,11 +15,11 @@ with --overwrite, and only after the new one is complete.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 
+from shoprank._output import output_folder
 from shoprank.etl.cluster import choose_device, dask_cluster
 from shoprank.etl.config import P_CLICK, load_config
 from shoprank.etl.reading import find_files, list_column_types, read_logs
@@ -28,30 +28,19 @@ from shoprank.etl.summary import categorical_columns, output_rows, split_summary
 from shoprank.etl.workflow import build_workflow
 
 
-
 def run_etl(config_path, out_dir, *, device: str = "auto", workers: int | None = None,
             scheduler: str | None = None, overwrite: bool = False, progress: bool = True,
             say=print) -> dict:
     start = time.perf_counter()
     config = load_config(config_path)
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not empty (use --overwrite to replace it)")
     cpu = choose_device(device)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with output_folder(out_dir, overwrite=overwrite) as tmp:
         with dask_cluster(workers=workers, scheduler=scheduler, cpu=cpu, say=say):
             summary = _run(config, tmp, cpu=cpu, progress=progress, say=say)
         summary.update(device="cpu" if cpu else "gpu", workers=workers, scheduler=scheduler,
                        config=str(config_path), seconds=round(time.perf_counter() - start, 2))
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        _replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    summary["out"] = str(out)
+    summary["out"] = str(out_dir)
     return summary
 
 
@@ -136,14 +125,3 @@ def _named_stages(bar):
     for stage in bar:
         bar.set_postfix_str(stage)
         yield stage
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Moves the finished output into place; an old output is removed only after."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
