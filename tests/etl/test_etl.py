@@ -71,6 +71,10 @@ def test_output_columns_schema_and_saved_workflow(etl):
     workflow = nvt.Workflow.load(str(root / "out" / "workflow"))
     assert set(workflow.output_schema.column_names) == columns
     train = read_split(root / "out", "train")
+    for column in summary["cardinalities"]:  # ids everywhere, raw values nowhere
+        ids = np.concatenate(train[column].to_numpy()) if column == "tags" else train[column]
+        assert np.issubdtype(np.asarray(ids).dtype, np.integer), column
+        assert np.asarray(ids).max() < summary["cardinalities"][column], column
     assert train["tags"].map(len).max() >= 1  # a list feature
     assert train["session_id"].between(0, 49).all()  # hashed into 50 buckets
     assert train["timestamp_hour"].max() < 24 + 3

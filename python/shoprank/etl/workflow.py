@@ -21,10 +21,11 @@ def build_workflow(config: LogsConfig, stats_dir: Path, *, cpu: bool):
     from merlin.schema import Tags
     from nvtabular import ops
 
+    from shoprank.etl.ops.cross import Cross
     from shoprank.etl.ops.time_features import TimeFeatures
     from shoprank.etl.ops.value_counts import ValueCounts
 
-    # one folder per kind of statistic: Categorify and TargetEncoding name their files alike
+    # Categorify and TargetEncoding name their statistics files alike: one folder each
     out_path = str(stats_dir / "categories")
     categorify = dict(freq_threshold=config.freq_threshold, out_path=out_path, on_host=True)
     outputs = []
@@ -41,7 +42,7 @@ def build_workflow(config: LogsConfig, stats_dir: Path, *, cpu: bool):
     if config.multi_valued:
         add(list(config.multi_valued) >> ops.Categorify(**categorify))
     for cross in config.crosses:
-        add([list(cross)] >> ops.Categorify(encode_type="combo", **categorify))
+        add(list(cross) >> Cross() >> ops.Categorify(**categorify))
     for column in config.time_features:
         add([column] >> TimeFeatures() >> ops.Categorify(freq_threshold=0, out_path=out_path))
 
