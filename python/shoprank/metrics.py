@@ -33,3 +33,36 @@ def log_loss(labels, probabilities, eps: float = 1e-7) -> float:
     if labels.shape != p.shape:
         raise ValueError(f"log_loss: {labels.size} labels but {p.size} probabilities")
     return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log1p(-p)))
+
+
+def ranking_metrics(groups, labels, scores, k: int) -> dict:
+    """NDCG@k and recall@k over groups (e.g. each user's impressions), clicks as relevance,
+    averaged over the groups that have at least one positive."""
+    import pandas as pd
+
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    frame = pd.DataFrame({"group": np.asarray(groups), "label": np.asarray(labels, np.float64),
+                          "score": np.asarray(scores, np.float64)})
+    positives = frame.groupby("group")["label"].transform("sum")
+    frame = frame[positives > 0]
+    if frame.empty:
+        raise ValueError("ranking metrics: no group has a positive label")
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+
+    def at_k(order_by: list[str], ascending: list[bool]):
+        ranked = frame.sort_values(["group", *order_by], ascending=[True, *ascending],
+                                   kind="mergesort")
+        rank = ranked.groupby("group").cumcount().to_numpy()
+        top = rank < k
+        gain = np.where(top, ranked["label"].to_numpy() * discount[np.minimum(rank, k - 1)], 0.0)
+        hits = np.where(top, ranked["label"].to_numpy(), 0.0)
+        keys = ranked["group"].to_numpy()
+        return (pd.Series(gain).groupby(keys).sum(), pd.Series(hits).groupby(keys).sum())
+
+    dcg, hits = at_k(["score"], [False])
+    ideal, _ = at_k(["label"], [False])
+    totals = frame.groupby("group")["label"].sum()
+    return {f"ndcg@{k}": float((dcg / ideal).mean()),
+            f"recall@{k}": float((hits / totals.loc[hits.index]).mean()),
+            "groups": int(len(totals))}

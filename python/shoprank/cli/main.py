@@ -11,10 +11,11 @@ import argparse
 import json
 import sys
 
-from shoprank.cli import demo, etl, generate
+from shoprank.cli import demo, etl, evaluate, generate, train
 
 # name -> module with `add_arguments(parser)`, `run(args, say) -> dict` and a docstring
-SUBCOMMANDS = {"demo": demo, "generate": generate, "etl": etl}
+SUBCOMMANDS = {"demo": demo, "generate": generate, "etl": etl, "train": train,
+               "evaluate": evaluate}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,7 +21,7 @@ DEVICE_EFFECT = np.array([0.0, -0.15, -0.1, 0.25])
 PRICE_SENSITIVITY = np.array([0.9, 0.6, 0.35, 0.25, 0.5])  # by age band
 SHOWN_PER_REQUEST = 12
 EFFECTS = {"base": -2.4, "taste": 1.0, "affinity": 0.9, "loyalty": 0.8, "context": 0.5,
-           "position": 0.55, "quality": 0.5, "drift": 1.2, "price": 1.0}
+           "position": 0.55, "quality": 0.5, "drift": 0.3, "price": 1.0}
 
 
 def sigmoid(x):
@@ -81,14 +81,25 @@ def make_world(users: int, items: int, rng: np.random.Generator) -> World:
     price_out = price.copy()
     price_out[rng.random(items) < 0.01] = np.nan  # a few items without a listed price
     activity = rng.lognormal(0, 1.0, users)
+    region = rng.integers(0, REGIONS, users)
+    # tastes follow segments in part: an age band's favourite categories, a region's brands
+    # (learnable from the logged age band and region), the rest is personal
+    preferred = rng.choice(CATEGORIES, (users, 3), p=category_share / category_share.sum())
+    band_favourites = rng.choice(CATEGORIES, (len(AGE_BANDS), 3), replace=False)
+    from_band = rng.random(users) < 0.8
+    preferred[from_band, 0] = band_favourites[age[from_band], rng.integers(0, 3, from_band.sum())]
+    brands = np.where(rng.random((users, 3)) < [0.9, 0.5, 0.3],
+                      rng.choice(BRANDS, (users, 3), p=brand_share / brand_share.sum()), -1)
+    region_brands = rng.choice(BRANDS, (REGIONS, 2), p=brand_share / brand_share.sum())
+    from_region = rng.random(users) < 0.7
+    brands[from_region, 0] = region_brands[region[from_region],
+                                           rng.integers(0, 2, from_region.sum())]
     return World(
-        user_factors=rng.normal(0, 0.45, (users, FACTORS)),
-        user_categories=rng.choice(CATEGORIES, (users, 3), p=category_share / category_share.sum()),
-        user_brands=np.where(rng.random((users, 3)) < [0.9, 0.5, 0.3],
-                             rng.choice(BRANDS, (users, 3), p=brand_share / brand_share.sum()), -1),
+        user_factors=rng.normal(0, 0.35, (users, FACTORS)),
+        user_categories=preferred, user_brands=brands,
         user_age=age, user_device=rng.choice(len(DEVICES), users, p=[0.5, 0.25, 0.1, 0.15]),
         user_activity=activity / activity.sum(),
-        item_factors=rng.normal(0, 0.45, (items, FACTORS)),
+        item_factors=rng.normal(0, 0.35, (items, FACTORS)),
         item_category=category, item_brand=brand, item_price=price,
         item_quality=rng.normal(0, 1, items), item_by_category=order,
         category_cumulative=cumulative, category_trend=rng.normal(0, 1, CATEGORIES),
@@ -98,7 +109,7 @@ def make_world(users: int, items: int, rng: np.random.Generator) -> World:
             "age_band": np.where(rng.random(users) < 0.03, None, AGE_BANDS[age]),
             "gender": np.where(rng.random(users) < 0.05, None,
                                GENDERS[rng.choice(3, users, p=[0.48, 0.47, 0.05])]),
-            "region": np.array([f"r{r:02d}" for r in rng.integers(0, REGIONS, users)], dtype=object),
+            "region": np.array([f"r{r:02d}" for r in region], dtype=object),
             "signup_date": start - rng.integers(0, 3 * 365, users).astype("timedelta64[D]"),
         },
         items={

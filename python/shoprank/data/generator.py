@@ -143,7 +143,9 @@ class ParquetWriter:
                             "items": {"path": "items.parquet", "key": "item_id"}},
             "categorical": ["user_id", "item_id", "device", "context_category", "age_band",
                             "gender", "region", "category", "brand"],
-            "hashed": {"session_id": 100_000}, "multi_valued": ["tags"],
+            # session_id is logged but not a feature: a request's own session would let a
+            # model memorise its clicks; HashBucket serves the Criteo layout's columns
+            "hashed": {}, "multi_valued": ["tags"],
             "continuous": ["price", "position"],
             "crosses": [["user_id", "category"], ["age_band", "category"]],
             "time_features": ["timestamp"],

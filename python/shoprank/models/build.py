@@ -1,0 +1,65 @@
+"""DLRM and DCN-v2 from Merlin Models' own blocks, on fused or per-feature embedding tables."""
+
+from __future__ import annotations
+
+import dataclasses
+
+ARCHITECTURES = ("dlrm", "dcn")
+TABLES = ("fused", "per-feature")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Everything that decides the network: written beside the weights for the engine."""
+    architecture: str = "dlrm"
+    tables: str = "fused"
+    embedding_dim: int = 16
+    pooling: str = "mean"
+    bottom_mlp: tuple[int, ...] = (64, 16)   # DLRM: its last width must equal embedding_dim
+    top_mlp: tuple[int, ...] = (128, 64)     # DLRM top / DCN deep
+    cross_depth: int = 2                     # DCN
+    stacked: bool = True                     # DCN: cross then deep (else side by side)
+    activation: str = "relu"
+
+    def check(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"model: expected one of {ARCHITECTURES}, got {self.architecture!r}")
+        if self.tables not in TABLES:
+            raise ValueError(f"tables: expected one of {TABLES}, got {self.tables!r}")
+        if self.embedding_dim < 1:
+            raise ValueError(f"embedding dim must be >= 1, got {self.embedding_dim}")
+        if self.architecture == "dlrm" and self.bottom_mlp[-1] != self.embedding_dim:
+            raise ValueError(
+                f"DLRM needs the bottom MLP's output ({self.bottom_mlp[-1]}) to equal the "
+                f"embedding width ({self.embedding_dim}): the dot interaction multiplies them; "
+                f"use --embedding-dim {self.bottom_mlp[-1]} or end --bottom-mlp with "
+                f"{self.embedding_dim}")
+
+
+def build_model(schema, label: str, spec: ModelSpec):
+    """A compiled-ready Merlin Model predicting P(label) from the schema's features."""
+    import merlin.models.tf as mm
+    from merlin.schema import Tags
+
+    from shoprank.models.fused_embeddings import FusedEmbeddings
+
+    spec.check()
+    features = schema.excluding_by_name([label])
+    categorical = features.select_by_tag(Tags.CATEGORICAL)
+    if not len(categorical):
+        raise ValueError("the schema has no categorical features to embed")
+    if spec.tables == "fused":
+        embeddings = FusedEmbeddings(features, spec.embedding_dim, pooling=spec.pooling)
+    else:
+        embeddings = mm.Embeddings(categorical, dim=spec.embedding_dim,
+                                   sequence_combiner=spec.pooling)
+    output = mm.BinaryOutput(label)
+    if spec.architecture == "dlrm":
+        return mm.DLRMModel(schema, embeddings=embeddings,
+                            bottom_block=mm.MLPBlock(list(spec.bottom_mlp), activation=spec.activation),
+                            top_block=mm.MLPBlock(list(spec.top_mlp), activation=spec.activation),
+                            prediction_tasks=output)
+    inputs = mm.InputBlockV2(features, categorical=embeddings)
+    return mm.DCNModel(schema, depth=spec.cross_depth,
+                       deep_block=mm.MLPBlock(list(spec.top_mlp), activation=spec.activation),
+                       stacked=spec.stacked, input_block=inputs, prediction_tasks=output)

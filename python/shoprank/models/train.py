@@ -1,0 +1,98 @@
+"""``train``: a DLRM or DCN-v2 on the ETL's features, with the loop users expect.
+
+Merlin's dataloader, Adam with a constant or cosine learning rate, early stopping on the
+validation AUC (the best epoch's weights are kept), a progress bar and a log line per
+epoch, a fixed seed (the same run twice gives the same weights), and resuming: the state
+after each epoch is kept in OUT/backup/ until training ends, and --resume continues from
+it. The finished model goes to OUT/model/ (see export.py), written only when complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import tensorflow as tf
+
+from shoprank.models.build import ModelSpec, build_model
+from shoprank.models.data import load_processed
+
+
+def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int = 4,
+          batch_size: int = 2048, learning_rate: float = 2e-3, schedule: str = "cosine",
+          patience: int = 2, seed: int = 0, label: str | None = None, resume: bool = False,
+          overwrite: bool = False, progress: bool = True, say=print) -> dict:
+    import merlin.models.tf as mm
+
+    from shoprank.models.export import export_model
+
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"--schedule: expected constant or cosine, got {schedule!r}")
+    spec.check()
+    out = Path(out_dir)
+    backup = out / "backup"
+    if out.exists() and any(out.iterdir()) and not (resume or overwrite):
+        raise FileExistsError(f"{out} is not empty: --resume to continue its training, "
+                              "--overwrite to start again")
+    if overwrite and not resume:
+        shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+    data = load_processed(processed_dir, label)
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+    model = build_model(data.schema, data.label, spec)
+    train_rows = data.column("train", data.label).size
+    steps = math.ceil(train_rows / batch_size)
+    rate = (tf.keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps)
+            if schedule == "cosine" else learning_rate)
+    model.compile(optimizer=tf.keras.optimizers.Adam(rate),
+                  metrics=[tf.keras.metrics.AUC(name="auc")])
+    has_valid = "valid" in data.splits
+    monitor = "val_auc" if has_valid else "auc"
+    callbacks = [
+        tf.keras.callbacks.BackupAndRestore(str(backup)),
+        tf.keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
+                                         restore_best_weights=True),
+        EpochLog(say, monitor),
+    ]
+    say(f"training {spec.architecture.upper()} ({spec.tables} tables, dim {spec.embedding_dim}) "
+        f"on {train_rows:,} rows, {steps} steps/epoch, up to {epochs} epochs")
+    start = time.perf_counter()
+    history = model.fit(
+        mm.Loader(data.dataset("train"), batch_size=batch_size, shuffle=True, seed_fn=lambda: seed),
+        validation_data=mm.Loader(data.dataset("valid"), batch_size=8192) if has_valid else None,
+        epochs=epochs, callbacks=callbacks, verbose=1 if progress else 0)
+    seconds = time.perf_counter() - start
+    log = {key: [float(v) for v in values] for key, values in history.history.items()}
+    result = {"spec": dataclasses.asdict(spec), "label": data.label, "epochs_run": len(log.get("loss", [])),
+              "seconds": round(seconds, 2), "samples_per_second": train_rows * len(log.get("loss", [1])) / seconds,
+              "history": log, "seed": seed, "batch_size": batch_size,
+              "learning_rate": learning_rate, "schedule": schedule,
+              "processed": str(processed_dir)}
+    export_model(model, data, spec, out / "model", result)
+    (out / "history.json").write_text(json.dumps(result, indent=1) + "\n")
+    shutil.rmtree(backup, ignore_errors=True)  # training finished: nothing left to resume
+    result["model_dir"] = str(out / "model")
+    return result
+
+
+class EpochLog(tf.keras.callbacks.Callback):
+    """One readable line per epoch, whatever the progress bar does."""
+
+    def __init__(self, say, monitor):
+        super().__init__()
+        self.say, self.monitor = say, monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items()
+                          if k in ("loss", "auc", "val_loss", "val_auc"))
+        self.say(f"epoch {epoch + 1}: {shown}")
