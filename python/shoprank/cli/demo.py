@@ -2,7 +2,8 @@
 
 Stages: generate click logs with planted behaviour (shoprank generate), turn them into
 features with NVTabular (shoprank etl: fit on the train window, transform every split),
-then rank a synthetic catalogue (item vectors) for users (query vectors), bought items
+train a DLRM on them and evaluate it on the test split, its AUC beside the oracle's
+(shoprank train), then rank a synthetic catalogue (item vectors) for users (query vectors), bought items
 excluded, with every top-k backend this machine can run, side by side, each checked
 against the NumPy reference. Everything is written under --workdir.
 """
@@ -27,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="impressions to generate (default 300000)")
     parser.add_argument("--log-users", type=int, default=5_000, help="users in the logs")
     parser.add_argument("--log-items", type=int, default=2_000, help="items in the logs")
+    parser.add_argument("--epochs", type=int, default=2, help="DLRM training epochs (default 2)")
     parser.add_argument("--items", type=int, default=200_000, help="catalogue size (default 200000)")
     parser.add_argument("--users", type=int, default=256, help="users to rank for (default 256)")
     parser.add_argument("--dim", type=int, default=64, help="vector dimension (default 64)")
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, say) -> dict:
-    for name in ("items", "users", "dim", "log_rows", "log_users", "log_items"):
+    for name in ("items", "users", "dim", "log_rows", "log_users", "log_items", "epochs"):
         if getattr(args, name) < 1:
             flag = name.replace("_", "-")
             raise ValueError(f"--{flag} must be >= 1, got {getattr(args, name)}")
@@ -46,15 +48,16 @@ def run(args: argparse.Namespace, say) -> dict:
     workdir = Path(args.workdir)
     logs = generate_logs(args, workdir / "logs", say)
     features = build_features(workdir / "logs" / "logs.json", workdir / "features", say)
+    model = train_model(args, workdir / "features", workdir / "model", say)
     ranking = rank_catalogue(args, say)
     return {"build": info, "workdir": str(workdir), "logs": logs, "features": features,
-            "ranking": ranking}
+            "model": model, "ranking": ranking}
 
 
 def generate_logs(args, out: Path, say) -> dict:
     from shoprank.data import generate
 
-    say(f"[1/3] generating {args.log_rows:,} impressions ({args.log_users:,} users, "
+    say(f"[1/4] generating {args.log_rows:,} impressions ({args.log_users:,} users, "
         f"{args.log_items:,} items) into {out}")
     start = time.perf_counter()
     result = generate(out, users=args.log_users, items=args.log_items, rows=args.log_rows,
@@ -67,16 +70,30 @@ def generate_logs(args, out: Path, say) -> dict:
 def build_features(config: Path, out: Path, say) -> dict:
     from shoprank.etl import run_etl
 
-    say(f"[2/3] NVTabular feature pipeline -> {out}")
+    say(f"[2/4] NVTabular feature pipeline -> {out}")
     summary = run_etl(config, out, overwrite=True, say=lambda line: say("      " + line))
     say(f"      {summary['seconds']:.1f} s on the {summary['device'].upper()}; "
         f"{len(summary['output_columns'])} output columns")
     return summary
 
 
+def train_model(args, features: Path, out: Path, say) -> dict:
+    from shoprank.cli.train import format_evaluation
+    from shoprank.models.evaluate import evaluate
+    from shoprank.models.train import train
+
+    say(f"[3/4] training DLRM (Merlin Models, fused embeddings) for {args.epochs} epochs")
+    result = train(features, out, epochs=args.epochs, seed=args.seed, overwrite=True,
+                   progress=False, say=lambda line: say("      " + line))
+    result["test"] = evaluate(result["model_dir"], features)
+    say("      " + format_evaluation(result["test"]))
+    return {key: result[key] for key in ("model_dir", "epochs_run", "seconds",
+                                         "samples_per_second", "test")}
+
+
 def rank_catalogue(args, say) -> dict:
     items, users, bought = synthetic_catalogue(args.items, args.users, args.dim, args.seed)
-    say(f"[3/3] ranking {args.users} users x {args.items} items (d={args.dim}, k={args.k}), "
+    say(f"[4/4] ranking {args.users} users x {args.items} items (d={args.dim}, k={args.k}), "
         f"{sum(len(b) for b in bought)} bought items excluded")
 
     reference = shoprank.topk_inner_product(users, items, args.k, exclude=bought, backend="numpy")
