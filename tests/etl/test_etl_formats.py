@@ -70,5 +70,6 @@ def test_generated_logs_of_either_format(tmp_path, fmt):
                          progress=False)
     summary = run(tmp_path / "logs" / "logs.json", tmp_path / "out")
     assert sum(s["rows_out"] for s in summary["splits"].values()) == 8000
+    # each split's oracle AUC (800 to 6400 rows: noisy) near the generator's overall one
     oracle = [s["oracle_auc"] for s in summary["splits"].values()]
-    assert all(abs(a - generated["oracle_auc"]) < 0.05 for a in oracle)
+    assert all(abs(a - generated["oracle_auc"]) < 0.1 for a in oracle), oracle
