@@ -62,7 +62,7 @@ def _run(config, tmp: Path, *, cpu: bool, progress: bool, say) -> dict:
         if stage == "join and split":
             for name, part in splits.items():
                 part.to_parquet(str(staged[name]), write_index=False, schema=list_types)
-                _drop_empty_files(staged[name])  # NVTabular's JoinGroupby fails on them
+                _drop_empty_files(staged[name])  # some NVTabular ops fail on empty parts
                 rows_in[name] = output_rows(staged[name])
                 if rows_in[name] == 0:
                     raise ValueError(
