@@ -51,16 +51,20 @@ def test_files_and_schema(tmp_path):
 
 
 def test_chunks_bound_the_work_and_keep_time_order(tmp_path):
-    generate(tmp_path / "logs", chunk_rows=6_000, **SMALL)
+    # 6001 is no multiple of the 12 items a request shows: requests straddle the chunks
+    generate(tmp_path / "logs", chunk_rows=6_001, **SMALL)
     parts = sorted((tmp_path / "logs" / "impressions").glob("*.parquet"))
-    assert len(parts) == 4
+    assert [pq.read_metadata(p).num_rows for p in parts] == [6_001, 6_001, 6_001, 1_997]
     frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-    assert len(frame) == 20_000
     assert frame["timestamp"].is_monotonic_increasing
     assert frame["position"].between(0, 11).all()
     assert (frame["purchase"] <= frame["click"]).all()
-    # a session is one user's
+    # a session is one user's; a request (one timestamp) is one user's, slots 0, 1, 2, ...
     assert (frame.groupby("session_id")["user_id"].nunique() == 1).all()
+    requests = frame.groupby("timestamp")
+    assert (requests["user_id"].nunique() == 1).all()
+    assert (requests["device"].nunique() == 1).all()
+    assert (requests["position"].agg(lambda p: list(p) == list(range(len(p))))).all()
 
 
 def test_planted_click_model(tmp_path):
@@ -79,12 +83,24 @@ def test_planted_click_model(tmp_path):
     assert shown.iloc[:100].sum() > 0.3 * len(frame)
 
 
+def fnv1a_hex(text: str) -> str:
+    digest = 0x811C9DC5
+    for byte in text.encode():
+        digest = ((digest ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return f"{digest:08x}"
+
+
 def test_criteo_layout(tmp_path):
-    generate(tmp_path / "criteo", format="criteo", **SMALL)
+    generate(tmp_path / "criteo", format="criteo", chunk_rows=7_000, **SMALL)
     lines = (tmp_path / "criteo" / "train.tsv").read_text().splitlines()
     assert len(lines) == 20_000
-    fields = [line.split("\t") for line in lines[:500]]
+    fields = [line.split("\t") for line in lines]
     assert all(len(f) == 40 for f in fields)
+    # C3 is the device, hashed as FNV-1a of "C3:<device>"; about 3% of values missing
+    devices = {fnv1a_hex(f"C3:{d}") for d in ("mobile", "desktop", "tablet", "app")}
+    c3 = [f[16] for f in fields]
+    assert set(c3) <= devices | {""} and 0.01 < c3.count("") / len(c3) < 0.05
+    fields = fields[:500]
     assert {f[0] for f in fields} <= {"0", "1"}
     assert all(c == "" or (len(c) == 8 and int(c, 16) >= 0) for f in fields for c in f[14:])
     assert all(i == "" or int(i) >= 0 for f in fields for i in f[1:14])
@@ -92,6 +108,12 @@ def test_criteo_layout(tmp_path):
     assert p_click.shape == (20_000,)
     labels = np.array([int(line.split("\t", 1)[0]) for line in lines])
     assert auc(labels, p_click) > 0.7
+    # the same seed gives the same bytes, another seed other values (the missing ones too)
+    generate(tmp_path / "again", format="criteo", chunk_rows=7_000, **SMALL)
+    generate(tmp_path / "other", format="criteo", chunk_rows=7_000, seed=1, **SMALL)
+    assert digests(tmp_path / "again") == digests(tmp_path / "criteo")
+    other = (tmp_path / "other" / "train.tsv").read_text().splitlines()
+    assert [line.split("\t")[16] == "" for line in other] != [c == "" for c in c3]
 
 
 def test_refuses_a_non_empty_out_and_leaves_nothing_on_failure(tmp_path):

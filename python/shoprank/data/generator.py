@@ -7,6 +7,7 @@ click probabilities in p_click.npy, and logs.json.
 
 The same arguments give the same bytes; the data depend on --chunk-rows (each chunk has
 its own random stream), not on anything else. Memory stays bounded by the chunk size.
+Users and items come from the seed alone, so they are the same for any --chunk-rows.
 """
 
 from __future__ import annotations
@@ -38,14 +39,14 @@ def generate(out_dir, *, users: int = 20_000, items: int = 5_000, rows: int = 1_
         raise ValueError(f"--format: expected shoprank or criteo, got {format!r}")
     with output_folder(out_dir, overwrite=overwrite) as tmp:
         result = _generate(tmp, users, items, rows, seed, format, chunk_rows, progress)
-    return {**result, "out": str(out_dir)}
+    return {**result, "out": str(out_dir), "config": str(Path(out_dir) / "logs.json")}
 
 
 def _generate(tmp: Path, users, items, rows, seed, fmt, chunk_rows, progress) -> dict:
     world_seed, *chunk_seeds = np.random.SeedSequence(seed).spawn(1 + -(-rows // chunk_rows))
     world = bh.make_world(users, items, np.random.default_rng(world_seed))
-    writer = ParquetWriter(tmp, world) if fmt == "shoprank" else CriteoWriter(tmp, rows)
-    auc, clicks = AucHistogram(), 0
+    writer = ParquetWriter(tmp, world) if fmt == "shoprank" else CriteoWriter(tmp, rows, world)
+    auc, clicks, carry = AucHistogram(), 0, None
     chunks = range(len(chunk_seeds))
     if progress:
         from tqdm import tqdm
@@ -53,9 +54,9 @@ def _generate(tmp: Path, users, items, rows, seed, fmt, chunk_rows, progress) ->
         chunks = tqdm(chunks, desc="generate", unit="chunk")
     for index in chunks:
         first = index * chunk_rows
-        frame = draw_chunk(world, first, min(chunk_rows, rows - first), rows,
-                           np.random.default_rng(chunk_seeds[index]))
-        writer.write(index, frame)
+        rng = np.random.default_rng(chunk_seeds[index])
+        frame, carry = draw_chunk(world, first, min(chunk_rows, rows - first), rows, rng, carry)
+        writer.write(index, frame, rng)  # rng: the rest of the chunk's stream (Criteo's gaps)
         auc.add(frame["click"], frame["_p_click"])
         clicks += int(frame["click"].sum())
     writer.close()
@@ -67,9 +68,11 @@ def _generate(tmp: Path, users, items, rows, seed, fmt, chunk_rows, progress) ->
     return summary
 
 
-def draw_chunk(world: bh.World, first: int, count: int, total: int, rng) -> dict:
-    """Impressions first .. first + count of `total`: whole requests of SHOWN_PER_REQUEST
-    items, one timestamp per request, in time order."""
+def draw_chunk(world: bh.World, first: int, count: int, total: int, rng, carry=None):
+    """Impressions first .. first + count of `total`: requests of SHOWN_PER_REQUEST items,
+    one timestamp per request, in time order. A request cut by the chunk's start keeps the
+    previous chunk's user, device and context (`carry`, as returned for the last request).
+    Returns (columns, carry)."""
     n = bh.SHOWN_PER_REQUEST
     row = np.arange(first, first + count)
     request = row // n
@@ -89,6 +92,9 @@ def draw_chunk(world: bh.World, first: int, count: int, total: int, rng) -> dict
     context = np.where(rng.random(requests) < 0.7,
                        world.user_categories[user, rng.integers(0, 3, requests)],
                        rng.integers(0, bh.CATEGORIES, requests))
+    if carry is not None and first % n:  # the first request began in the previous chunk
+        user[0], device[0], context[0] = carry
+    carry = (user[-1], device[-1], context[-1])
     user, device, context = per_row(user), per_row(device), per_row(context)
     # most shown items come from the browsed category, the rest from anywhere
     from_context = rng.random(count) < 0.6
@@ -108,7 +114,7 @@ def draw_chunk(world: bh.World, first: int, count: int, total: int, rng) -> dict
         "item_id": item.astype(np.int64), "position": position,
         "device": bh.DEVICES[device], "context_category": context_name,
         "click": click, "purchase": purchase, "_p_click": p_click,
-    }
+    }, carry
 
 
 class ParquetWriter:
@@ -124,7 +130,7 @@ class ParquetWriter:
             ("price", pa.float32()), ("tags", pa.list_(pa.string())),
             ("launch_date", pa.timestamp("ms"))])), folder / "items.parquet")
 
-    def write(self, index: int, frame: dict) -> None:
+    def write(self, index: int, frame: dict, rng) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -155,33 +161,69 @@ class ParquetWriter:
 
 
 class CriteoWriter:
-    """label, 13 integer and 26 hashed categorical columns, tab-separated, no header."""
+    """label, 13 integer and 26 hashed categorical columns, tab-separated, no header.
 
-    def __init__(self, folder: Path, rows: int):
-        self.tsv = open(folder / "train.tsv", "w")
+    The columns carry what the Parquet layout does (user, item, device, browsed category,
+    the item's category, brand, price and tags, the user's age band, gender and region,
+    time, position), so the clicks stay as predictable; the rest are weak, as in Criteo.
+    """
+
+    def __init__(self, folder: Path, rows: int, world: bh.World):
+        import pyarrow.csv as csv
+
+        self.world = world
+        tags = world.items["tags"]
+        self.first_tag = np.array([t[0] if t else None for t in tags], dtype=object)
+        self.tag_count = np.array([len(t) for t in tags], dtype=np.int64)
+        self.tsv = csv.CSVWriter(str(folder / "train.tsv"), self._schema(),
+                                 write_options=csv.WriteOptions(include_header=False,
+                                                                delimiter="\t",
+                                                                quoting_style="none"))
         self.p_click = np.lib.format.open_memmap(folder / "p_click.npy", mode="w+",
                                                  dtype=np.float32, shape=(rows,))
         self.written = 0
 
-    def write(self, index: int, frame: dict) -> None:
-        import pandas as pd
+    @staticmethod
+    def _schema():
+        import pyarrow as pa
 
-        count = len(frame["click"])
-        rng = np.random.default_rng(index)  # only for the missing-value masks
-        stamps = frame["timestamp"].astype("datetime64[s]").astype(np.int64)
-        ints = [frame["position"], frame["user_id"] % 97, (stamps // 3600) % 24,
-                (stamps // 86400) % 7, frame["item_id"] % 89, frame["session_id"] % 50]
-        ints += [(frame["item_id"] * (j + 3)) % (20 + j) for j in range(7)]
-        cats = [frame["user_id"], frame["item_id"], frame["device"], frame["context_category"],
-                frame["session_id"]]
-        cats += [frame["item_id"] // (j + 2) for j in range(21)]
-        table = {"label": frame["click"]}
-        for j, values in enumerate(ints, 1):
-            column = pd.Series(values).astype("Int64")
-            table[f"I{j}"] = column.mask(rng.random(count) < 0.05)
-        for j, values in enumerate(cats, 1):
-            table[f"C{j}"] = _hashed(values, j).mask(rng.random(count) < 0.03)
-        pd.DataFrame(table).to_csv(self.tsv, sep="\t", header=False, index=False)
+        return pa.schema([("label", pa.int8())] + [(f"I{j}", pa.int64()) for j in range(1, 14)]
+                         + [(f"C{j}", pa.string()) for j in range(1, 27)])
+
+    def write(self, index: int, frame: dict, rng) -> None:
+        import pyarrow as pa
+
+        w, count = self.world, len(frame["click"])
+        user, item = frame["user_id"], frame["item_id"]
+        category, brand, age = w.item_category[item], w.item_brand[item], w.user_age[user]
+        price = w.items["price"][item]
+        seconds = (frame["timestamp"] - START).astype("timedelta64[s]").astype(np.int64)
+        days = seconds // 86400
+        launch = (w.items["launch_date"][item] - START).astype("timedelta64[D]").astype(np.int64)
+        signup = (w.users["signup_date"][user] - START).astype("timedelta64[D]").astype(np.int64)
+        no_price = np.isnan(price)
+        price = np.where(no_price, 0, price)
+        ints = [  # (values, missing)
+            (frame["position"], None), (np.round(price), no_price), ((seconds // 3600) % 24, None),
+            (days % 7, None), (days - launch, None), (days - signup, None),
+            (self.tag_count[item], None),
+            (np.round(10 * np.log1p(price)), no_price), (days, None),
+        ] + [(rng.poisson(lam, count), None) for lam in (1, 3, 10, 40)]  # weak, like Criteo's
+        cats = [user, item, frame["device"], frame["context_category"], category, brand,
+                w.users["age_band"][user], w.users["gender"][user], w.users["region"][user],
+                user * 64 + category, age * 64 + category, self.first_tag[item]]
+        cats += [brand * 64 + category, (seconds // 3600) % 24, frame["position"]]
+        # coarse id buckets: weak, redundant columns, as many of Criteo's are
+        cats += [item // k for k in (2, 3, 5, 8, 13, 21)] + [user // k for k in (2, 3, 5, 8, 13)]
+        columns = [pa.array(frame["click"])]
+        # a few values missing at random, as in Criteo
+        for values, missing in ints:
+            gone = rng.random(count) < 0.05
+            columns.append(pa.array(np.asarray(values, np.int64),
+                                    mask=gone if missing is None else gone | missing))
+        for salt, values in enumerate(cats, 1):
+            columns.append(_hashed(values, salt, rng.random(count) < 0.03))
+        self.tsv.write_table(pa.Table.from_arrays(columns, schema=self._schema()))
         self.p_click[self.written:self.written + count] = frame["_p_click"]
         self.written += count
 
@@ -199,13 +241,25 @@ class CriteoWriter:
                 "p_click": "p_click.npy"}
 
 
-def _hashed(values, salt: int):
-    """Criteo's 8-hex-digit hashed categoricals: a stable 32-bit mix of the value's text."""
-    import pandas as pd
+FNV_OFFSET, FNV_PRIME = 0x811C9DC5, 0x01000193
 
-    series = pd.Series(values)
-    missing = series.isna()
-    uniques, inverse = np.unique(series.fillna("").astype(str).to_numpy(), return_inverse=True)
-    digests = pd.util.hash_array(uniques.astype(object), hash_key=f"criteo{salt:010d}")
-    text = np.array([f"{int(d) & 0xFFFFFFFF:08x}" for d in digests], dtype=object)[inverse]
-    return pd.Series(text).mask(missing)
+
+def _hashed(values, salt: int, missing):
+    """Criteo's 8-hex-digit hashed categoricals: 32-bit FNV-1a of "C<salt>:" + the value's
+    text (stable across runs and chunks); null where the value is null or `missing`.
+    Each distinct value is hashed once, all of them at a time."""
+    import pandas as pd
+    import pyarrow as pa
+
+    codes, uniques = pd.factorize(np.asarray(values))  # code -1 for None / NaN
+    text = np.asarray(uniques).astype("S")  # ASCII, zero-padded to the longest
+    hashes = np.full(len(text), FNV_OFFSET, np.uint64)
+    for byte in f"C{salt}:".encode():
+        hashes = ((hashes ^ np.uint64(byte)) * np.uint64(FNV_PRIME)) & np.uint64(0xFFFFFFFF)
+    for byte in text.view(np.uint8).reshape(len(text), text.itemsize).T.astype(np.uint64):
+        step = ((hashes ^ byte) * np.uint64(FNV_PRIME)) & np.uint64(0xFFFFFFFF)
+        hashes = np.where(byte != 0, step, hashes)  # padding is not part of the text
+    nibbles = (hashes[:, None] >> np.arange(28, -1, -4, dtype=np.uint64)) & np.uint64(0xF)
+    hex_text = np.frombuffer(b"0123456789abcdef", np.uint8)[nibbles].view("S8").ravel()
+    rows = pa.array(codes, mask=(codes < 0) | missing)
+    return pa.array(hex_text, pa.binary(8)).cast(pa.string()).take(rows)
