@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from shoprank.etl.config import LogsConfig
+from shoprank.etl.workflow import NULL_ID, UNSEEN_ID
 
-NULL_ID, UNSEEN_ID, FIRST_ID = 1, 2, 3
+FIRST_ID = UNSEEN_ID + 1  # NVTabular's first id of a known value
 
 
 def run_pandas_etl(config: LogsConfig, out) -> dict:

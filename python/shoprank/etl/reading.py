@@ -92,9 +92,9 @@ def read_logs(config: LogsConfig, files: list[Path], *, part_size: str = "64MB")
         ddf = ddf.merge(_read_side_table(config, name, table, columns[name]), how="left",
                         on=table.key)
     ddf = _check_types(config, ddf)
-    if config.p_click:
-        ddf = _attach_p_click(config, ddf)
     rows_read = len(ddf)
+    if config.p_click:
+        ddf = _attach_p_click(config, ddf, rows_read)
     if rows_read == 0:
         raise LogsError(f"the input holds no rows: {[str(f) for f in files]}")
     dropped = {}
@@ -205,12 +205,13 @@ def _to_timestamp(part: pd.DataFrame, column: str) -> pd.DataFrame:
     return part
 
 
-def _attach_p_click(config: LogsConfig, ddf):
-    """Criteo logs carry the generator's true click probability in a .npy sidecar."""
+def _attach_p_click(config: LogsConfig, ddf, rows: int):
+    """Criteo logs carry the generator's true click probability in a .npy sidecar, one per
+    of the `rows` log rows."""
     path = config.root / config.p_click
-    rows = np.load(path, mmap_mode="r", allow_pickle=False).shape[0]
-    if rows != len(ddf):
-        raise LogsError(f"{path}: {rows} click probabilities for {len(ddf)} rows")
+    sidecar_rows = np.load(path, mmap_mode="r", allow_pickle=False).shape[0]
+    if sidecar_rows != rows:
+        raise LogsError(f"{path}: {sidecar_rows} click probabilities for {rows} rows")
 
     def attach(part):
         p_click = np.load(path, mmap_mode="r", allow_pickle=False)  # opened where it runs

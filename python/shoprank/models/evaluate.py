@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 
+from shoprank.etl.config import P_CLICK
 from shoprank.metrics import auc, log_loss, ranking_metrics
 from shoprank.models.data import load_processed
-
-P_CLICK = "_p_click"
 
 
 def predict(model, data, split: str, batch_size: int = 8192) -> np.ndarray:

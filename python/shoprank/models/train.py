@@ -62,7 +62,7 @@ def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int 
         tf.keras.callbacks.BackupAndRestore(str(backup)),
         tf.keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
                                          restore_best_weights=True),
-        EpochLog(say, monitor),
+        EpochLog(say),
     ]
     say(f"training {spec.architecture.upper()} ({spec.tables} tables, dim {spec.embedding_dim}) "
         f"on {train_rows:,} rows, {steps} steps/epoch, up to {epochs} epochs")
@@ -88,9 +88,9 @@ def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int 
 class EpochLog(tf.keras.callbacks.Callback):
     """One readable line per epoch, whatever the progress bar does."""
 
-    def __init__(self, say, monitor):
+    def __init__(self, say):
         super().__init__()
-        self.say, self.monitor = say, monitor
+        self.say = say
 
     def on_epoch_end(self, epoch, logs=None):
         shown = ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items()
