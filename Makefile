@@ -41,7 +41,7 @@ $(SYSTEM):
 
 $(DEPS): $(SYSTEM) constraints.txt pyproject.toml
 	$(PIP) install -q -c constraints.txt pip
-	$(PIP) install -c constraints.txt cmake ninja scikit-build-core pybind11
+	$(PIP) install -c constraints.txt wheel setuptools cmake ninja scikit-build-core pybind11
 	$(PIP) install -c constraints.txt --no-build-isolation -e '.[$(EXTRAS)]'
 	touch $@
 

@@ -9,6 +9,7 @@ namespace py = pybind11;
 
 namespace shoprank::bindings {
 void bind_topk(py::module_& m);
+void bind_ranker(py::module_& m);
 }
 
 PYBIND11_MODULE(_engine, m) {
@@ -33,4 +34,5 @@ PYBIND11_MODULE(_engine, m) {
   }, "What the engine was compiled with.");
 
   shoprank::bindings::bind_topk(m);
+  shoprank::bindings::bind_ranker(m);
 }

@@ -38,7 +38,7 @@ def run_etl(config_path, out_dir, *, device: str = "auto", workers: int | None =
         with dask_cluster(workers=workers, scheduler=scheduler, cpu=cpu, say=say):
             summary = _run(config, tmp, cpu=cpu, progress=progress, say=say)
         summary.update(device="cpu" if cpu else "gpu", workers=workers, scheduler=scheduler,
-                       config=str(config_path), seconds=round(time.perf_counter() - start, 2))
+                       config=str(Path(config_path).resolve()), seconds=round(time.perf_counter() - start, 2))
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     summary["out"] = str(out_dir)
     return summary

@@ -22,6 +22,7 @@ def build_workflow(config: LogsConfig, stats_dir: Path, *, cpu: bool):
     from nvtabular import ops
 
     from shoprank.etl.ops.cross import Cross
+    from shoprank.etl.ops.hash_bucket import StableHashBucket
     from shoprank.etl.ops.time_features import TimeFeatures
     from shoprank.etl.ops.value_counts import ValueCounts
 
@@ -38,7 +39,7 @@ def build_workflow(config: LogsConfig, stats_dir: Path, *, cpu: bool):
             node = node >> ops.AddTags(ids[column])
         add(node)
     if config.hashed:
-        add(list(config.hashed) >> ops.HashBucket(dict(config.hashed)))
+        add(list(config.hashed) >> StableHashBucket(dict(config.hashed)))
     if config.multi_valued:
         add(list(config.multi_valued) >> ops.Categorify(**categorify))
     for cross in config.crosses:

@@ -20,6 +20,8 @@ class ModelSpec:
     cross_depth: int = 2                     # DCN
     stacked: bool = True                     # DCN: cross then deep (else side by side)
     activation: str = "relu"
+    embedding_l2: float = 0.0                # L2 on each batch's gathered embeddings
+
 
     def check(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -28,6 +30,8 @@ class ModelSpec:
             raise ValueError(f"tables: expected one of {TABLES}, got {self.tables!r}")
         if self.embedding_dim < 1:
             raise ValueError(f"embedding dim must be >= 1, got {self.embedding_dim}")
+        if self.embedding_l2 < 0:
+            raise ValueError(f"embedding L2 must be >= 0, got {self.embedding_l2}")
         if self.architecture == "dlrm" and self.bottom_mlp[-1] != self.embedding_dim:
             raise ValueError(
                 f"DLRM needs the bottom MLP's output ({self.bottom_mlp[-1]}) to equal the "
@@ -49,10 +53,12 @@ def build_model(schema, label: str, spec: ModelSpec):
     if not len(categorical):
         raise ValueError("the schema has no categorical features to embed")
     if spec.tables == "fused":
-        embeddings = FusedEmbeddings(features, spec.embedding_dim, pooling=spec.pooling)
+        embeddings = FusedEmbeddings(features, spec.embedding_dim, pooling=spec.pooling,
+                                     l2_batch_regularization_factor=spec.embedding_l2)
     else:
         embeddings = mm.Embeddings(categorical, dim=spec.embedding_dim,
-                                   sequence_combiner=spec.pooling)
+                                   sequence_combiner=spec.pooling,
+                                   l2_batch_regularization_factor=spec.embedding_l2)
     output = mm.BinaryOutput(label)
     if spec.architecture == "dlrm":
         return mm.DLRMModel(schema, embeddings=embeddings,

@@ -22,9 +22,12 @@ FORMAT_VERSION = 1
 def export_model(model, data, spec, out: Path, training: dict) -> None:
     from merlin.schema import Tags
 
+    from shoprank.ranker.forward_spec import folder_entry
+
     with output_folder(out, overwrite=True) as tmp:
         model.save(str(tmp / "saved_model"))
-        weights = {_array_name(i, v.name): v.numpy() for i, v in enumerate(model.weights)}
+        names = {v.ref(): _array_name(i, v.name) for i, v in enumerate(model.weights)}
+        weights = {names[v.ref()]: v.numpy() for v in model.weights}
         np.savez(tmp / "weights.npz", **weights)
         features = data.schema.excluding_by_name([data.label])
         description = {
@@ -35,6 +38,9 @@ def export_model(model, data, spec, out: Path, training: dict) -> None:
             "continuous": features.select_by_tag(Tags.CONTINUOUS).column_names,
             "embeddings": _embedding_layout(model),
             "weights": {name: list(array.shape) for name, array in weights.items()},
+            # the layer-by-layer forward, tensors named by their weights.npz array
+            # (ranker/forward_spec.py); null for per-feature tables
+            "forward": folder_entry(model, spec, data.schema, data.label, names),
             "training": {k: training[k] for k in ("epochs_run", "seed", "batch_size",
                                                   "learning_rate", "schedule", "processed")},
         }
@@ -58,7 +64,23 @@ def load_keras_model(model_dir):
     if not path.is_dir():
         raise ValueError(f"{model_dir}: no saved_model/ (expected the model folder that "
                          "shoprank train writes)")
-    return tf.keras.models.load_model(str(path))
+    model = tf.keras.models.load_model(str(path))
+    _restore_cross_x0(model)
+    return model
+
+
+def _restore_cross_x0(model) -> None:
+    """Merlin's Cross layer does not serialize ``output_x0``, so a loaded DCN's cross layers
+    all come back with it False: each then uses its own input as x0 and the loaded model
+    computes another function than the trained one. CrossBlock sets it on every layer but
+    the last of a block; set it back."""
+    from merlin.models.tf.blocks.cross import Cross
+
+    for block in model._flatten_layers(include_self=True, recursive=True):
+        crosses = [layer for layer in block._flatten_layers(include_self=False, recursive=False)
+                   if isinstance(layer, Cross)]
+        for i, layer in enumerate(crosses):
+            layer.output_x0 = i < len(crosses) - 1
 
 
 def _embedding_layout(model) -> dict | None:

@@ -30,7 +30,8 @@ def cardinality(column) -> int:
 @tf.keras.utils.register_keras_serializable(package="shoprank")
 class FusedEmbeddings(TabularBlock):
     def __init__(self, schema: Schema, dim: int, pooling: str = "mean",
-                 initializer_stddev: float = 0.05, **kwargs):
+                 initializer_stddev: float = 0.05, l2_batch_regularization_factor: float = 0.0,
+                 **kwargs):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling: expected one of {POOLINGS}, got {pooling!r}")
         if dim < 1:
@@ -40,6 +41,7 @@ class FusedEmbeddings(TabularBlock):
             raise ValueError("FusedEmbeddings needs at least one categorical feature")
         super().__init__(schema=schema, **kwargs)
         self.dim, self.pooling, self.initializer_stddev = dim, pooling, initializer_stddev
+        self.l2_batch_regularization_factor = l2_batch_regularization_factor
         self.features = schema.column_names
         self.is_list = {c.name: bool(c.is_list) for c in schema}
         sizes = [cardinality(schema[name]) for name in self.features]
@@ -76,6 +78,9 @@ class FusedEmbeddings(TabularBlock):
                     tf.math.divide_no_nan(tf.reduce_sum(rows, axis=1),
                                           tf.cast(tf.maximum(row_lengths, 1)[:, None], tf.float32))
             outputs[name] = rows
+        if self.l2_batch_regularization_factor > 0:  # as Merlin's EmbeddingTable does it
+            self.add_loss(self.l2_batch_regularization_factor *
+                          tf.add_n([tf.reduce_sum(tf.square(v)) for v in outputs.values()]))
         return outputs
 
     def compute_call_output_shape(self, input_shapes):
@@ -94,7 +99,8 @@ class FusedEmbeddings(TabularBlock):
     def get_config(self):
         config = super().get_config()
         config.update(dim=self.dim, pooling=self.pooling,
-                      initializer_stddev=self.initializer_stddev)
+                      initializer_stddev=self.initializer_stddev,
+                      l2_batch_regularization_factor=self.l2_batch_regularization_factor)
         return config
 
     @classmethod

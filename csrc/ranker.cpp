@@ -1,0 +1,152 @@
+// Bindings for engine/include/shoprank/ranker.h. Columns arrive normalised by
+// python/shoprank/ranker/raw.py as per-type tuples; they are copied into a RawBatch under
+// the GIL, and the engine then runs with the GIL released, so many Python threads can
+// share one Ranker.
+#include "shoprank/ranker.h"
+
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include "shoprank/errors.h"
+
+namespace py = pybind11;
+
+namespace shoprank::bindings {
+
+namespace {
+
+template <typename T>
+std::vector<T> to_vector(const py::handle& h) {
+  auto a = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(h);
+  SHOPRANK_EXPECTS(a && a.ndim() == 1, "expected a 1-D array");
+  return std::vector<T>(a.data(), a.data() + a.size());
+}
+
+std::vector<uint8_t> flags(const py::handle& h) {
+  return h.is_none() ? std::vector<uint8_t>() : to_vector<uint8_t>(h);
+}
+
+RawColumn to_column(const std::string& name, InputType type, const py::handle& value) {
+  auto parts = py::reinterpret_borrow<py::tuple>(value);
+  RawColumn c;
+  c.type = type;
+  try {
+    switch (type) {
+      case InputType::Int64:
+      case InputType::TimestampMs:
+        c.ints = to_vector<int64_t>(parts[0]);
+        c.valid = flags(parts[1]);
+        c.rows = static_cast<int64_t>(c.ints.size());
+        break;
+      case InputType::Float64:
+        c.floats = to_vector<double>(parts[0]);
+        c.rows = static_cast<int64_t>(c.floats.size());
+        break;
+      case InputType::String:
+        c.strings = parts[0].cast<std::vector<std::string>>();
+        c.valid = flags(parts[1]);
+        c.rows = static_cast<int64_t>(c.strings.size());
+        break;
+      case InputType::StringList:
+        c.strings = parts[0].cast<std::vector<std::string>>();
+        c.offsets = to_vector<int64_t>(parts[1]);
+        c.valid = flags(parts[2]);
+        c.element_valid = flags(parts[3]);
+        c.rows = static_cast<int64_t>(c.offsets.size()) - 1;
+        break;
+    }
+  } catch (const py::error_already_set& e) {
+    detail::throw_invalid("column \"", name, "\": cannot read its ", input_type_name(type),
+                          " values (", e.what(), ")");
+  } catch (const py::cast_error& e) {
+    detail::throw_invalid("column \"", name, "\": cannot read its ", input_type_name(type),
+                          " values (", e.what(), ")");
+  }
+  check_column(name, c);
+  return c;
+}
+
+RawBatch to_batch(const Ranker& ranker, const py::dict& columns) {
+  RawBatch batch;
+  for (const auto& [key, value] : columns) {
+    const std::string name = key.cast<std::string>();
+    const auto& inputs = ranker.inputs();
+    auto spec = std::find_if(inputs.begin(), inputs.end(),
+                             [&](const InputSpec& s) { return s.name == name; });
+    if (spec == inputs.end()) {
+      std::string known;
+      for (const auto& s : inputs) known += (known.empty() ? "" : ", ") + s.name;
+      detail::throw_invalid("unknown input column(s): ", name, " (the model reads: ", known, ")");
+    }
+    batch.emplace(name, to_column(name, spec->type, value));
+  }
+  return batch;
+}
+
+py::dict features_to_python(const ModelInputs& inputs) {
+  py::dict out;
+  for (const auto& f : inputs.features) {
+    if (!f.categorical) {
+      out[py::str(f.name)] = py::array_t<float>(py::ssize_t(f.values.size()), f.values.data());
+    } else if (f.list) {
+      out[py::str(f.name)] = py::make_tuple(
+          py::array_t<int32_t>(py::ssize_t(f.ids.size()), f.ids.data()),
+          py::array_t<int64_t>(py::ssize_t(f.offsets.size()), f.offsets.data()));
+    } else {
+      out[py::str(f.name)] = py::array_t<int32_t>(py::ssize_t(f.ids.size()), f.ids.data());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void bind_ranker(py::module_& m) {
+  py::class_<Ranker>(m, "Ranker", "The native ranker of one exported model (shoprank export).")
+      .def(py::init([](const std::string& folder) {
+             py::gil_scoped_release release;
+             return Ranker::load(folder);
+           }),
+           py::arg("folder"))
+      .def_property_readonly("inputs", [](const Ranker& r) {
+        py::list out;
+        for (const auto& s : r.inputs()) {
+          out.append(py::make_tuple(s.name, input_type_name(s.type),
+                                    s.table.empty() ? py::object(py::none()) : py::str(s.table)));
+        }
+        return out;
+      }, "(name, type, side table or None) of every raw column the ranker reads")
+      .def_property_readonly("feature_names", &Ranker::feature_names)
+      .def_property_readonly("architecture", &Ranker::architecture)
+      .def_property_readonly("item_key", &Ranker::item_key)
+      .def("transform", [](const Ranker& r, const py::dict& columns) {
+        RawBatch batch = to_batch(r, columns);
+        ModelInputs inputs;
+        {
+          py::gil_scoped_release release;
+          inputs = r.transform(std::move(batch));
+        }
+        return features_to_python(inputs);
+      }, py::arg("columns"))
+      .def("score", [](const Ranker& r, const py::dict& columns, int threads) {
+        RawBatch batch = to_batch(r, columns);
+        std::vector<float> scores;
+        {
+          py::gil_scoped_release release;
+          scores = r.score(std::move(batch), threads);
+        }
+        return py::array_t<float>(py::ssize_t(scores.size()), scores.data());
+      }, py::arg("columns"), py::arg("threads") = 0)
+      .def("rank", [](const Ranker& r, const py::dict& columns, int64_t k, int threads) {
+        RawBatch batch = to_batch(r, columns);
+        Ranked ranked;
+        {
+          py::gil_scoped_release release;
+          ranked = r.rank(std::move(batch), k, threads);
+        }
+        return py::make_tuple(py::array_t<int64_t>(py::ssize_t(ranked.rows.size()), ranked.rows.data()),
+                              py::array_t<float>(py::ssize_t(ranked.scores.size()), ranked.scores.data()));
+      }, py::arg("columns"), py::arg("k"), py::arg("threads") = 0);
+}
+
+}  // namespace shoprank::bindings

@@ -1,0 +1,63 @@
+// The trained DLRM / DCN-v2 forward pass from ranker.json's "model" (the description
+// python/shoprank/ranker/forward_spec.py extracts) and tensors.bin: fused embedding gather
+// with list pooling, MLPs, the dot interaction or cross layers, the sigmoid head. Rows are
+// scored in blocks, the blocks spread over threads; every row's result is independent of
+// how rows are blocked or threaded.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "shoprank/io/json.h"
+#include "shoprank/io/tensor_file.h"
+#include "shoprank/model/layers.h"
+#include "shoprank/transform/feature_transform.h"
+
+namespace shoprank::model {
+
+class Forward {
+ public:
+  // feature_names: the transform's output order, to find each model input in ModelInputs.
+  Forward(const json::Value& model, const TensorFile& tensors,
+          const std::vector<std::string>& feature_names);
+
+  const std::string& architecture() const { return architecture_; }
+  // Click probabilities of every row; ids outside a feature's table are an error.
+  std::vector<float> score(const ModelInputs& inputs, int threads) const;
+
+ private:
+  struct Embedded {      // one categorical model input
+    int feature = 0;     // index into ModelInputs::features
+    int64_t offset = 0, cardinality = 0;
+    bool list = false;
+  };
+  // A piece of a concatenation: an embedding (index into embedded_), a continuous value
+  // (index into continuous_), or a named block output.
+  struct Piece {
+    enum Kind { Embedding, Continuous, BottomMlp, Interaction, Cross, Deep } kind = Embedding;
+    int index = 0;
+  };
+
+  void check_ids(const ModelInputs& inputs) const;
+  void score_block(const ModelInputs& inputs, int64_t first, int64_t rows, float* out) const;
+  void embed(const ModelInputs& inputs, int64_t first, int64_t rows, std::vector<float>& out) const;
+  std::vector<float> mlp(const std::vector<Dense>& layers, std::vector<float> x, int64_t rows) const;
+
+  std::string architecture_;
+  const float* table_ = nullptr;
+  int64_t table_rows_ = 0, dim_ = 0;
+  bool mean_pooling_ = true;
+  std::vector<Embedded> embedded_;
+  std::vector<int> continuous_;           // indices into ModelInputs::features, model order
+  std::vector<Dense> bottom_, top_, deep_, cross_;
+  Dense output_;
+  std::vector<Piece> vectors_;            // DLRM: what the dot interaction stacks, in order
+  std::vector<Piece> top_input_;          // DLRM: the top MLP's input concatenation
+  std::vector<Piece> x0_;                 // DCN: the input concatenation
+  std::vector<Piece> parallel_concat_;    // DCN parallel: the branches' concatenation
+  bool stacked_ = true;
+  int64_t x0_width_ = 0, interaction_width_ = 0;
+};
+
+}  // namespace shoprank::model

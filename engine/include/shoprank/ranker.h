@@ -1,0 +1,56 @@
+// The native ranking engine, for C++ services and the Python bindings alike:
+//
+//   shoprank::Ranker ranker = shoprank::Ranker::load("artifacts/");   // shoprank export
+//   shoprank::RawBatch request = ...;  // user columns (one row) + candidate columns (n rows)
+//   shoprank::Ranked best = ranker.rank(request, /*k=*/10);
+//
+// A Ranker is immutable once loaded: any number of threads may call it at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shoprank/model/forward.h"
+#include "shoprank/transform/feature_transform.h"
+#include "shoprank/transform/raw_batch.h"
+#include "shoprank/transform/side_tables.h"
+
+namespace shoprank {
+
+struct Ranked {
+  std::vector<int64_t> rows;  // candidate row indices, best first (ties: lower row first)
+  std::vector<float> scores;  // their click probabilities
+};
+
+class Ranker {
+ public:
+  // Loads and checks an artifact folder (manifest sizes and hashes, format version).
+  static Ranker load(const std::string& folder);
+
+  const std::vector<InputSpec>& inputs() const { return transform_->inputs(); }
+  const std::vector<std::string>& feature_names() const { return transform_->feature_names(); }
+  const std::string& architecture() const { return forward_->architecture(); }
+  const std::string& folder() const { return folder_; }
+  // The side table a candidate id names (e.g. "items" keyed by item_id), or empty.
+  const std::string& item_key() const { return item_key_; }
+
+  // The model inputs of raw rows: side-table columns filled in from their keys, then the
+  // fitted transform. Unknown column names, wrong types and mismatched lengths throw.
+  ModelInputs transform(RawBatch batch) const;
+  // Click probabilities, one per row. threads: 0 = OpenMP's default.
+  std::vector<float> score(RawBatch batch, int threads = 0) const;
+  // The k best rows. 1 <= k <= rows; one-row columns (the user) broadcast to every row.
+  Ranked rank(RawBatch batch, int64_t k, int threads = 0) const;
+
+ private:
+  Ranker() = default;
+  std::string folder_, item_key_;
+  std::shared_ptr<const void> storage_;  // the loaded artifacts the members point into
+  std::shared_ptr<const FeatureTransform> transform_;
+  std::shared_ptr<const SideTables> tables_;
+  std::shared_ptr<const model::Forward> forward_;
+};
+
+}  // namespace shoprank

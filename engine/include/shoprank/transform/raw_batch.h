@@ -1,0 +1,42 @@
+// Raw request rows as the engine receives them: named columns of one of five types, with
+// nulls. The transform (transform.h) turns them into model inputs.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace shoprank {
+
+enum class InputType { Int64, Float64, String, StringList, TimestampMs };
+const char* input_type_name(InputType type);
+InputType parse_input_type(const std::string& name, const std::string& where);
+
+struct RawColumn {
+  InputType type = InputType::Int64;
+  int64_t rows = 0;
+  std::vector<int64_t> ints;          // Int64 and TimestampMs (milliseconds since the epoch, UTC)
+  std::vector<double> floats;         // Float64; NaN is a missing value
+  std::vector<std::string> strings;   // String: one per row; StringList: every element
+  std::vector<int64_t> offsets;       // StringList: rows + 1, row r owns [offsets[r], offsets[r+1])
+  std::vector<uint8_t> valid;         // one per row, 0 = null; empty means every row is present
+  std::vector<uint8_t> element_valid; // StringList: one per element; empty means all present
+
+  bool present(int64_t row) const { return valid.empty() || valid[row] != 0; }
+  bool element_present(int64_t e) const { return element_valid.empty() || element_valid[e] != 0; }
+};
+
+// Columns by name; every column has the same number of rows, or one row that stands for
+// every row (a request's user features beside its candidates).
+using RawBatch = std::map<std::string, RawColumn>;
+
+// Checks one column's arrays against its row count; errors name the column.
+void check_column(const std::string& name, const RawColumn& column);
+// Checks every column and returns the batch's row count (one-row columns broadcast).
+int64_t batch_rows(const RawBatch& batch);
+
+// The row of a column that stands for batch row r (row 0 of a broadcast column).
+inline int64_t source_row(const RawColumn& column, int64_t r) { return column.rows == 1 ? 0 : r; }
+
+}  // namespace shoprank

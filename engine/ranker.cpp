@@ -1,0 +1,64 @@
+#include "shoprank/ranker.h"
+
+#include <algorithm>
+
+#include "shoprank/errors.h"
+#include "shoprank/io/artifacts.h"
+#include "shoprank/topk.h"
+
+namespace shoprank {
+
+Ranker Ranker::load(const std::string& folder) {
+  auto artifacts = std::make_shared<Artifacts>(load_artifacts(folder));
+  const json::Value& spec = artifacts->ranker;
+  Ranker r;
+  r.folder_ = folder;
+  r.transform_ = std::make_shared<FeatureTransform>(spec, artifacts->tensors);
+  r.tables_ = std::make_shared<SideTables>(spec, artifacts->tensors);
+  r.forward_ = std::make_shared<model::Forward>(spec["model"], artifacts->tensors,
+                                                r.transform_->feature_names());
+  for (const auto& table : r.tables_->tables()) {
+    if (table.name == "items") r.item_key_ = table.key;
+  }
+  r.storage_ = std::move(artifacts);  // tensors.bin stays alive as long as the Ranker
+  return r;
+}
+
+ModelInputs Ranker::transform(RawBatch batch) const {
+  std::string unknown;
+  for (const auto& [name, column] : batch) {
+    const auto& known = inputs();
+    const bool found = std::any_of(known.begin(), known.end(),
+                                   [&](const InputSpec& s) { return s.name == name; });
+    if (!found) unknown += (unknown.empty() ? "" : ", ") + name;
+  }
+  if (!unknown.empty()) {
+    std::string names;
+    for (const auto& s : inputs()) names += (names.empty() ? "" : ", ") + s.name;
+    detail::throw_invalid("unknown input column(s): ", unknown, " (the model reads: ", names, ")");
+  }
+  for (const auto& [name, column] : batch) check_column(name, column);
+  tables_->fill(batch);
+  return transform_->transform(batch);
+}
+
+std::vector<float> Ranker::score(RawBatch batch, int threads) const {
+  return forward_->score(transform(std::move(batch)), threads);
+}
+
+Ranked Ranker::rank(RawBatch batch, int64_t k, int threads) const {
+  const ModelInputs inputs = transform(std::move(batch));
+  SHOPRANK_EXPECTS(inputs.rows > 0, "no candidates to rank");
+  SHOPRANK_EXPECTS(k >= 1 && k <= inputs.rows, "k must be between 1 and the number of "
+                   "candidates (", inputs.rows, "), got ", k);
+  const std::vector<float> scores = forward_->score(inputs, threads);
+  Ranked out;
+  out.rows.resize(static_cast<size_t>(k));
+  out.scores.resize(static_cast<size_t>(k));
+  topk(ConstMatrixView<float>{scores.data(), 1, inputs.rows}, k, std::nullopt,
+       MatrixView<float>{out.scores.data(), 1, k}, MatrixView<int64_t>{out.rows.data(), 1, k},
+       TopKOptions{1});
+  return out;
+}
+
+}  // namespace shoprank

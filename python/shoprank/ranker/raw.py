@@ -1,0 +1,127 @@
+"""Raw request columns, normalised for the engine: each column converted to the type the
+artifacts declare for it (int64, float64, string, string_list, timestamp_ms), with nulls
+kept as a validity mask. Errors name the column and what was wrong with it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+TYPES = ("int64", "float64", "string", "string_list", "timestamp_ms")
+
+
+def _is_null(value) -> bool:
+    """None, NaN, NaT, and pandas' NA/NaT (recognised by name: pandas is not imported)."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    if isinstance(value, np.datetime64):
+        return bool(np.isnat(value))
+    return isinstance(value, (float, np.floating)) and bool(np.isnan(value))
+
+
+def _values(name: str, value) -> np.ndarray:
+    if isinstance(value, (str, bytes)) or np.ndim(value) == 0:
+        raise ValueError(f"{name!r}: expected a sequence of values (one per row), got a scalar "
+                         f"{type(value).__name__}")
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1:
+            raise ValueError(f"{name!r}: expected a 1-D array, got shape {value.shape}")
+        return value
+    try:
+        return np.asarray(value, dtype=object) if not hasattr(value, "to_numpy") else \
+            value.to_numpy()
+    except ValueError as error:
+        raise ValueError(f"{name!r}: cannot read the values as one column: {error}") from None
+
+
+def _null_mask(array: np.ndarray) -> np.ndarray:
+    if array.dtype == object:
+        return np.fromiter((_is_null(v) for v in array), bool, len(array))
+    if array.dtype.kind == "f":
+        return np.isnan(array)
+    if array.dtype.kind == "M":
+        return np.isnat(array)
+    return np.zeros(len(array), bool)
+
+
+def normalise(name: str, kind: str, value):
+    """One column as the tuple the binding takes for its type."""
+    array = _values(name, value)
+    nulls = _null_mask(array)
+    valid = (~nulls).astype(np.uint8)
+    if kind == "int64":
+        if array.dtype.kind in "iu":
+            return array.astype(np.int64, copy=False), valid
+        if array.dtype.kind == "b" or array.dtype.kind not in "fO":
+            raise ValueError(f"{name!r}: expected integers, got {array.dtype} values")
+        present = array[~nulls]
+        try:
+            as_float = present.astype(np.float64)
+        except (TypeError, ValueError):
+            sample = next(v for v in present if not isinstance(v, (int, float, np.number)))
+            raise ValueError(f"{name!r}: expected integers, got {sample!r}") from None
+        if not np.all(np.isfinite(as_float)) or not np.all(as_float == np.round(as_float)):
+            bad = present[~(np.isfinite(as_float) & (as_float == np.round(as_float)))][0]
+            raise ValueError(f"{name!r}: expected integers, got {bad!r}")
+        out = np.zeros(len(array), np.int64)
+        out[~nulls] = as_float.astype(np.int64)
+        return out, valid
+    if kind == "float64":
+        if array.dtype.kind in "iuf":
+            return array.astype(np.float64), None
+        out = np.full(len(array), np.nan)
+        try:
+            out[~nulls] = array[~nulls].astype(np.float64)
+        except (TypeError, ValueError):
+            sample = next(v for v in array[~nulls] if not isinstance(v, (int, float, np.number)))
+            raise ValueError(f"{name!r}: expected numbers, got {sample!r}") from None
+        return out, None
+    if kind == "timestamp_ms":
+        if array.dtype.kind == "M":
+            return array.astype("datetime64[ms]").astype(np.int64), valid
+        if array.dtype.kind in "iu":  # already milliseconds since the epoch
+            return array.astype(np.int64), valid
+        try:
+            stamps = np.array([np.datetime64("NaT") if n else np.datetime64(v, "ms")
+                               for v, n in zip(array, nulls)], dtype="datetime64[ms]")
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{name!r}: expected timestamps (datetime64 or ms since the epoch): "
+                             f"{error}") from None
+        return stamps.astype(np.int64), valid
+    if kind == "string":
+        strings = []
+        for v, null in zip(array, nulls):
+            if null:
+                strings.append("")
+            elif isinstance(v, (str, np.str_)):
+                strings.append(str(v))
+            else:
+                raise ValueError(f"{name!r}: expected text, got {v!r} ({type(v).__name__})")
+        return strings, valid
+    if kind == "string_list":
+        flat, element_valid, offsets = [], [], [0]
+        for v, null in zip(array, nulls):
+            if not null:
+                if isinstance(v, (str, bytes)) or np.ndim(v) != 1:
+                    raise ValueError(f"{name!r}: expected a list of text per row, got {v!r}")
+                for element in v:
+                    if _is_null(element):
+                        flat.append("")
+                        element_valid.append(0)
+                    elif isinstance(element, (str, np.str_)):
+                        flat.append(str(element))
+                        element_valid.append(1)
+                    else:
+                        raise ValueError(f"{name!r}: expected text in each list, got {element!r}")
+            offsets.append(len(flat))
+        return flat, np.asarray(offsets, np.int64), valid, np.asarray(element_valid, np.uint8)
+    raise ValueError(f"unknown input type {kind!r} for {name!r}")
+
+
+def normalise_columns(inputs: dict[str, str], raw: dict) -> dict:
+    """{name: normalised tuple} for every raw column; unknown names are an error."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"expected a dict of columns, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(inputs))
+    if unknown:
+        raise ValueError(f"unknown feature(s) {unknown}; this ranker reads {sorted(inputs)}")
+    return {name: normalise(name, inputs[name], value) for name, value in raw.items()}

@@ -1,0 +1,843 @@
+"""The fitted NVTabular Workflow as a plain feature-transform spec, and its NumPy reference.
+
+``extract_transform(etl_dir)`` reads ``shoprank etl``'s output (the saved Workflow, its
+statistics, the logs config named in summary.json and the raw data's column types) and
+returns ``(spec, tensors)``: a JSON-able dict {"inputs", "features", "tables"} (see
+engine/io/ARTIFACTS.md) and named arrays (every name starts with "features/" or "tables/").
+Nothing in them needs Python, pickle or NVTabular to use.
+
+``reference_transform(spec, tensors, raw)`` applies the spec to raw, already joined request
+rows with NumPy alone; ``lookup_side_tables`` does the join from the key columns. The native
+engine is tested against these. tests/ranker/test_transform_spec.py proves them equal to
+``Workflow.transform`` (ids exactly, continuous values to 1e-6).
+
+Conventions
+-----------
+* A text tensor ``T`` is the pair ``T.bytes`` (U8, UTF-8 back to back) and ``T.offsets``
+  (I64, n + 1), as ``tensors.encode_strings`` writes it.
+* Raw values: int64, float64 (NaN = missing), string, string_list, timestamp_ms (int64
+  milliseconds since the Unix epoch, UTC). Any value may be missing (None / NaN / NaT).
+* Categorical outputs are int32 ids; 0 is padding (never produced), 1 null, 2 a value not in
+  the table (unseen in training or rarer than freq_threshold); table ids start at 3.
+  List features give one id array per row. Continuous outputs are float32.
+* Continuous arithmetic is float32 throughout, exactly as NVTabular does it: the value is
+  rounded to float32 first; ``log_plus_one`` is ``logf(x + 1.0f)`` (the sum rounded to float32,
+  then the float32 natural log; not log1p); ``normalize`` is ``(x - (float)mean) / (float)std``
+  in float32, or only ``x - (float)mean`` when std is not > 0 (null std = NaN).
+
+Where Workflow.transform itself fails (the reference gives the documented meaning instead)
+-----------------------------------------------------------------------------------------
+* a null list (e.g. the tags of an item missing from the side table): NVTabular's CPU
+  Categorify raises TypeError; the reference gives an empty id list.
+* a null in an integer-keyed categorical column (e.g. user_id None): pandas cannot cast NaN to
+  the int64 keys and Categorify raises; the reference gives null_id.
+* a null timestamp: TimeFeatures raises (NaN hour to int32); the reference gives null_id.
+* a batch in which a categorical column is null in every row: Categorify raises IndexError.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from shoprank.ranker.tensors import decode_strings, encode_strings
+
+PAD_ID, NULL_ID, UNSEEN_ID = 0, 1, 2
+FIRST_ID = 3
+TYPES = ("int64", "float64", "string", "string_list", "timestamp_ms")
+MS_PER_HOUR, MS_PER_DAY = 3_600_000, 86_400_000
+EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; Monday is 0 (pandas .dt.weekday)
+
+# pandas 1.5 hash_array of text (what StableHashBucket uses)
+SIPHASH_KEY = b"0123456789123456"
+MASK64 = (1 << 64) - 1
+NULL_HASH = MASK64  # a null string hashes to max(uint64), without the mixer
+MIX_1, MIX_2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+# Workflow nodes that only select, rename nothing, or add metadata
+_PASS_OPS = {"ConcatColumns", "SelectionOp", "AddTags", "AddMetadata", "AddProperties"}
+_CONTINUOUS_STEPS = {"FillMissing", "Clip", "LogOp", "Normalize"}
+
+
+# ---------------------------------------------------------------------------------------------
+# extraction
+# ---------------------------------------------------------------------------------------------
+
+def extract_transform(etl_dir) -> tuple[dict, dict[str, np.ndarray]]:
+    """(spec, tensors) for the Workflow that ``shoprank etl`` saved in etl_dir/workflow.
+
+    Raises NotImplementedError naming the column for any operator or setting the spec cannot
+    express (e.g. Categorify with num_buckets, TargetEncoding with kfold > 1)."""
+    import shoprank.etl  # noqa: F401  (quiets TensorFlow and Merlin's CPU warnings)
+    import nvtabular as nvt
+    from merlin.schema import Tags
+
+    from shoprank.etl.config import load_config
+
+    etl_dir = Path(etl_dir)
+    summary_path = etl_dir / "summary.json"
+    if not summary_path.is_file():
+        raise FileNotFoundError(f"{summary_path}: not an ETL output folder (shoprank etl)")
+    config = load_config(json.loads(summary_path.read_text())["config"])
+    workflow_dir = etl_dir / "workflow"
+    workflow = nvt.Workflow.load(str(workflow_dir))
+    raw = _raw_columns(config)
+
+    tensors: dict[str, np.ndarray] = {}
+    features = []
+    for column in workflow.output_schema:
+        name = column.name
+        if Tags.TARGET in column.tags or name.startswith("_"):
+            continue
+        sources, steps = _lineage(workflow.output_node, name)
+        if not steps:  # a passthrough column
+            continue
+        for source in sources:
+            if source not in raw:
+                raise ValueError(f"feature {name!r} reads column {source!r}, which the raw "
+                                 "data does not have")
+        feature = _feature(name, sources, steps, raw, tensors, workflow_dir)
+        cardinality = _schema_cardinality(column)
+        if feature["kind"] == "categorical" and cardinality is not None \
+                and feature["op"] != "hash_bucket":
+            feature["cardinality"] = max(cardinality, feature["cardinality"])
+        features.append(feature)
+
+    used = list(dict.fromkeys(s for f in features for s in f["inputs"]))
+    keys = [t.key for t in config.side_tables.values()]
+    inputs = [{"name": c, "type": raw[c]["type"], "table": raw[c]["table"]}
+              for c in dict.fromkeys([*used, *keys])]
+    tables = _side_tables(config, inputs, raw, tensors)
+    return {"inputs": inputs, "features": features, "tables": tables}, tensors
+
+
+def _raw_columns(config) -> dict[str, dict]:
+    """{column: {"type", "table", "dtype"}} of the joined raw logs, as the ETL reads them
+    (reading.py): "dtype" is the pandas dtype the Workflow saw (it matters for hashing)."""
+    import pyarrow.parquet as pq
+
+    from shoprank.etl.reading import file_columns, find_files
+
+    files = find_files(config)
+    found: dict[str, dict] = {}
+    if config.format == "parquet":
+        for field in pq.read_schema(files[0]):
+            found[field.name] = _arrow_type(field.type, None)
+    else:  # csv and criteo are read as text; numbers and the timestamp are converted
+        for name in file_columns(files[0], config.format):
+            found[name] = {"type": "string", "table": None, "dtype": "object"}
+        for name in (*config.continuous, *config.labels):
+            if name in found:
+                found[name] = {"type": "float64", "table": None, "dtype": "float64"}
+    for table_name, table in config.side_tables.items():
+        for field in pq.read_schema(table.path):
+            if field.name not in found:
+                found[field.name] = _arrow_type(field.type, table_name)
+    if config.timestamp and config.timestamp in found:
+        found[config.timestamp] = {"type": "timestamp_ms", "table": found[config.timestamp]
+                                   ["table"], "dtype": "datetime64[ns]"}
+    return found
+
+
+def _arrow_type(arrow_type, table) -> dict:
+    import pyarrow as pa
+
+    t = arrow_type
+    if pa.types.is_integer(t):
+        kind = "int64"
+    elif pa.types.is_floating(t):
+        kind = "float64"
+    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        kind = "string"
+    elif pa.types.is_timestamp(t):
+        kind = "timestamp_ms"
+    elif (pa.types.is_list(t) or pa.types.is_large_list(t)) and \
+            (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)):
+        kind = "string_list"
+    else:
+        kind = f"unsupported:{t}"
+    dtype = t.to_pandas_dtype() if kind in ("int64", "float64") else None
+    return {"type": kind, "table": table,
+            "dtype": np.dtype(dtype).name if dtype is not None else
+            ("datetime64[ns]" if kind == "timestamp_ms" else "object")}
+
+
+def _lineage(node, column: str) -> tuple[list[str], list[tuple]]:
+    """(raw input columns, [(op, output column, op input columns)] from raw to output)."""
+    op = node.op
+    kind = type(op).__name__ if op is not None else "SelectionOp"
+    if kind in _PASS_OPS:
+        parent = _parent_with(node, column)
+        return ([column], []) if parent is None else _lineage(parent, column)
+    from merlin.dag import ColumnSelector
+
+    selector = node.selector or ColumnSelector(node.input_schema.column_names)
+    mapping = op.column_mapping(selector)
+    if column not in mapping:
+        raise NotImplementedError(f"feature {column!r}: cannot trace it through {kind}")
+    sources = list(mapping[column])
+    if kind == "TargetEncoding":
+        sources = [s for s in sources if s not in op.target_columns]
+    if len(sources) == 1:
+        parent = _parent_with(node, sources[0])
+        raw, steps = ([sources[0]], []) if parent is None else _lineage(parent, sources[0])
+    else:
+        raw, steps = [], []
+        for source in sources:
+            parent = _parent_with(node, source)
+            inner_raw, inner_steps = ([source], []) if parent is None else \
+                _lineage(parent, source)
+            if inner_steps:
+                raise NotImplementedError(f"feature {column!r}: {kind} of transformed "
+                                          f"columns is not supported")
+            raw += inner_raw
+    return raw, steps + [(op, column, sources)]
+
+
+def _parent_with(node, column: str):
+    for parent in node.parents_with_dependencies:
+        schema = parent.output_schema
+        if schema is not None and column in schema.column_names:
+            return parent
+    return None
+
+
+def _schema_cardinality(column) -> int | None:
+    domain = column.int_domain
+    return int(domain.max) + 1 if domain is not None and domain.max is not None else None
+
+
+def _feature(name, sources, steps, raw, tensors, workflow_dir) -> dict:
+    kinds = [type(op).__name__ for op, _, _ in steps]
+    base = {"name": name, "inputs": list(sources)}
+    if kinds == ["Categorify"]:
+        (source,) = sources
+        op = steps[0][0]
+        multi = raw[source]["type"] == "string_list"
+        feature = {**base, "kind": "categorical",
+                   "op": "categorify_list" if multi else "categorify"}
+        feature.update(_categorify_table(op, name, steps[0][2], workflow_dir, tensors))
+        if multi:
+            feature.update(null_element_id=UNSEEN_ID, null_list="empty")
+        return _check_key_type(feature, raw[source]["type"])
+    if kinds == ["Cross", "Categorify"]:
+        categorify = steps[1][0]
+        parts = []
+        for source in sources:
+            kind = raw[source]["type"]
+            if kind not in ("int64", "string"):
+                raise NotImplementedError(
+                    f"feature {name!r}: crossing the {kind} column {source!r} is not "
+                    "supported (only int64 and string parts have a plain text rule)")
+            parts.append("int64_decimal" if kind == "int64" else "string")
+        from shoprank.etl.ops.cross import SEPARATOR
+
+        feature = {**base, "kind": "categorical", "op": "cross_categorify",
+                   "separator": SEPARATOR, "part_text": parts}
+        feature.update(_categorify_table(categorify, name, [name], workflow_dir, tensors))
+        return _check_key_type(feature, "string")
+    if kinds == ["TimeFeatures", "Categorify"]:
+        (source,) = sources
+        if raw[source]["type"] != "timestamp_ms":
+            raise NotImplementedError(f"feature {name!r}: time features of a "
+                                      f"{raw[source]['type']} column")
+        part = name[len(source) + 1:]
+        if part not in ("hour", "weekday"):
+            raise NotImplementedError(f"feature {name!r}: unknown time feature {part!r}")
+        feature = {**base, "kind": "categorical", "op": "time_categorify", "part": part}
+        feature.update(_categorify_table(steps[1][0], name, [name], workflow_dir, tensors))
+        return _check_key_type(feature, "int64")
+    if kinds == ["HashBucket"]:
+        raise NotImplementedError(f"feature {name!r}: NVTabular's HashBucket salts every hash "
+                                  "with the row's position; use shoprank's StableHashBucket")
+    if kinds == ["StableHashBucket"]:
+        return {**base, "kind": "categorical", "op": "hash_bucket",
+                **_hash_spec(steps[0][0], name, sources[0], raw[sources[0]])}
+    if kinds and set(kinds[1:]) <= _CONTINUOUS_STEPS and \
+            (kinds[0] in _CONTINUOUS_STEPS | {"ValueCounts", "TargetEncoding"}):
+        return _continuous(name, sources, steps, raw, tensors)
+    raise NotImplementedError(f"feature {name!r}: the operator chain {' >> '.join(kinds)} "
+                              "has no spec")
+
+
+def _check_key_type(feature: dict, raw_type: str) -> dict:
+    expected = {"int64": ("int64", "float64"), "timestamp_ms": ("int64",),
+                "string": ("string",), "string_list": ("string",),
+                "float64": ("float64", "int64")}[raw_type]
+    if feature["key_type"] not in expected:
+        raise NotImplementedError(f"feature {feature['name']!r}: {feature['key_type']} keys "
+                                  f"for a {raw_type} input")
+    return feature
+
+
+def _categorify_table(op, name, columns, workflow_dir, tensors) -> dict:
+    """The key -> id table of one Categorify output column, as NVTabular 23.08 encodes it."""
+    import pandas as pd
+
+    if op.encode_type != "joint" or op.single_table:
+        raise NotImplementedError(f"feature {name!r}: Categorify(encode_type="
+                                  f"{op.encode_type!r}, single_table={op.single_table})")
+    for setting in ("num_buckets", "max_size", "freq_threshold"):
+        value = getattr(op, setting)
+        if isinstance(value, dict):
+            value = value.get(name)
+        if setting == "num_buckets" and value:
+            raise NotImplementedError(f"feature {name!r}: Categorify(num_buckets={value}) "
+                                      "hashes out-of-vocabulary values; not supported")
+    storage = op.storage_name.get(name, name)
+    if storage != name or len(columns) != 1:
+        raise NotImplementedError(f"feature {name!r}: jointly encoded column groups")
+    path = Path(op.categories[storage])
+    if not path.exists():  # a moved output folder: the statistics lie beside the workflow
+        path = workflow_dir / "categories" / path.name
+    table = pd.read_parquet(path, columns=[storage])
+    labels = np.asarray(table.index, dtype=np.int64)
+    if len(labels) and labels[0] < FIRST_ID:  # what _encode does for cudf's lost RangeIndex
+        labels = labels + FIRST_ID
+    keys = table[storage]
+    keep = keys.notna().to_numpy()  # nulls are always null_id, whatever the file holds
+    keys, labels = keys[keep], labels[keep]
+    freq = op.freq_threshold.get(name) if isinstance(op.freq_threshold, dict) \
+        else op.freq_threshold
+    entry = {"pad_id": PAD_ID, "null_id": NULL_ID, "unseen_id": UNSEEN_ID,
+             "freq_threshold": int(freq or 0),
+             "cardinality": int(max(labels.max() + 1 if len(labels) else 0, FIRST_ID))}
+    entry.update(_key_tensors(keys, f"features/{name}/keys", tensors, name))
+    tensors[f"features/{name}/ids"] = labels.astype(np.int32)
+    entry["ids"] = f"features/{name}/ids"
+    return entry
+
+
+def _key_tensors(keys, tensor: str, tensors: dict, name: str) -> dict:
+    """keys (a pandas Series without nulls) as an I64, F64 or text tensor."""
+    values = keys.to_numpy()
+    if keys.dtype.kind in "iu":
+        tensors[tensor] = values.astype(np.int64)
+        return {"key_type": "int64", "keys": tensor}
+    if keys.dtype.kind == "f":
+        tensors[tensor] = values.astype(np.float64)
+        return {"key_type": "float64", "keys": tensor}
+    if keys.dtype == object and all(isinstance(v, str) for v in values):
+        data, offsets = encode_strings(values)
+        tensors[f"{tensor}.bytes"], tensors[f"{tensor}.offsets"] = data, offsets
+        return {"key_type": "string", "keys": tensor}
+    raise NotImplementedError(f"feature {name!r}: keys of dtype {keys.dtype} "
+                              f"(e.g. {values[:3].tolist()})")
+
+
+def _hash_spec(op, name, source, raw) -> dict:
+    buckets = op.num_buckets[source]
+    if raw["type"] not in ("int64", "string"):
+        raise NotImplementedError(f"feature {name!r}: HashBucket of a {raw['type']} column")
+    return {"num_buckets": int(buckets), "cardinality": int(buckets),
+            "part_text": "int64_decimal" if raw["type"] == "int64" else "string",
+            "hash": "mix64(siphash24(key '0123456789123456', the value's UTF-8 text)) % "
+                    "num_buckets; a null hashes to 2**64 - 1 (etl/ops/hash_bucket.py)"}
+
+
+def _continuous(name, sources, steps, raw, tensors) -> dict:
+    (source,) = sources
+    first, rest = steps[0][0], steps[1:]
+    kind = type(first).__name__
+    feature = {"name": name, "kind": "continuous", "inputs": [source]}
+    if kind == "ValueCounts":
+        counts = first.counts[source]
+        feature["op"] = "value_count"
+        feature.update(_key_tensors(counts.index.to_series(), f"features/{name}/keys",
+                                    tensors, name))
+        tensors[f"features/{name}/counts"] = counts.to_numpy().astype(np.int64)
+        feature.update(counts=f"features/{name}/counts", unseen_count=0, null_count=0)
+    elif kind == "TargetEncoding":
+        feature["op"] = "target_encoding"
+        feature.update(_target_encoding(first, name, source, tensors))
+    else:
+        if raw[source]["type"] not in ("int64", "float64"):
+            raise NotImplementedError(f"feature {name!r}: continuous {raw[source]['type']} "
+                                      "column")
+        feature["op"] = "continuous"
+        rest = steps
+        kinds = [type(op).__name__ for op, _, _ in steps]
+        exact = raw[source]["dtype"] == "float32" or (
+            "LogOp" in kinds and "Normalize" not in kinds[:kinds.index("LogOp")])
+        if "Normalize" in kinds and not exact:
+            raise NotImplementedError(f"feature {name!r}: Normalize of a {raw[source]['dtype']} "
+                                      "column without LogOp computes in float64")
+    feature["steps"] = [_step(op, column, name) for op, column, _ in rest]
+    return feature
+
+
+def _target_encoding(op, name, source, tensors) -> dict:
+    """Per key: float32((sum of the target + p_smooth * target mean) / (count + p_smooth)),
+    from the train window's statistics; unseen keys get float32(target mean)."""
+    import pandas as pd
+
+    if op.kfold > 1:
+        raise NotImplementedError(f"feature {name!r}: TargetEncoding(kfold={op.kfold}) "
+                                  "depends on the row's fold")
+    targets = op.target_columns
+    target = name.rsplit("_", 1)[-1] if len(targets) != 1 else targets[0]
+    if target not in targets or name != f"TE_{source}_{target}":
+        raise NotImplementedError(f"feature {name!r}: TargetEncoding output naming")
+    mean = (op.target_mean or op.means)[target]
+    stats = pd.read_parquet(op.stats[source])
+    stats.columns = [source, "count", *[f"{t}_sum" for t in targets]]
+    value = ((stats[f"{target}_sum"] + op.p_smooth * mean) / (stats["count"] + op.p_smooth))
+    value = value.astype(op.out_dtype or np.float32).astype(np.float32)
+    default = np.float32(np.float32(mean))
+    null = stats[source].isna().to_numpy()
+    null_value = float(value[null].iloc[0]) if null.any() else float(default)
+    feature = {"target": target, "p_smooth": op.p_smooth, "target_mean": float(mean),
+               "default": float(default), "null_value": null_value}
+    feature.update(_key_tensors(stats[source][~null], f"features/{name}/keys", tensors, name))
+    tensors[f"features/{name}/values"] = value[~null].to_numpy().astype(np.float32)
+    feature["values"] = f"features/{name}/values"
+    return feature
+
+
+def _step(op, column: str, name: str) -> dict:
+    kind = type(op).__name__
+    if kind == "FillMissing":
+        if op.add_binary_cols:
+            raise NotImplementedError(f"feature {name!r}: FillMissing(add_binary_cols=True)")
+        return {"op": "fill_missing", "value": float(op.fill_val)}
+    if kind == "Clip":
+        return {"op": "clip", "min": None if op.min_value is None else float(op.min_value),
+                "max": None if op.max_value is None else float(op.max_value)}
+    if kind == "LogOp":
+        return {"op": "log_plus_one"}
+    if kind == "Normalize":
+        std = float(op.stds[column])
+        return {"op": "normalize", "mean": float(op.means[column]),
+                "std": None if math.isnan(std) else std}
+    raise NotImplementedError(f"feature {name!r}: continuous step {kind}")
+
+
+def _side_tables(config, inputs, raw, tensors) -> dict:
+    import pandas as pd
+
+    tables = {}
+    for table_name, table in config.side_tables.items():
+        columns = [i["name"] for i in inputs if i["table"] == table_name]
+        frame = pd.read_parquet(table.path, columns=list(dict.fromkeys([table.key, *columns])))
+        prefix = f"tables/{table_name}"
+        keys = frame[table.key]
+        if keys.isna().any():
+            raise ValueError(f"side table {table_name}: null keys in {table.key!r}")
+        if keys.dtype.kind == "f":
+            raise NotImplementedError(f"side table {table_name}: float keys")
+        entry = {"key": table.key, "rows": len(frame)}
+        entry.update(_key_tensors(keys, f"{prefix}/keys", tensors, table_name))
+        entry["columns"] = [_table_column(frame[c], c, raw[c]["type"], f"{prefix}/{c}", tensors)
+                            for c in columns]
+        tables[table_name] = entry
+    return tables
+
+
+def _table_column(series, name, kind, tensor, tensors) -> dict:
+    import pandas as pd
+
+    valid = series.notna().to_numpy()
+    if kind == "string_list":
+        valid = np.array([v is not None and not (isinstance(v, float) and math.isnan(v))
+                          for v in series], dtype=bool)
+    entry = {"name": name, "type": kind, "values": tensor, "valid": f"{tensor}.valid"}
+    tensors[f"{tensor}.valid"] = valid.astype(np.uint8)
+    if kind == "int64":
+        tensors[tensor] = np.where(valid, series.fillna(0).to_numpy(), 0).astype(np.int64)
+    elif kind == "float64":
+        tensors[tensor] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    elif kind == "timestamp_ms":
+        stamps = pd.to_datetime(series)
+        ms = stamps.to_numpy("datetime64[ms]").astype(np.int64)
+        tensors[tensor] = np.where(valid, ms, 0).astype(np.int64)
+    elif kind == "string":
+        data, offsets = encode_strings([v if ok else "" for v, ok in zip(series, valid)])
+        tensors[f"{tensor}.bytes"], tensors[f"{tensor}.offsets"] = data, offsets
+    elif kind == "string_list":
+        elements, rows, element_valid = [], [0], []
+        for value, ok in zip(series, valid):
+            items = list(value) if ok else []
+            for item in items:
+                null = item is None or (isinstance(item, float) and math.isnan(item))
+                elements.append("" if null else str(item))
+                element_valid.append(not null)
+            rows.append(len(elements))
+        data, offsets = encode_strings(elements)
+        tensors[f"{tensor}.bytes"], tensors[f"{tensor}.offsets"] = data, offsets
+        tensors[f"{tensor}.rows"] = np.asarray(rows, dtype=np.int64)
+        tensors[f"{tensor}.element_valid"] = np.asarray(element_valid, dtype=np.uint8)
+        entry.update(rows=f"{tensor}.rows", element_valid=f"{tensor}.element_valid")
+    else:
+        raise NotImplementedError(f"side-table column {name!r} of type {kind}")
+    return entry
+
+
+# ---------------------------------------------------------------------------------------------
+# the reference
+# ---------------------------------------------------------------------------------------------
+
+def reference_transform(spec: dict, tensors: dict[str, np.ndarray],
+                        raw: dict) -> dict[str, np.ndarray | list[np.ndarray]]:
+    """The spec applied to raw, joined rows: {feature: int32 ids | float32 values | a list of
+    int32 id arrays (list features)}. raw: {input column: array or list}, every input the
+    features read, one value per row; missing values as None / NaN / NaT."""
+    types = {i["name"]: i["type"] for i in spec["inputs"]}
+    rows = _row_count(raw, [c for f in spec["features"] for c in f["inputs"]])
+    columns: dict[str, object] = {}
+
+    def column(name):
+        if name not in columns:
+            if name not in raw:
+                raise ValueError(f"raw rows lack the input column {name!r}")
+            columns[name] = _parse(raw[name], types[name], name, rows)
+        return columns[name]
+
+    out = {}
+    for feature in spec["features"]:
+        out[feature["name"]] = _OPS[feature["op"]](feature, tensors, [column(c) for c in
+                                                                        feature["inputs"]], rows)
+    return out
+
+
+def lookup_side_tables(spec: dict, tensors: dict[str, np.ndarray], raw: dict) -> dict:
+    """raw plus every side-table input column it lacks, looked up by the table's key column
+    (an unknown or null key gives nulls). Columns raw already carries are kept as given."""
+    types = {i["name"]: i["type"] for i in spec["inputs"]}
+    out = dict(raw)
+    for name, table in spec["tables"].items():
+        missing = [c for c in table["columns"] if c["name"] not in raw]
+        if not missing:
+            continue
+        key = table["key"]
+        if key not in raw:
+            raise ValueError(f"raw rows lack {key!r}, the key of side table {name!r}")
+        rows = len(raw[key])
+        lookup = _Lookup(tensors, table["keys"], table["key_type"])
+        values, valid = _scalar_values(_parse(raw[key], types.get(key, table["key_type"]),
+                                              key, rows))
+        index = np.array([lookup.get(v) if ok else -1 for v, ok in zip(values, valid)],
+                         dtype=np.int64)
+        for spec_column in missing:
+            out[spec_column["name"]] = _gather(spec_column, tensors, index)
+    return out
+
+
+def _gather(column: dict, tensors, index: np.ndarray):
+    """One side-table column at the table rows `index` (-1: null), in reference_transform's
+    input form."""
+    kind, tensor = column["type"], column["values"]
+    found = index >= 0
+    valid = np.zeros(len(index), dtype=bool)
+    valid[found] = tensors[column["valid"]][index[found]].astype(bool)
+    if kind == "float64":
+        values = np.full(len(index), np.nan)
+        values[found] = tensors[tensor][index[found]]
+        return values
+    if kind in ("int64", "timestamp_ms"):
+        values = np.zeros(len(index), dtype=np.int64)
+        values[found] = tensors[tensor][index[found]]
+        return [int(v) if ok else None for v, ok in zip(values, valid)]
+    strings = decode_strings(tensors[f"{tensor}.bytes"], tensors[f"{tensor}.offsets"])
+    if kind == "string":
+        return [strings[i] if ok else None for i, ok in zip(index, valid)]
+    rows = tensors[column["rows"]]
+    element_valid = tensors[column["element_valid"]].astype(bool)
+    out = []
+    for i, ok in zip(index, valid):
+        if not ok:
+            out.append(None)
+            continue
+        out.append([strings[e] if element_valid[e] else None for e in range(rows[i], rows[i + 1])])
+    return out
+
+
+def _row_count(raw: dict, names) -> int:
+    lengths = {len(raw[n]) for n in names if n in raw}
+    if len(lengths) > 1:
+        raise ValueError(f"raw columns have different lengths: "
+                         f"{ {n: len(raw[n]) for n in names if n in raw} }")
+    return lengths.pop() if lengths else 0
+
+
+def _is_null(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return math.isnan(value)
+    if isinstance(value, (np.datetime64, np.timedelta64)):
+        return bool(np.isnat(value))
+    return type(value).__name__ in ("NaTType", "NAType")  # pandas' NaT and NA
+
+
+def _parse(values, kind: str, name: str, rows: int):
+    """A raw column in its canonical form:
+    int64 / timestamp_ms: (int64 array, bool valid); float64: float64 array (NaN missing);
+    string: list[str | None]; string_list: list[list[str | None] | None]."""
+    if len(values) != rows:
+        raise ValueError(f"column {name!r}: {len(values)} values for {rows} rows")
+    if kind == "float64":
+        array = np.asarray(values)
+        if array.dtype.kind in "fiub":
+            return array.astype(np.float64)
+        return np.array([np.nan if _is_null(v) else float(v) for v in values], dtype=np.float64)
+    if kind in ("int64", "timestamp_ms"):
+        array = np.asarray(values)
+        if array.dtype.kind == "M":
+            valid = ~np.isnat(array)
+            ms = array.astype("datetime64[ms]").astype(np.int64)
+            return np.where(valid, ms, 0), valid
+        if array.dtype.kind in "iub":
+            return array.astype(np.int64), np.ones(rows, dtype=bool)
+        if array.dtype.kind == "f":
+            valid = ~np.isnan(array)
+            return np.where(valid, array, 0).astype(np.int64), valid
+        valid = np.array([not _is_null(v) for v in values], dtype=bool)
+        out = np.zeros(rows, dtype=np.int64)
+        for i, (v, ok) in enumerate(zip(values, valid)):
+            if ok:
+                if kind == "timestamp_ms" and not isinstance(v, (int, np.integer)):
+                    v = np.datetime64(v, "ms").astype(np.int64)
+                out[i] = int(v)
+        return out, valid
+    if kind == "string":
+        return [None if _is_null(v) else str(v) for v in values]
+    if kind == "string_list":
+        out = []
+        for v in values:
+            if v is None or (not isinstance(v, (list, tuple, np.ndarray)) and _is_null(v)):
+                out.append(None)
+            else:
+                out.append([None if _is_null(e) else str(e) for e in v])
+        return out
+    raise ValueError(f"column {name!r}: unknown type {kind!r}")
+
+
+class _Lookup:
+    """key -> position (or id) in a spec table."""
+
+    def __init__(self, tensors, tensor: str, key_type: str, values=None):
+        if key_type == "string":
+            keys = decode_strings(tensors[f"{tensor}.bytes"], tensors[f"{tensor}.offsets"])
+        elif key_type == "int64":
+            keys = [int(k) for k in tensors[tensor]]
+        elif key_type == "float64":
+            keys = [float(k) for k in tensors[tensor]]
+        else:
+            raise ValueError(f"{tensor}: unknown key type {key_type!r}")
+        self.key_type = key_type
+        targets = range(len(keys)) if values is None else values.tolist()
+        self.table = dict(zip(keys, targets))
+
+    def get(self, key, default=-1):
+        if self.key_type == "int64":
+            if isinstance(key, (float, np.floating)) and not float(key).is_integer():
+                return default
+            key = int(key)
+        elif self.key_type == "float64":
+            key = float(key)
+        elif not isinstance(key, str):
+            key = str(key)
+        return self.table.get(key, default)
+
+
+def _id_lookup(feature, tensors) -> _Lookup:
+    return _Lookup(tensors, feature["keys"], feature["key_type"],
+                   values=tensors[feature["ids"]].astype(np.int64))
+
+
+def _scalar_values(column):
+    """(python values, valid) of any canonical column."""
+    if isinstance(column, tuple):
+        values, valid = column
+        return values.tolist(), valid
+    if isinstance(column, np.ndarray):  # float64
+        return column.tolist(), ~np.isnan(column)
+    return column, np.array([v is not None for v in column], dtype=bool)
+
+
+def _op_categorify(feature, tensors, inputs, rows):
+    lookup = _id_lookup(feature, tensors)
+    values, valid = _scalar_values(inputs[0])
+    unseen, null = feature["unseen_id"], feature["null_id"]
+    return np.array([lookup.get(v, unseen) if ok else null for v, ok in zip(values, valid)],
+                    dtype=np.int32)
+
+
+def _op_categorify_list(feature, tensors, inputs, rows):
+    lookup = _id_lookup(feature, tensors)
+    unseen, null_element = feature["unseen_id"], feature["null_element_id"]
+    out = []
+    for items in inputs[0]:
+        if items is None:  # null list: no ids (NVTabular's CPU Categorify raises)
+            out.append(np.zeros(0, dtype=np.int32))
+            continue
+        out.append(np.array([null_element if v is None else lookup.get(v, unseen)
+                             for v in items], dtype=np.int32))
+    return out
+
+
+def _op_cross_categorify(feature, tensors, inputs, rows):
+    lookup = _id_lookup(feature, tensors)
+    parts = [_scalar_values(column) for column in inputs]
+    out = np.empty(rows, dtype=np.int32)
+    for row in range(rows):
+        if not all(valid[row] for _, valid in parts):
+            out[row] = feature["null_id"]
+            continue
+        text = feature["separator"].join(
+            str(int(values[row])) if rule == "int64_decimal" else values[row]
+            for (values, _), rule in zip(parts, feature["part_text"]))
+        out[row] = lookup.get(text, feature["unseen_id"])
+    return out
+
+
+def _op_time_categorify(feature, tensors, inputs, rows):
+    ms, valid = inputs[0]
+    if feature["part"] == "hour":
+        part = np.floor_divide(ms, MS_PER_HOUR) % 24
+    else:
+        part = (np.floor_divide(ms, MS_PER_DAY) + EPOCH_WEEKDAY) % 7
+    lookup = _id_lookup(feature, tensors)
+    return np.array([lookup.get(int(p), feature["unseen_id"]) if ok else feature["null_id"]
+                     for p, ok in zip(part, valid)], dtype=np.int32)
+
+
+def _op_hash_bucket(feature, tensors, inputs, rows):
+    values, valid = _scalar_values(inputs[0])
+    text = [(str(int(v)) if feature["part_text"] == "int64_decimal" else v) if ok else None
+            for v, ok in zip(values, valid)]
+    return (hash_text(text) % np.uint64(feature["num_buckets"])).astype(np.int32)
+
+
+def _op_continuous_op(feature, tensors, inputs, rows):
+    column = inputs[0]
+    if isinstance(column, tuple):  # an int64 column
+        values, valid = column
+        x = np.where(valid, values.astype(np.float32), np.float32(np.nan)).astype(np.float32)
+    else:
+        x = column.astype(np.float32)
+    return _apply_steps(x, feature["steps"])
+
+
+def _op_value_count(feature, tensors, inputs, rows):
+    lookup = _Lookup(tensors, feature["keys"], feature["key_type"],
+                     values=tensors[feature["counts"]].astype(np.int64))
+    values, valid = _scalar_values(inputs[0])
+    counts = [lookup.get(v, feature["unseen_count"]) if ok else feature["null_count"]
+              for v, ok in zip(values, valid)]
+    return _apply_steps(np.asarray(counts, dtype=np.float32), feature["steps"])
+
+
+def _op_target_encoding(feature, tensors, inputs, rows):
+    lookup = _Lookup(tensors, feature["keys"], feature["key_type"])
+    table = tensors[feature["values"]].astype(np.float32)
+    values, valid = _scalar_values(inputs[0])
+    x = np.empty(rows, dtype=np.float32)
+    for i, (v, ok) in enumerate(zip(values, valid)):
+        if not ok:
+            x[i] = feature["null_value"]
+        else:
+            at = lookup.get(v)
+            x[i] = table[at] if at >= 0 else feature["default"]
+    return _apply_steps(x, feature["steps"])
+
+
+def _apply_steps(x: np.ndarray, steps) -> np.ndarray:
+    """float32 in, float32 out, float32 arithmetic (NumPy's float32 log)."""
+    x = np.array(x, dtype=np.float32)
+    for step in steps:
+        op = step["op"]
+        if op == "fill_missing":
+            x[np.isnan(x)] = np.float32(step["value"])
+        elif op == "clip":
+            if step["min"] is not None:
+                x[x < np.float32(step["min"])] = np.float32(step["min"])
+            if step["max"] is not None:
+                x[x > np.float32(step["max"])] = np.float32(step["max"])
+        elif op == "log_plus_one":
+            x = np.log(x + np.float32(1)).astype(np.float32)
+        elif op == "normalize":
+            x = x - np.float32(step["mean"])
+            if step["std"] is not None and step["std"] > 0:
+                x = x / np.float32(step["std"])
+            x = x.astype(np.float32)
+        else:
+            raise ValueError(f"unknown continuous step {op!r}")
+    return x
+
+
+_OPS = {"categorify": _op_categorify, "categorify_list": _op_categorify_list,
+        "cross_categorify": _op_cross_categorify, "time_categorify": _op_time_categorify,
+        "hash_bucket": _op_hash_bucket, "continuous": _op_continuous_op,
+        "value_count": _op_value_count, "target_encoding": _op_target_encoding}
+
+
+# ---------------------------------------------------------------------------------------------
+# pandas' hashing of text, as StableHashBucket uses it
+# ---------------------------------------------------------------------------------------------
+
+def siphash24(data: bytes, key: bytes = SIPHASH_KEY) -> int:
+    """SipHash-2-4 (64-bit output) of data, as pandas._libs.hashing computes it."""
+    def rotl(x, b):
+        return ((x << b) | (x >> (64 - b))) & MASK64
+
+    def rounds(v0, v1, v2, v3, n):
+        for _ in range(n):
+            v0 = (v0 + v1) & MASK64
+            v1 = rotl(v1, 13) ^ v0
+            v0 = rotl(v0, 32)
+            v2 = (v2 + v3) & MASK64
+            v3 = rotl(v3, 16) ^ v2
+            v0 = (v0 + v3) & MASK64
+            v3 = rotl(v3, 21) ^ v0
+            v2 = (v2 + v1) & MASK64
+            v1 = rotl(v1, 17) ^ v2
+            v2 = rotl(v2, 32)
+        return v0, v1, v2, v3
+
+    k0 = int.from_bytes(key[:8], "little")
+    k1 = int.from_bytes(key[8:16], "little")
+    v0, v1 = 0x736F6D6570736575 ^ k0, 0x646F72616E646F6D ^ k1
+    v2, v3 = 0x6C7967656E657261 ^ k0, 0x7465646279746573 ^ k1
+    whole = len(data) - len(data) % 8
+    for i in range(0, whole, 8):
+        m = int.from_bytes(data[i:i + 8], "little")
+        v3 ^= m
+        v0, v1, v2, v3 = rounds(v0, v1, v2, v3, 2)
+        v0 ^= m
+    b = ((len(data) & 0xFF) << 56) | int.from_bytes(data[whole:], "little")
+    v3 ^= b
+    v0, v1, v2, v3 = rounds(v0, v1, v2, v3, 2)
+    v0 ^= b
+    v2 ^= 0xFF
+    v0, v1, v2, v3 = rounds(v0, v1, v2, v3, 4)
+    return v0 ^ v1 ^ v2 ^ v3
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """pandas' final redistribution of 64-bit hashes (uint64 in, uint64 out)."""
+    x = np.array(x, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(MIX_1)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(MIX_2)
+        x ^= x >> np.uint64(31)
+    return x
+
+
+def hash_text(values) -> np.ndarray:
+    """pandas' hash_array of text values (None: null), uint64 per value."""
+    cache: dict[str, int] = {}
+    out = np.empty(len(values), dtype=np.uint64)
+    for i, v in enumerate(values):
+        if v is None:
+            out[i] = NULL_HASH
+            continue
+        if v not in cache:
+            cache[v] = int(mix64(np.array([siphash24(v.encode("utf-8"))], np.uint64))[0])
+        out[i] = cache[v]
+    return out
