@@ -7,8 +7,17 @@
 from shoprank import _engine
 from shoprank._engine import DeviceError
 from shoprank.ops.topk import BACKENDS, topk, topk_inner_product
+from shoprank.ranker.ranker import Ranker
 
 __version__ = _engine.build_info()["version"]
+
+
+def reference_score(model_dir, raw: dict):
+    """Click probabilities of raw rows by the Python path: the saved NVTabular Workflow, then
+    the TensorFlow model (needs the full install). The native Ranker's parity baseline."""
+    from shoprank.ranker.reference import reference_score as score
+
+    return score(model_dir, raw)
 
 
 def build_info() -> dict:
@@ -27,8 +36,10 @@ def build_info() -> dict:
 __all__ = [
     "BACKENDS",
     "DeviceError",
+    "Ranker",
     "__version__",
     "build_info",
+    "reference_score",
     "topk",
     "topk_inner_product",
 ]

@@ -11,11 +11,11 @@ import argparse
 import json
 import sys
 
-from shoprank.cli import demo, etl, evaluate, generate, train
+from shoprank.cli import demo, etl, evaluate, export, generate, train
 
 # name -> module with `add_arguments(parser)`, `run(args, say) -> dict` and a docstring
 SUBCOMMANDS = {"demo": demo, "generate": generate, "etl": etl, "train": train,
-               "evaluate": evaluate}
+               "evaluate": evaluate, "export": export}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,18 +19,25 @@ def _is_null(value) -> bool:
 
 
 def _values(name: str, value) -> np.ndarray:
-    if isinstance(value, (str, bytes)) or np.ndim(value) == 0:
+    if isinstance(value, (str, bytes, dict)) or \
+            (not isinstance(value, (list, tuple)) and np.ndim(value) == 0):
         raise ValueError(f"{name!r}: expected a sequence of values (one per row), got a scalar "
                          f"{type(value).__name__}")
     if isinstance(value, np.ndarray):
         if value.ndim != 1:
             raise ValueError(f"{name!r}: expected a 1-D array, got shape {value.shape}")
         return value
+    if hasattr(value, "to_numpy"):  # pandas
+        return value.to_numpy()
     try:
-        return np.asarray(value, dtype=object) if not hasattr(value, "to_numpy") else \
-            value.to_numpy()
-    except ValueError as error:
-        raise ValueError(f"{name!r}: cannot read the values as one column: {error}") from None
+        values = list(value)
+    except TypeError:
+        raise ValueError(f"{name!r}: expected a sequence of values (one per row), got "
+                         f"{type(value).__name__}") from None
+    array = np.empty(len(values), dtype=object)  # one element per row, lists included
+    for i, v in enumerate(values):
+        array[i] = v
+    return array
 
 
 def _null_mask(array: np.ndarray) -> np.ndarray:

@@ -1,0 +1,30 @@
+"""Export a trained model and its fitted Workflow for the native engine.
+
+Writes OUT/ranker.json (raw inputs, the fitted feature transform, the forward pass, the
+user and item tables), OUT/tensors.bin (every array, safetensors layout) and
+OUT/manifest.json (sizes and SHA-256 of both, checked on every load). Load it with
+shoprank.Ranker.load(OUT) in Python or shoprank::Ranker::load in C++; nothing in it is
+executed, and no Python, pickle or TensorFlow is needed to read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True,
+                        help="the model folder (the --out of shoprank train, or its model/)")
+    parser.add_argument("--out", required=True, help="the artifact folder to write")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace OUT if it exists (only once the new one is complete)")
+
+
+def run(args: argparse.Namespace, say) -> dict:
+    from shoprank.ranker.export import export_ranker
+
+    result = export_ranker(args.model, args.out, overwrite=args.overwrite)
+    say(f"exported the {result['architecture'].upper()} ranker to {result['out']}: "
+        f"{result['features']} features from {len(result['inputs'])} raw inputs "
+        f"({', '.join(result['inputs'])}), {result['bytes'] / 2**20:.1f} MiB")
+    return result

@@ -1,0 +1,125 @@
+"""``shoprank export``: the artifact folder the native engine loads (engine/io/ARTIFACTS.md).
+
+From a model folder (``shoprank train``'s OUT or OUT/model) and the ETL output it was trained
+on (named in model.json), writes ranker.json (raw inputs, the fitted transform, the forward
+pass, the side tables), tensors.bin (every array) and manifest.json (sizes and SHA-256 of
+both). The folder appears only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from shoprank._output import output_folder
+from shoprank.ranker.tensors import write_tensors
+
+FORMAT, VERSION = "shoprank-ranker", 1
+
+
+def model_folder(path) -> Path:
+    """The folder holding model.json: ``path`` itself or ``path/model``."""
+    path = Path(path)
+    for candidate in (path, path / "model"):
+        if (candidate / "model.json").is_file():
+            return candidate
+    raise FileNotFoundError(f"{path}: no model.json (expected the --out folder of shoprank train "
+                            "or its model/ folder)")
+
+
+def etl_folder(model_dir: Path) -> Path:
+    model_json = json.loads((model_dir / "model.json").read_text())
+    processed = model_json.get("training", {}).get("processed")
+    if not processed or not (Path(processed) / "summary.json").is_file():
+        raise FileNotFoundError(f"{model_dir}/model.json names the ETL output {processed!r}, "
+                                "which is not there any more (the transform is read from it)")
+    return Path(processed)
+
+
+def build_ranker(model_dir) -> tuple[dict, dict]:
+    """(ranker.json content, tensors) of a trained model and its Workflow."""
+    from shoprank.ranker.forward_spec import extract_forward_from_folder
+    from shoprank.ranker.transform_spec import extract_transform
+
+    model_dir = model_folder(model_dir)
+    etl_dir = etl_folder(model_dir)
+    forward, model_tensors = extract_forward_from_folder(model_dir)
+    transform, transform_tensors = extract_transform(etl_dir)
+    _check_fit(forward, transform)
+    # only the features the model reads: the Workflow may produce more
+    used = {f["name"] for f in forward["embeddings"]["features"]} | set(forward["continuous"])
+    features = [f for f in transform["features"] if f["name"] in used]
+    reads = {c for f in features for c in f["inputs"]}
+    keys = {t["key"] for t in transform["tables"].values()}
+    inputs = [i for i in transform["inputs"] if i["name"] in reads | keys]
+    tables = {}
+    for name, table in transform["tables"].items():
+        columns = [c for c in table["columns"] if c["name"] in reads]
+        if columns:
+            tables[name] = {**table, "columns": columns}
+    spec = {"format": FORMAT, "version": VERSION, "label": forward["label"],
+            "inputs": inputs, "features": features, "tables": tables, "model": forward,
+            "source": {"model": str(model_dir.resolve()), "etl": str(etl_dir.resolve())}}
+    tensors = {**model_tensors, **transform_tensors}
+    named = _tensor_names(spec)
+    return spec, {name: array for name, array in tensors.items() if name in named}
+
+
+def export_ranker(model_dir, out, *, overwrite: bool = False) -> dict:
+    """Writes the artifact folder; returns a summary (out, files, features, inputs)."""
+    import shoprank
+
+    spec, tensors = build_ranker(model_dir)
+    with output_folder(out, overwrite=overwrite) as tmp:
+        (tmp / "ranker.json").write_text(json.dumps(spec, indent=1) + "\n")
+        write_tensors(tmp / "tensors.bin", tensors)
+        files = {}
+        for name in ("ranker.json", "tensors.bin"):
+            data = (tmp / name).read_bytes()
+            files[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        manifest = {"format": FORMAT, "version": VERSION, "shoprank": shoprank.__version__,
+                    "files": files}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    shoprank._engine.Ranker(str(out))  # the engine reads what was written
+    return {"out": str(out), "architecture": spec["model"]["architecture"],
+            "features": len(spec["features"]), "inputs": [i["name"] for i in spec["inputs"]],
+            "bytes": sum(f["bytes"] for f in files.values())}
+
+
+def _check_fit(forward: dict, transform: dict) -> None:
+    """Every model input is a transform output of the right kind whose ids fit its rows."""
+    produced = {f["name"]: f for f in transform["features"]}
+    for f in forward["embeddings"]["features"]:
+        feature = produced.get(f["name"])
+        if feature is None or feature["kind"] != "categorical":
+            raise ValueError(f"the model embeds {f['name']!r}, which the Workflow does not "
+                             "produce as a categorical feature")
+        if feature["cardinality"] > f["cardinality"]:
+            raise ValueError(f"feature {f['name']!r}: the Workflow gives ids up to "
+                             f"{feature['cardinality'] - 1}, the model's table has "
+                             f"{f['cardinality']} rows (was it trained on this ETL output?)")
+        if (feature["op"] == "categorify_list") != bool(f["list"]):
+            raise ValueError(f"feature {f['name']!r}: list in one, not in the other")
+    for name in forward["continuous"]:
+        if name not in produced or produced[name]["kind"] != "continuous":
+            raise ValueError(f"the model reads the continuous feature {name!r}, which the "
+                             "Workflow does not produce")
+
+
+def _tensor_names(spec) -> set[str]:
+    """Every tensor name the spec refers to (text tensors by both parts)."""
+    names = set()
+
+    def walk(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str) and value.startswith(("model/", "features/", "tables/")):
+            names.update((value, f"{value}.bytes", f"{value}.offsets"))
+
+    walk({k: spec[k] for k in ("features", "tables", "model")})
+    return names

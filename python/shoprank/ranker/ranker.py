@@ -1,0 +1,109 @@
+"""``shoprank.Ranker``: the native engine over an exported artifact folder.
+
+    ranker = shoprank.Ranker.load("artifacts/")
+    ranker.score({"user_id": [7, 7], "item_id": [12, 40], "timestamp": [...], ...})
+    ids, scores = ranker.rank({"user_id": 7, "timestamp": now, "device": "app"},
+                              [12, 40, 41, 99], k=2)
+
+Columns are named as in the raw logs; item and user columns the request leaves out are
+looked up from the tables exported with the model (by item_id / user_id). One Ranker may be
+used by many threads at once: the engine runs with the GIL released.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from shoprank import _engine
+from shoprank.ranker.raw import normalise, normalise_columns
+
+
+class Ranker:
+    def __init__(self, native: _engine.Ranker):
+        self._native = native
+        self.inputs = {name: kind for name, kind, _ in native.inputs}
+        self.tables = {name: table for name, _, table in native.inputs if table is not None}
+        self.item_key = native.item_key or None
+
+    @classmethod
+    def load(cls, folder) -> "Ranker":
+        """Loads the folder ``shoprank export`` wrote, checking every file against its
+        manifest (sizes, SHA-256) and the format version; nothing in it is executed."""
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"{folder}: no such artifact folder (shoprank export writes one)")
+        return cls(_engine.Ranker(str(folder)))
+
+    @property
+    def architecture(self) -> str:
+        return self._native.architecture
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self._native.feature_names)
+
+    def transform(self, raw: dict) -> dict:
+        """The model inputs of raw rows: {feature: int32 ids | float32 values | (int32 ids,
+        int64 offsets) for list features}, exactly as the fitted NVTabular Workflow gives them."""
+        return self._native.transform(normalise_columns(self.inputs, raw))
+
+    def score(self, raw: dict, threads: int = 0) -> np.ndarray:
+        """Click probabilities (float32), one per row. threads: 0 = all cores."""
+        return self._native.score(normalise_columns(self.inputs, raw), _threads(threads))
+
+    def rank(self, user: dict, candidates, k: int, threads: int = 0):
+        """The k best candidates for one request: (candidate ids, scores), best first.
+
+        user: the request's own columns, one value each (user_id, timestamp, device, ...).
+        candidates: {column: one value per candidate} or a sequence of item ids; the ids
+        returned are the candidates' item ids (their row numbers if none are given)."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"k: expected an integer, got {type(k).__name__}")
+        if not isinstance(user, dict):
+            raise TypeError(f"user: expected a dict of the request's columns, got "
+                            f"{type(user).__name__}")
+        if not isinstance(candidates, dict):
+            if self.item_key is None:
+                raise ValueError("this ranker has no item table: give candidates as a dict of "
+                                 "columns")
+            candidates = {self.item_key: candidates}
+        both = sorted(set(user) & set(candidates))
+        if both:
+            raise ValueError(f"columns given for both the user and the candidates: {both}")
+        columns = normalise_columns(self.inputs, candidates)
+        lengths = {name: _length(value) for name, value in columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"candidate columns have different lengths: {lengths}")
+        for name, value in user.items():
+            if name not in self.inputs:
+                normalise_columns(self.inputs, {name: [value]})  # raises: unknown name
+            columns[name] = normalise(name, self.inputs[name], _one_row(name, value, self.inputs[name]))
+        rows, scores = self._native.rank(columns, int(k), _threads(threads))
+        ids = candidates.get(self.item_key) if self.item_key else None
+        if ids is None:
+            return rows, scores
+        return np.asarray(ids)[rows], scores
+
+
+def _one_row(name, value, kind):
+    """A user value as a one-row column (a list value is one row of a string_list column)."""
+    if kind == "string_list":
+        return [value]
+    if isinstance(value, (list, tuple, np.ndarray)):
+        if len(value) != 1:
+            raise ValueError(f"user column {name!r}: expected one value, got {len(value)}")
+        return list(value)
+    return [value]
+
+
+def _length(column) -> int:
+    if len(column) == 4:  # string_list: (flat, offsets, valid, element_valid)
+        return len(column[1]) - 1
+    return len(column[0])
+
+
+def _threads(threads) -> int:
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 0:
+        raise ValueError(f"threads: expected an integer >= 0 (0: all cores), got {threads!r}")
+    return int(threads)
