@@ -45,8 +45,10 @@ Artifacts load_artifacts(const std::string& folder) {
 
   const json::Value& files = a.manifest["files"];
   std::vector<uint8_t> ranker_bytes, tensor_bytes;
-  for (const auto& [name, entry] : files.members()) {
+  for (const auto& [name, entry] : files.members()) {  // every name first: read nothing outside
     SHOPRANK_EXPECTS(plain_name(name), where, ": manifest names a file outside the folder: ", name);
+  }
+  for (const auto& [name, entry] : files.members()) {
     auto bytes = read_file(folder + "/" + name, where);
     const int64_t expected = entry["bytes"].as_int();
     SHOPRANK_EXPECTS(int64_t(bytes.size()) == expected, where, ": ", name, " has ",

@@ -21,39 +21,14 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("merlin.models")
-import shoprank  # noqa: E402
-from shoprank.data import generate  # noqa: E402
-from shoprank.etl import run_etl  # noqa: E402
-from shoprank.models.build import ModelSpec  # noqa: E402
-from shoprank.models.train import train  # noqa: E402
 from shoprank.ranker import transform_spec as ts  # noqa: E402
-from shoprank.ranker.export import build_ranker, export_ranker  # noqa: E402
+from shoprank.ranker.export import build_ranker  # noqa: E402
 from shoprank.ranker.forward_spec import numpy_forward  # noqa: E402
 from shoprank.ranker.reference import ReferenceRanker  # noqa: E402
 
-QUIET = dict(progress=False, say=lambda *_: None)
-SMALL = dict(embedding_dim=8, bottom_mlp=(16, 8), top_mlp=(32, 16))
 SCORE_ATOL = 1e-5
 RTOL = ATOL = 1e-6
 REQUEST = ["user_id", "item_id", "device", "context_category", "timestamp", "position"]
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("engine")
-    generate(root / "logs", users=300, items=200, rows=20_000, progress=False)
-    run_etl(root / "logs" / "logs.json", root / "features", **QUIET)
-    return root
-
-
-@pytest.fixture(scope="module", params=["dlrm", "dcn"])
-def exported(request, world):
-    name = request.param
-    spec = ModelSpec(architecture=name, **SMALL)
-    train(world / "features", world / name, spec=spec, epochs=1, batch_size=1024, **QUIET)
-    export_ranker(world / name, world / f"{name}-artifacts")
-    return (shoprank.Ranker.load(world / f"{name}-artifacts"), ReferenceRanker(world / name),
-            world)
 
 
 def request_rows(world, rng, n=600) -> dict:
@@ -115,7 +90,7 @@ def random_rows(rng, n=400) -> dict:
 
 def test_random_rows_equal_the_reference(exported, rng):
     ranker, _, world = exported
-    spec, tensors = build_ranker(world / ranker_name(ranker))
+    spec, tensors = build_ranker(world / ranker.architecture)
     raw = random_rows(rng)
     joined = ts.lookup_side_tables(spec, tensors, raw)
     tags = joined["tags"]
@@ -130,10 +105,6 @@ def test_random_rows_equal_the_reference(exported, rng):
     continuous = {name: expected[name] for name in spec["model"]["continuous"]}
     want = numpy_forward(spec["model"], tensors, categorical, continuous)
     np.testing.assert_allclose(ranker.score(given), want, rtol=0, atol=SCORE_ATOL)
-
-
-def ranker_name(ranker) -> str:
-    return ranker.architecture
 
 
 def test_threads_agree(exported, rng):

@@ -1,0 +1,47 @@
+"""Trained and exported models shared by the engine tests: small generated logs, one
+epoch of a DLRM and of a stacked DCN-v2 on fused tables, each exported for the engine."""
+
+from __future__ import annotations
+
+import pytest
+
+QUIET = dict(progress=False, say=lambda *_: None)
+SMALL = dict(embedding_dim=8, bottom_mlp=(16, 8), top_mlp=(32, 16))
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory):
+    pytest.importorskip("merlin.models")
+    from shoprank.data import generate
+    from shoprank.etl import run_etl
+
+    root = tmp_path_factory.mktemp("engine")
+    generate(root / "logs", users=300, items=200, rows=20_000, progress=False)
+    run_etl(root / "logs" / "logs.json", root / "features", **QUIET)
+    return root
+
+
+def _export(world, name):
+    import shoprank
+    from shoprank.models.build import ModelSpec
+    from shoprank.models.train import train
+    from shoprank.ranker.export import export_ranker
+    from shoprank.ranker.reference import ReferenceRanker
+
+    if not (world / f"{name}-artifacts").exists():
+        spec = ModelSpec(architecture=name, **SMALL)
+        train(world / "features", world / name, spec=spec, epochs=1, batch_size=1024, **QUIET)
+        export_ranker(world / name, world / f"{name}-artifacts")
+    return (shoprank.Ranker.load(world / f"{name}-artifacts"), ReferenceRanker(world / name),
+            world)
+
+
+@pytest.fixture(scope="session", params=["dlrm", "dcn"])
+def exported(request, world):
+    """(Ranker, ReferenceRanker, world folder) of each architecture."""
+    return _export(world, request.param)
+
+
+@pytest.fixture(scope="session")
+def dlrm(world):
+    return _export(world, "dlrm")
