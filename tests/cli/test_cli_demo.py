@@ -1,4 +1,5 @@
-"""shoprank demo end to end at a small size: generate -> etl -> train -> rank, one report."""
+"""shoprank demo end to end at a small size: generate -> etl -> train -> export + native
+rank -> catalogue top-k, one report."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ pytest.importorskip("nvtabular")
 def test_demo_runs_every_stage(tmp_path, capsys):
     code = main(["demo", "--workdir", str(tmp_path / "demo"), "--log-rows", "20000",
                  "--log-users", "300", "--log-items", "200", "--items", "5000", "--users", "16",
-                 "--epochs", "1", "--json"])
+                 "--epochs", "1", "--candidates", "150", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)
@@ -25,7 +26,10 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     assert all(b["ids_equal_to_reference"] == 1.0 for b in ranked)
     test = report["model"]["test"]  # quality is tested in tests/models; here: it ran
     assert 0 < test["auc"] < 1 and 0.5 < test["oracle_auc"] < 1
-    for stage in ("[1/4]", "[2/4]", "[3/4]", "[4/4]"):
+    engine = report["engine"]  # the native engine ranks as the Python path does
+    assert engine["same_items"] and engine["max_score_difference"] < 1e-5
+    assert engine["latency"]["native"]["p50_ms"] < engine["latency"]["python"]["p50_ms"]
+    for stage in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"):
         assert stage in captured.err
 
 

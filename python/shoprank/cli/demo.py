@@ -3,9 +3,11 @@
 Stages: generate click logs with planted behaviour (shoprank generate), turn them into
 features with NVTabular (shoprank etl: fit on the train window, transform every split),
 train a DLRM on them and evaluate it on the test split, its AUC beside the oracle's
-(shoprank train), then rank a synthetic catalogue (item vectors) for users (query vectors), bought items
-excluded, with every top-k backend this machine can run, side by side, each checked
-against the NumPy reference. Everything is written under --workdir.
+(shoprank train), export it for the native engine and rank one request's candidates with
+it, its latency and results beside the Python path's (NVTabular + TensorFlow), then rank a
+synthetic catalogue (item vectors) for users (query vectors), bought items excluded, with
+every top-k backend this machine can run, each checked against the NumPy reference.
+Everything is written under --workdir.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-users", type=int, default=5_000, help="users in the logs")
     parser.add_argument("--log-items", type=int, default=2_000, help="items in the logs")
     parser.add_argument("--epochs", type=int, default=2, help="DLRM training epochs (default 2)")
+    parser.add_argument("--candidates", type=int, default=1_000,
+                        help="candidates of the request the native engine ranks (default 1000)")
     parser.add_argument("--items", type=int, default=200_000, help="catalogue size (default 200000)")
     parser.add_argument("--users", type=int, default=256, help="users to rank for (default 256)")
     parser.add_argument("--dim", type=int, default=64, help="vector dimension (default 64)")
@@ -37,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, say) -> dict:
-    for name in ("items", "users", "dim", "log_rows", "log_users", "log_items", "epochs"):
+    for name in ("items", "users", "dim", "log_rows", "log_users", "log_items", "epochs",
+                 "candidates"):
         if getattr(args, name) < 1:
             flag = name.replace("_", "-")
             raise ValueError(f"--{flag} must be >= 1, got {getattr(args, name)}")
@@ -49,15 +54,16 @@ def run(args: argparse.Namespace, say) -> dict:
     logs = generate_logs(args, workdir / "logs", say)
     features = build_features(workdir / "logs" / "logs.json", workdir / "features", say)
     model = train_model(args, workdir / "features", workdir / "model", say)
+    engine = rank_request(args, Path(model["model_dir"]), workdir / "ranker", say)
     ranking = rank_catalogue(args, say)
     return {"build": info, "workdir": str(workdir), "logs": logs, "features": features,
-            "model": model, "ranking": ranking}
+            "model": model, "engine": engine, "ranking": ranking}
 
 
 def generate_logs(args, out: Path, say) -> dict:
     from shoprank.data import generate
 
-    say(f"[1/4] generating {args.log_rows:,} impressions ({args.log_users:,} users, "
+    say(f"[1/5] generating {args.log_rows:,} impressions ({args.log_users:,} users, "
         f"{args.log_items:,} items) into {out}")
     start = time.perf_counter()
     result = generate(out, users=args.log_users, items=args.log_items, rows=args.log_rows,
@@ -70,7 +76,7 @@ def generate_logs(args, out: Path, say) -> dict:
 def build_features(config: Path, out: Path, say) -> dict:
     from shoprank.etl import run_etl
 
-    say(f"[2/4] NVTabular feature pipeline -> {out}")
+    say(f"[2/5] NVTabular feature pipeline -> {out}")
     summary = run_etl(config, out, overwrite=True, say=lambda line: say("      " + line))
     say(f"      {summary['seconds']:.1f} s on the {summary['device'].upper()}; "
         f"{len(summary['output_columns'])} output columns")
@@ -82,7 +88,7 @@ def train_model(args, features: Path, out: Path, say) -> dict:
     from shoprank.models.evaluate import evaluate
     from shoprank.models.train import train
 
-    say(f"[3/4] training DLRM (Merlin Models, fused embeddings) for {args.epochs} epochs")
+    say(f"[3/5] training DLRM (Merlin Models, fused embeddings) for {args.epochs} epochs")
     result = train(features, out, epochs=args.epochs, seed=args.seed, overwrite=True,
                    progress=False, say=lambda line: say("      " + line))
     result["test"] = evaluate(result["model_dir"], features)
@@ -91,9 +97,40 @@ def train_model(args, features: Path, out: Path, say) -> dict:
                                          "samples_per_second", "test")}
 
 
+def rank_request(args, model_dir: Path, out: Path, say) -> dict:
+    from shoprank.ranker.export import export_ranker
+    from shoprank.ranker.reference import ReferenceRanker, sample_request
+
+    exported = export_ranker(model_dir, out, overwrite=True)
+    say(f"[4/5] exported the ranker to {out} ({exported['bytes'] / 2**20:.1f} MiB); ranking "
+        f"{args.candidates:,} candidates of one request, native engine vs the Python path")
+    native, python = shoprank.Ranker.load(out), ReferenceRanker(model_dir)
+    user, candidates = sample_request(model_dir, args.candidates, args.seed)
+    ids, scores = native.rank(user, candidates, args.k)
+    python_ids, python_scores = python.rank(user, candidates, args.k)
+    latency = {}
+    for name, fn, runs in (("native", lambda: native.rank(user, candidates, args.k), 200),
+                           ("python", lambda: python.rank(user, candidates, args.k), 5)):
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        latency[name] = {"p50_ms": float(np.percentile(times, 50) * 1e3),
+                         "p99_ms": float(np.percentile(times, 99) * 1e3), "runs": runs}
+    result = {"candidates": args.candidates, "k": args.k, "latency": latency,
+              "same_items": bool(np.array_equal(np.sort(ids), np.sort(python_ids))),
+              "max_score_difference": float(np.abs(np.sort(scores) - np.sort(python_scores)).max())}
+    say(f"      native p50 {latency['native']['p50_ms']:.2f} ms, p99 "
+        f"{latency['native']['p99_ms']:.2f} ms; Python path p50 {latency['python']['p50_ms']:.1f} ms "
+        f"({latency['python']['p50_ms'] / latency['native']['p50_ms']:.0f}x); same top "
+        f"{args.k}: {result['same_items']}, scores within {result['max_score_difference']:.1e}")
+    return result
+
+
 def rank_catalogue(args, say) -> dict:
     items, users, bought = synthetic_catalogue(args.items, args.users, args.dim, args.seed)
-    say(f"[4/4] ranking {args.users} users x {args.items} items (d={args.dim}, k={args.k}), "
+    say(f"[5/5] ranking {args.users} users x {args.items} items (d={args.dim}, k={args.k}), "
         f"{sum(len(b) for b in bought)} bought items excluded")
 
     reference = shoprank.topk_inner_product(users, items, args.k, exclude=bought, backend="numpy")

@@ -105,3 +105,30 @@ class ReferenceRanker:
 def reference_score(model_dir, raw: dict) -> np.ndarray:
     """Click probabilities of raw rows by the Python path (NVTabular Workflow + TensorFlow)."""
     return ReferenceRanker(model_dir).score(raw)
+
+
+def sample_request(model_dir, candidates: int, seed: int = 0) -> tuple[dict, dict]:
+    """A realistic request for demos and benchmarks: (user columns, candidate columns).
+
+    The user is drawn from the users table among those with every column present
+    (NVTabular's Categorify fails on a column null in every row, which one broadcast user
+    with a missing age band would be); the candidates are item ids drawn from the items
+    table, shown at position 0; the time is the end of the logged period."""
+    import pandas as pd
+
+    from shoprank.etl.config import load_config
+    from shoprank.ranker.export import etl_folder, model_folder
+
+    etl_dir = etl_folder(model_folder(model_dir))
+    summary = json.loads((etl_dir / "summary.json").read_text())
+    config = load_config(summary["config"])
+    users = pd.read_parquet(config.side_tables["users"].path).dropna()
+    items = pd.read_parquet(config.side_tables["items"].path, columns=[config.item_id])
+    items = items[config.item_id].to_numpy()
+    rng = np.random.default_rng(seed)
+    end = pd.Timestamp(summary["splits"]["test"]["window"][1]).to_datetime64()
+    user = {config.user_id: int(users[config.user_id].iloc[rng.integers(len(users))]),
+            "device": "app", "context_category": "c003",
+            config.timestamp: np.datetime64(end, "ms")}
+    chosen = rng.choice(items, candidates, replace=candidates > len(items))
+    return user, {config.item_id: chosen, "position": np.zeros(candidates, np.int64)}

@@ -1,0 +1,143 @@
+"""Ranking latency: the native engine against the Python path, one user's candidates.
+
+    python benchmarks/bench_ranker.py --model shoprank-demo/model
+    python benchmarks/bench_ranker.py            # trains a small DLRM first (a few minutes)
+
+For 100 / 1,000 / 10,000 candidates of one request (one user, its device, browsed category
+and time; the candidates' item ids, their item columns looked up from the exported item
+table): p50 and p99 latency and candidates scored per second of
+
+* native: shoprank.Ranker.rank (transform + forward + top-k in C++), 1 and 2 threads;
+* python: the NVTabular Workflow transform of a DataFrame + TensorFlow on its output +
+  argpartition (shoprank.ranker.reference.ReferenceRanker.rank), in the same run.
+
+Writes JSON, a markdown table and a PNG plot to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+K = 10
+
+
+def percentiles(times: list[float]) -> dict:
+    ms = np.asarray(times) * 1e3
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "runs": len(ms)}
+
+
+def timed(fn, runs: int, budget: float) -> dict:
+    fn()  # warm-up
+    times, start = [], time.perf_counter()
+    while len(times) < runs and (time.perf_counter() - start < budget or len(times) < 3):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return percentiles(times)
+
+
+def small_model(out: Path) -> Path:
+    """A DLRM trained for one epoch on 200k generated rows (kept between runs)."""
+    if (out / "model" / "model.json").exists():
+        return out
+    from shoprank.data import generate
+    from shoprank.etl import run_etl
+    from shoprank.models.train import train
+
+    generate(out / "logs", rows=200_000, overwrite=True)
+    run_etl(out / "logs" / "logs.json", out / "features", overwrite=True)
+    train(out / "features", out, epochs=1, overwrite=True)
+    return out
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        ax.plot([r["candidates"] for r in mine], [r["p50_ms"] for r in mine], "o-", label=f"{method} p50")
+        ax.plot([r["candidates"] for r in mine], [r["p99_ms"] for r in mine], "x:", alpha=0.6,
+                label=f"{method} p99")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("candidates per request")
+    ax.set_ylabel("latency, ms")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, help="a trained model folder (shoprank train "
+                        "--out); default: train a small one under --out")
+    parser.add_argument("--candidates", type=int, nargs="+", default=[100, 1_000, 10_000])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="time budget per measurement (fewer runs when spent)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=common.RESULTS / "ranker")
+    args = parser.parse_args(argv)
+
+    import shoprank
+    from shoprank.ranker.export import export_ranker
+    from shoprank.ranker.reference import ReferenceRanker, sample_request
+
+    model_dir = args.model or small_model(args.out / "model")
+    artifacts = args.out / "artifacts"
+    export_ranker(model_dir, artifacts, overwrite=True)
+    native, python = shoprank.Ranker.load(artifacts), ReferenceRanker(model_dir)
+    host = common.machine()
+    results = []
+    for n in args.candidates:
+        user, candidates = sample_request(model_dir, n, args.seed)
+        runs = [(f"native, {t} thread{'s' if t > 1 else ''}",
+                 lambda t=t: native.rank(user, candidates, K, threads=t), 2000)
+                for t in args.threads]
+        runs.append(("python (NVTabular + TensorFlow)", lambda: python.rank(user, candidates, K), 50))
+        for method, fn, most in runs:
+            row = {"candidates": n, "method": method, **timed(fn, most, args.seconds)}
+            row["candidates_per_second"] = n / (row["p50_ms"] / 1e3)
+            results.append(row)
+            print(f"{n:>6} candidates  {method:<34} p50 {row['p50_ms']:8.3f} ms  "
+                  f"p99 {row['p99_ms']:8.3f} ms  ({row['runs']} runs)", flush=True)
+        python_p50 = next(r["p50_ms"] for r in results if r["candidates"] == n
+                          and r["method"].startswith("python"))
+        for r in results:
+            if r["candidates"] == n and r["method"].startswith("native"):
+                r["python_p50_over_p99"] = python_p50 / r["p99_ms"]
+
+    markdown = "\n".join([
+        f"Measured {host['date']} on {host['cpu']} ({host['cores']} cores), model "
+        f"{native.architecture.upper()} ({len(native.feature_names)} features); one request, "
+        f"top {K}. Last column: the Python path's p50 over this row's p99.", "",
+        common.markdown_table(results, [
+            ("candidates", "candidates", ","), ("method", "method", "s"),
+            ("p50_ms", "p50 ms", ".3f"), ("p99_ms", "p99 ms", ".3f"),
+            ("candidates_per_second", "candidates/s", ",.0f"),
+            ("python_p50_over_p99", "python p50 / p99", ".0f")])])
+    files = common.write_results(args.out, "bench_ranker", {"machine": host, "rows": results},
+                                 markdown)
+    plot(results, args.out / "bench_ranker.png")
+    print(markdown)
+    print("wrote", *files, args.out / "bench_ranker.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
