@@ -113,7 +113,8 @@ def sample_request(model_dir, candidates: int, seed: int = 0) -> tuple[dict, dic
     The user is drawn from the users table among those with every column present
     (NVTabular's Categorify fails on a column null in every row, which one broadcast user
     with a missing age band would be); the candidates are item ids drawn from the items
-    table, shown at position 0; the time is the end of the logged period."""
+    table, shown at position 0; the time is the start of the test window. For logs that
+    `shoprank generate` wrote (device and browsed category are its columns)."""
     import pandas as pd
 
     from shoprank.etl.config import load_config
@@ -126,9 +127,9 @@ def sample_request(model_dir, candidates: int, seed: int = 0) -> tuple[dict, dic
     items = pd.read_parquet(config.side_tables["items"].path, columns=[config.item_id])
     items = items[config.item_id].to_numpy()
     rng = np.random.default_rng(seed)
-    end = pd.Timestamp(summary["splits"]["test"]["window"][1]).to_datetime64()
+    start = pd.Timestamp(summary["splits"]["test"]["window"][0]).to_datetime64()  # test window
     user = {config.user_id: int(users[config.user_id].iloc[rng.integers(len(users))]),
             "device": "app", "context_category": "c003",
-            config.timestamp: np.datetime64(end, "ms")}
+            config.timestamp: np.datetime64(start, "ms")}
     chosen = rng.choice(items, candidates, replace=candidates > len(items))
     return user, {config.item_id: chosen, "position": np.zeros(candidates, np.int64)}
