@@ -83,6 +83,12 @@ RawBatch to_batch(const Ranker& ranker, const py::dict& columns) {
   return batch;
 }
 
+Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::Cpu;
+  if (name == "cuda") return Device::Cuda;
+  detail::throw_invalid("device: expected \"cpu\" or \"cuda\", got \"", name, "\"");
+}
+
 py::dict features_to_python(const ModelInputs& inputs) {
   py::dict out;
   for (const auto& f : inputs.features) {
@@ -128,25 +134,29 @@ void bind_ranker(py::module_& m) {
         }
         return features_to_python(inputs);
       }, py::arg("columns"))
-      .def("score", [](const Ranker& r, const py::dict& columns, int threads) {
+      .def("score", [](const Ranker& r, const py::dict& columns, int threads,
+                       const std::string& device) {
+        const Device where = parse_device(device);
         RawBatch batch = to_batch(r, columns);
         std::vector<float> scores;
         {
           py::gil_scoped_release release;
-          scores = r.score(std::move(batch), threads);
+          scores = r.score(std::move(batch), threads, where);
         }
         return py::array_t<float>(py::ssize_t(scores.size()), scores.data());
-      }, py::arg("columns"), py::arg("threads") = 0)
-      .def("rank", [](const Ranker& r, const py::dict& columns, int64_t k, int threads) {
+      }, py::arg("columns"), py::arg("threads") = 0, py::arg("device") = "cpu")
+      .def("rank", [](const Ranker& r, const py::dict& columns, int64_t k, int threads,
+                      const std::string& device) {
+        const Device where = parse_device(device);
         RawBatch batch = to_batch(r, columns);
         Ranked ranked;
         {
           py::gil_scoped_release release;
-          ranked = r.rank(std::move(batch), k, threads);
+          ranked = r.rank(std::move(batch), k, threads, where);
         }
         return py::make_tuple(py::array_t<int64_t>(py::ssize_t(ranked.rows.size()), ranked.rows.data()),
                               py::array_t<float>(py::ssize_t(ranked.scores.size()), ranked.scores.data()));
-      }, py::arg("columns"), py::arg("k"), py::arg("threads") = 0);
+      }, py::arg("columns"), py::arg("k"), py::arg("threads") = 0, py::arg("device") = "cpu");
 }
 
 }  // namespace shoprank::bindings

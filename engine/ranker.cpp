@@ -8,6 +8,17 @@
 
 namespace shoprank {
 
+struct Ranker::DeviceCopy {
+  std::mutex mutex;
+  std::unique_ptr<model::ForwardCuda> forward;
+};
+
+const model::ForwardCuda& Ranker::on_device() const {
+  std::lock_guard<std::mutex> lock(device_->mutex);
+  if (!device_->forward) device_->forward = std::make_unique<model::ForwardCuda>(*forward_);
+  return *device_->forward;
+}
+
 Ranker Ranker::load(const std::string& folder) {
   auto artifacts = std::make_shared<Artifacts>(load_artifacts(folder));
   const json::Value& spec = artifacts->ranker;
@@ -20,6 +31,7 @@ Ranker Ranker::load(const std::string& folder) {
   for (const auto& table : r.tables_->tables()) {
     if (table.name == "items") r.item_key_ = table.key;
   }
+  r.device_ = std::make_shared<DeviceCopy>();
   r.storage_ = std::move(artifacts);  // tensors.bin stays alive as long as the Ranker
   return r;
 }
@@ -42,17 +54,23 @@ ModelInputs Ranker::transform(RawBatch batch) const {
   return transform_->transform(batch);
 }
 
-std::vector<float> Ranker::score(RawBatch batch, int threads) const {
-  return forward_->score(transform(std::move(batch)), threads);
+std::vector<float> Ranker::score(RawBatch batch, int threads, Device device) const {
+  const ModelInputs inputs = transform(std::move(batch));
+  if (device == Device::Cuda) return on_device().score(inputs);
+  return forward_->score(inputs, threads);
 }
 
-Ranked Ranker::rank(RawBatch batch, int64_t k, int threads) const {
+Ranked Ranker::rank(RawBatch batch, int64_t k, int threads, Device device) const {
   const ModelInputs inputs = transform(std::move(batch));
   SHOPRANK_EXPECTS(inputs.rows > 0, "no candidates to rank");
   SHOPRANK_EXPECTS(k >= 1 && k <= inputs.rows, "k must be between 1 and the number of "
                    "candidates (", inputs.rows, "), got ", k);
-  const std::vector<float> scores = forward_->score(inputs, threads);
   Ranked out;
+  if (device == Device::Cuda) {
+    on_device().rank(inputs, k, out.rows, out.scores);
+    return out;
+  }
+  const std::vector<float> scores = forward_->score(inputs, threads);
   out.rows.resize(static_cast<size_t>(k));
   out.scores.resize(static_cast<size_t>(k));
   topk(ConstMatrixView<float>{scores.data(), 1, inputs.rows}, k, std::nullopt,

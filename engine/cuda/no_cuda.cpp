@@ -1,5 +1,6 @@
 // The CUDA entry points of an engine built without CUDA: they report that, clearly.
 #include "shoprank/errors.h"
+#include "shoprank/model/forward_cuda.h"
 #include "shoprank/topk_cuda.h"
 
 namespace shoprank::cuda {
@@ -25,3 +26,17 @@ void topk_inner_product(ConstMatrixView<float>, ConstMatrixView<float>, int64_t,
 }
 
 }  // namespace shoprank::cuda
+
+namespace shoprank::model {
+
+struct ForwardCuda::Impl {};
+
+ForwardCuda::ForwardCuda(const Forward&) {
+  throw DeviceError("shoprank was built without CUDA (rebuild with a CUDA compiler present, "
+                    "or -Ccmake.define.SHOPRANK_CUDA=ON)");
+}
+ForwardCuda::~ForwardCuda() = default;
+std::vector<float> ForwardCuda::score(const ModelInputs&) const { return {}; }  // never built
+void ForwardCuda::rank(const ModelInputs&, int64_t, std::vector<int64_t>&, std::vector<float>&) const {}
+
+}  // namespace shoprank::model

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@
 #include "shoprank/transform/side_tables.h"
 
 namespace shoprank {
+
+// Where the forward pass and selection run; the transform always runs on the CPU.
+enum class Device { Cpu, Cuda };
 
 struct Ranked {
   std::vector<int64_t> rows;  // candidate row indices, best first (ties: lower row first)
@@ -39,10 +43,12 @@ class Ranker {
   // The model inputs of raw rows: side-table columns filled in from their keys, then the
   // fitted transform. Unknown column names, wrong types and mismatched lengths throw.
   ModelInputs transform(RawBatch batch) const;
-  // Click probabilities, one per row. threads: 0 = OpenMP's default.
-  std::vector<float> score(RawBatch batch, int threads = 0) const;
+  // Click probabilities, one per row. threads: 0 = OpenMP's default (CPU only). On
+  // Device::Cuda the weights are uploaded on the first such call; without a usable device
+  // it throws DeviceError.
+  std::vector<float> score(RawBatch batch, int threads = 0, Device device = Device::Cpu) const;
   // The k best rows. 1 <= k <= rows; one-row columns (the user) broadcast to every row.
-  Ranked rank(RawBatch batch, int64_t k, int threads = 0) const;
+  Ranked rank(RawBatch batch, int64_t k, int threads = 0, Device device = Device::Cpu) const;
 
  private:
   Ranker() = default;
@@ -51,6 +57,9 @@ class Ranker {
   std::shared_ptr<const FeatureTransform> transform_;
   std::shared_ptr<const SideTables> tables_;
   std::shared_ptr<const model::Forward> forward_;
+  struct DeviceCopy;                     // the forward on a CUDA device, made on first use
+  std::shared_ptr<DeviceCopy> device_;
+  const model::ForwardCuda& on_device() const;
 };
 
 }  // namespace shoprank

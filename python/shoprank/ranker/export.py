@@ -68,9 +68,18 @@ def build_ranker(model_dir) -> tuple[dict, dict]:
 
 def export_ranker(model_dir, out, *, overwrite: bool = False) -> dict:
     """Writes the artifact folder; returns a summary (out, files, features, inputs)."""
+    spec, tensors = build_ranker(model_dir)
+    size = write_artifacts(out, spec, tensors, overwrite=overwrite)
+    return {"out": str(out), "architecture": spec["model"]["architecture"],
+            "features": len(spec["features"]), "inputs": [i["name"] for i in spec["inputs"]],
+            "bytes": size}
+
+
+def write_artifacts(out, spec: dict, tensors: dict, *, overwrite: bool = False) -> int:
+    """ranker.json, tensors.bin and their manifest, complete or not at all; checks that the
+    engine loads them. Returns the bytes written."""
     import shoprank
 
-    spec, tensors = build_ranker(model_dir)
     with output_folder(out, overwrite=overwrite) as tmp:
         (tmp / "ranker.json").write_text(json.dumps(spec, indent=1) + "\n")
         write_tensors(tmp / "tensors.bin", tensors)
@@ -81,10 +90,8 @@ def export_ranker(model_dir, out, *, overwrite: bool = False) -> dict:
         manifest = {"format": FORMAT, "version": VERSION, "shoprank": shoprank.__version__,
                     "files": files}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    shoprank._engine.Ranker(str(out))  # the engine reads what was written
-    return {"out": str(out), "architecture": spec["model"]["architecture"],
-            "features": len(spec["features"]), "inputs": [i["name"] for i in spec["inputs"]],
-            "bytes": sum(f["bytes"] for f in files.values())}
+        shoprank._engine.Ranker(str(tmp))  # the engine reads what was written
+    return sum(f["bytes"] for f in files.values())
 
 
 def _check_fit(forward: dict, transform: dict) -> None:

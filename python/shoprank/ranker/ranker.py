@@ -48,16 +48,18 @@ class Ranker:
         int64 offsets) for list features}, exactly as the fitted NVTabular Workflow gives them."""
         return self._native.transform(normalise_columns(self.inputs, raw))
 
-    def score(self, raw: dict, threads: int = 0) -> np.ndarray:
-        """Click probabilities (float32), one per row. threads: 0 = all cores."""
-        return self._native.score(normalise_columns(self.inputs, raw), _threads(threads))
+    def score(self, raw: dict, threads: int = 0, device: str = "cpu") -> np.ndarray:
+        """Click probabilities (float32), one per row. threads: CPU threads, 0 = all cores;
+        device "cuda" runs the forward pass on the GPU (the transform stays on the CPU)."""
+        return self._native.score(normalise_columns(self.inputs, raw), _threads(threads), device)
 
-    def rank(self, user: dict, candidates, k: int, threads: int = 0):
+    def rank(self, user: dict, candidates, k: int, threads: int = 0, device: str = "cpu"):
         """The k best candidates for one request: (candidate ids, scores), best first.
 
         user: the request's own columns, one value each (user_id, timestamp, device, ...).
         candidates: {column: one value per candidate} or a sequence of item ids; the ids
-        returned are the candidates' item ids (their row numbers if none are given)."""
+        returned are the candidates' item ids (their row numbers if none are given).
+        device "cuda": forward and selection on the GPU (k <= 1024)."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
             raise TypeError(f"k: expected an integer, got {type(k).__name__}")
         if not isinstance(user, dict):
@@ -79,7 +81,7 @@ class Ranker:
             if name not in self.inputs:
                 normalise_columns(self.inputs, {name: [value]})  # raises: unknown name
             columns[name] = normalise(name, self.inputs[name], _one_row(name, value, self.inputs[name]))
-        rows, scores = self._native.rank(columns, int(k), _threads(threads))
+        rows, scores = self._native.rank(columns, int(k), _threads(threads), device)
         ids = candidates.get(self.item_key) if self.item_key else None
         if ids is None:
             return rows, scores

@@ -11,6 +11,7 @@
 
 #include "shoprank/io/json.h"
 #include "shoprank/io/tensor_file.h"
+#include "shoprank/model/forward_cuda.h"
 #include "shoprank/model/layers.h"
 #include "shoprank/transform/feature_transform.h"
 
@@ -25,8 +26,11 @@ class Forward {
   const std::string& architecture() const { return architecture_; }
   // Click probabilities of every row; ids outside a feature's table are an error.
   std::vector<float> score(const ModelInputs& inputs, int threads) const;
+  // Throws when an id falls outside its feature's rows or a feature has the wrong shape.
+  void check_ids(const ModelInputs& inputs) const;
 
  private:
+  friend struct ForwardCuda::Impl;  // the device copy reads the same plan
   struct Embedded {      // one categorical model input
     int feature = 0;     // index into ModelInputs::features
     int64_t offset = 0, cardinality = 0;
@@ -39,7 +43,6 @@ class Forward {
     int index = 0;
   };
 
-  void check_ids(const ModelInputs& inputs) const;
   void score_block(const ModelInputs& inputs, int64_t first, int64_t rows, float* out) const;
   void embed(const ModelInputs& inputs, int64_t first, int64_t rows, std::vector<float>& out) const;
   std::vector<float> mlp(const std::vector<Dense>& layers, std::vector<float> x, int64_t rows) const;
