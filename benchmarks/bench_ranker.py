@@ -11,6 +11,11 @@ table): p50 and p99 latency and candidates scored per second of
 * python: the NVTabular Workflow transform of a DataFrame + TensorFlow on its output +
   argpartition (shoprank.ranker.reference.ReferenceRanker.rank), in the same run.
 
+With --artifacts (an exported folder) instead of --model, only the native engine is
+measured, on the CPU and, with --device cuda, on the GPU (forward + selection there; up to
+100,000 candidates): for machines without the pipeline's stack. The request is then a user
+and items drawn from the exported tables.
+
 Writes JSON, a markdown table and a PNG plot to --out.
 """
 
@@ -45,6 +50,22 @@ def timed(fn, runs: int, budget: float) -> dict:
     return percentiles(times)
 
 
+def request_from_artifacts(folder: Path, n: int, seed: int) -> tuple[dict, dict]:
+    """A user and n items drawn from the users and items tables of an artifact folder."""
+    import json
+
+    from shoprank.ranker.tensors import read_tensors
+
+    spec = json.loads((folder / "ranker.json").read_text())
+    tensors = read_tensors(folder / "tensors.bin")
+    rng = np.random.default_rng(seed)
+    users, items = tensors[spec["tables"]["users"]["keys"]], tensors[spec["tables"]["items"]["keys"]]
+    start = int(np.datetime64("2024-02-24T00:00:00", "ms").astype(np.int64))
+    user = {"user_id": int(rng.choice(users)), "device": "app", "context_category": "c003",
+            "timestamp": np.datetime64(start, "ms")}
+    return user, {"item_id": rng.choice(items, n), "position": np.zeros(n, np.int64)}
+
+
 def small_model(out: Path) -> Path:
     """A DLRM trained for one epoch on 200k generated rows (kept between runs)."""
     if (out / "model" / "model.json").exists():
@@ -57,6 +78,14 @@ def small_model(out: Path) -> Path:
     run_etl(out / "logs" / "logs.json", out / "features", overwrite=True)
     train(out / "features", out, epochs=1, overwrite=True)
     return out
+
+
+def add(results: list, n: int, method: str, timing: dict) -> None:
+    row = {"candidates": n, "method": method, **timing,
+           "candidates_per_second": n / (timing["p50_ms"] / 1e3)}
+    results.append(row)
+    print(f"{n:>7} candidates  {method:<34} p50 {row['p50_ms']:8.3f} ms  "
+          f"p99 {row['p99_ms']:8.3f} ms  ({row['runs']} runs)", flush=True)
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -86,6 +115,10 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="a trained model folder (shoprank train "
                         "--out); default: train a small one under --out")
+    parser.add_argument("--artifacts", type=Path,
+                        help="an exported folder: measure the native engine only")
+    parser.add_argument("--device", nargs="+", default=["cpu"], choices=["cpu", "cuda"],
+                        help="with --artifacts: where the forward and selection run")
     parser.add_argument("--candidates", type=int, nargs="+", default=[100, 1_000, 10_000])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=float, default=10.0,
@@ -95,37 +128,52 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import shoprank
-    from shoprank.ranker.export import export_ranker
-    from shoprank.ranker.reference import ReferenceRanker, sample_request
 
-    model_dir = args.model or small_model(args.out / "model")
-    artifacts = args.out / "artifacts"
-    export_ranker(model_dir, artifacts, overwrite=True)
-    native, python = shoprank.Ranker.load(artifacts), ReferenceRanker(model_dir)
     host = common.machine()
+    if "cuda" in args.device:
+        import subprocess
+
+        host["gpu"] = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                                     capture_output=True, text=True).stdout.strip()
     results = []
-    for n in args.candidates:
-        user, candidates = sample_request(model_dir, n, args.seed)
-        runs = [(f"native, {t} thread{'s' if t > 1 else ''}",
-                 lambda t=t: native.rank(user, candidates, K, threads=t), 2000)
-                for t in args.threads]
-        runs.append(("python (NVTabular + TensorFlow)", lambda: python.rank(user, candidates, K), 50))
-        for method, fn, most in runs:
-            row = {"candidates": n, "method": method, **timed(fn, most, args.seconds)}
-            row["candidates_per_second"] = n / (row["p50_ms"] / 1e3)
-            results.append(row)
-            print(f"{n:>6} candidates  {method:<34} p50 {row['p50_ms']:8.3f} ms  "
-                  f"p99 {row['p99_ms']:8.3f} ms  ({row['runs']} runs)", flush=True)
-        python_p50 = next(r["p50_ms"] for r in results if r["candidates"] == n
-                          and r["method"].startswith("python"))
-        for r in results:
-            if r["candidates"] == n and r["method"].startswith("native"):
-                r["python_p50_over_p99"] = python_p50 / r["p99_ms"]
+    if args.artifacts:
+        native = shoprank.Ranker.load(args.artifacts)
+        for n in args.candidates:
+            user, candidates = request_from_artifacts(args.artifacts, n, args.seed)
+            for device in args.device:
+                threads = args.threads if device == "cpu" else [0]
+                for t in threads:
+                    method = (f"native cpu, {t} thread{'s' if t > 1 else ''}" if device == "cpu"
+                              else "native cuda")
+                    fn = lambda t=t, device=device: native.rank(user, candidates, K, threads=t,
+                                                                 device=device)
+                    add(results, n, method, timed(fn, 2000, args.seconds))
+    else:
+        from shoprank.ranker.export import export_ranker
+        from shoprank.ranker.reference import ReferenceRanker, sample_request
+
+        model_dir = args.model or small_model(args.out / "model")
+        artifacts = args.out / "artifacts"
+        export_ranker(model_dir, artifacts, overwrite=True)
+        native, python = shoprank.Ranker.load(artifacts), ReferenceRanker(model_dir)
+        for n in args.candidates:
+            user, candidates = sample_request(model_dir, n, args.seed)
+            for t in args.threads:
+                fn = lambda t=t: native.rank(user, candidates, K, threads=t)
+                add(results, n, f"native, {t} thread{'s' if t > 1 else ''}", timed(fn, 2000, args.seconds))
+            add(results, n, "python (NVTabular + TensorFlow)",
+                timed(lambda: python.rank(user, candidates, K), 50, args.seconds))
+            python_p50 = results[-1]["p50_ms"]
+            for r in results:
+                if r["candidates"] == n and r["method"].startswith("native"):
+                    r["python_p50_over_p99"] = python_p50 / r["p99_ms"]
 
     markdown = "\n".join([
-        f"Measured {host['date']} on {host['cpu']} ({host['cores']} cores), model "
+        f"Measured {host['date']} on {host['cpu']} ({host['cores']} cores"
+        f"{', ' + host['gpu'] if host.get('gpu') else ''}), model "
         f"{native.architecture.upper()} ({len(native.feature_names)} features); one request, "
-        f"top {K}. Last column: the Python path's p50 over this row's p99.", "",
+        f"top {K}." + (" Last column: the Python path's p50 over this row's p99."
+                       if not args.artifacts else ""), "",
         common.markdown_table(results, [
             ("candidates", "candidates", ","), ("method", "method", "s"),
             ("p50_ms", "p50 ms", ".3f"), ("p99_ms", "p99 ms", ".3f"),
