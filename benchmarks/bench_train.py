@@ -2,7 +2,7 @@
 with the test AUC each reaches, on the same generated data and seed, in one run.
 
     python benchmarks/bench_train.py                      # default data set (1M rows)
-    python benchmarks/bench_train.py --rows 300000 --epochs 1
+    python benchmarks/bench_train.py --rows 300000 --epochs 2
 
 The logs are generated and processed once (kept in --data); each model then trains with
 the same settings as `shoprank train` (early stopping off: every run does --epochs
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=common.RESULTS / "train-data",
                         help="where generated and processed data are kept between runs")

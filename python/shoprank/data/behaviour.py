@@ -82,20 +82,23 @@ def make_world(users: int, items: int, rng: np.random.Generator) -> World:
     price_out[rng.random(items) < 0.01] = np.nan  # a few items without a listed price
     activity = rng.lognormal(0, 1.0, users)
     region = rng.integers(0, REGIONS, users)
-    # tastes follow segments in part: an age band's favourite categories, a region's brands
-    # (learnable from the logged age band and region), the rest is personal
-    preferred = rng.choice(CATEGORIES, (users, 3), p=category_share / category_share.sum())
+    # tastes follow segments in the main, as they must for a model to learn them from a
+    # few dozen impressions a user: an age band's favourite categories, a region's brands,
+    # and a latent taste that is the sum of the age band's and the region's (all learnable
+    # from the logged age band and region); a small part of each is personal
+    segment = rng.random((users, 3))
     band_favourites = rng.choice(CATEGORIES, (len(AGE_BANDS), 3), replace=False)
-    from_band = rng.random(users) < 0.8
-    preferred[from_band, 0] = band_favourites[age[from_band], rng.integers(0, 3, from_band.sum())]
-    brands = np.where(rng.random((users, 3)) < [0.9, 0.5, 0.3],
-                      rng.choice(BRANDS, (users, 3), p=brand_share / brand_share.sum()), -1)
-    region_brands = rng.choice(BRANDS, (REGIONS, 2), p=brand_share / brand_share.sum())
-    from_region = rng.random(users) < 0.7
-    brands[from_region, 0] = region_brands[region[from_region],
-                                           rng.integers(0, 2, from_region.sum())]
+    personal = rng.choice(CATEGORIES, (users, 3), p=category_share / category_share.sum())
+    preferred = np.where(segment < 0.8, band_favourites[age], personal)
+    region_brands = rng.choice(BRANDS, (REGIONS, 3), p=brand_share / brand_share.sum())
+    own_brands = np.where(rng.random((users, 3)) < [0.9, 0.5, 0.3],
+                          rng.choice(BRANDS, (users, 3), p=brand_share / brand_share.sum()), -1)
+    brands = np.where(rng.random((users, 3)) < 0.7, region_brands[region], own_brands)
+    taste = (rng.normal(0, 0.3, (len(AGE_BANDS), FACTORS))[age]
+             + rng.normal(0, 0.2, (REGIONS, FACTORS))[region]
+             + rng.normal(0, 0.1, (users, FACTORS)))
     return World(
-        user_factors=rng.normal(0, 0.35, (users, FACTORS)),
+        user_factors=taste,
         user_categories=preferred, user_brands=brands,
         user_age=age, user_device=rng.choice(len(DEVICES), users, p=[0.5, 0.25, 0.1, 0.15]),
         user_activity=activity / activity.sum(),
