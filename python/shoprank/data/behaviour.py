@@ -94,6 +94,10 @@ def make_world(users: int, items: int, rng: np.random.Generator) -> World:
     own_brands = np.where(rng.random((users, 3)) < [0.9, 0.5, 0.3],
                           rng.choice(BRANDS, (users, 3), p=brand_share / brand_share.sum()), -1)
     brands = np.where(rng.random((users, 3)) < 0.7, region_brands[region], own_brands)
+    # an item's latent traits are mostly its category's and its brand's
+    item_factors = (rng.normal(0, 0.3, (CATEGORIES, FACTORS))[category]
+                    + rng.normal(0, 0.2, (BRANDS, FACTORS))[brand]
+                    + rng.normal(0, 0.1, (items, FACTORS)))
     taste = (rng.normal(0, 0.3, (len(AGE_BANDS), FACTORS))[age]
              + rng.normal(0, 0.2, (REGIONS, FACTORS))[region]
              + rng.normal(0, 0.1, (users, FACTORS)))
@@ -102,7 +106,7 @@ def make_world(users: int, items: int, rng: np.random.Generator) -> World:
         user_categories=preferred, user_brands=brands,
         user_age=age, user_device=rng.choice(len(DEVICES), users, p=[0.5, 0.25, 0.1, 0.15]),
         user_activity=activity / activity.sum(),
-        item_factors=rng.normal(0, 0.35, (items, FACTORS)),
+        item_factors=item_factors,
         item_category=category, item_brand=brand, item_price=price,
         item_quality=rng.normal(0, 1, items), item_by_category=order,
         category_cumulative=cumulative, category_trend=rng.normal(0, 1, CATEGORIES),

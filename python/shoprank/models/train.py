@@ -60,8 +60,7 @@ def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int 
     monitor = "val_auc" if has_valid else "auc"
     callbacks = [
         tf.keras.callbacks.BackupAndRestore(str(backup)),
-        tf.keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
-                                         restore_best_weights=True),
+        KeepBest(monitor=monitor, mode="max", patience=patience, restore_best_weights=True),
         EpochLog(say),
     ]
     say(f"training {spec.architecture.upper()} ({spec.tables} tables, dim {spec.embedding_dim}) "
@@ -83,6 +82,17 @@ def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int 
     shutil.rmtree(backup, ignore_errors=True)  # training finished: nothing left to resume
     result["model_dir"] = str(out / "model")
     return result
+
+
+class KeepBest(tf.keras.callbacks.EarlyStopping):
+    """Early stopping that keeps the best epoch's weights also when training runs all its
+    epochs: Keras 2.12 restores them only when it stops early, so a model whose last epoch
+    overfit was exported with that epoch's weights."""
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        if self.stopped_epoch == 0 and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
 
 
 class EpochLog(tf.keras.callbacks.Callback):
