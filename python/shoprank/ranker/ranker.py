@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from shoprank import _engine
-from shoprank.ranker.raw import normalise, normalise_columns
+from shoprank.ranker.raw import check_names, normalise, normalise_columns
 
 
 class Ranker:
@@ -77,9 +77,8 @@ class Ranker:
         lengths = {name: _length(value) for name, value in columns.items()}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"candidate columns have different lengths: {lengths}")
+        check_names(self.inputs, user)
         for name, value in user.items():
-            if name not in self.inputs:
-                normalise_columns(self.inputs, {name: [value]})  # raises: unknown name
             columns[name] = normalise(name, self.inputs[name], _one_row(name, value, self.inputs[name]))
         rows, scores = self._native.rank(columns, int(k), _threads(threads), device)
         ids = candidates.get(self.item_key) if self.item_key else None

@@ -124,11 +124,15 @@ def normalise(name: str, kind: str, value):
     raise ValueError(f"unknown input type {kind!r} for {name!r}")
 
 
+def check_names(inputs: dict[str, str], names) -> None:
+    unknown = sorted(set(names) - set(inputs))
+    if unknown:
+        raise ValueError(f"unknown feature(s) {unknown}; this ranker reads {sorted(inputs)}")
+
+
 def normalise_columns(inputs: dict[str, str], raw: dict) -> dict:
     """{name: normalised tuple} for every raw column; unknown names are an error."""
     if not isinstance(raw, dict):
         raise TypeError(f"expected a dict of columns, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(inputs))
-    if unknown:
-        raise ValueError(f"unknown feature(s) {unknown}; this ranker reads {sorted(inputs)}")
+    check_names(inputs, raw)
     return {name: normalise(name, inputs[name], value) for name, value in raw.items()}
