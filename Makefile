@@ -32,6 +32,7 @@ bench: $(BUILT)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install $(BENCH_ONLY)
 	$(BIN)/python benchmarks/bench_topk.py
 	$(BIN)/python benchmarks/bench_etl.py
+	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_ranker.py
 
 $(SYSTEM):
