@@ -200,7 +200,7 @@ def test_spec_shape_and_tensors(generated, tmp_path):
     assert all(n.startswith(("features/", "tables/")) for n in tensors)
     assert all(t.dtype in CODES for t in tensors.values())
     ops = {f["name"]: f["op"] for f in spec["features"]}
-    assert ops["tags"] == "categorify_list" and ops["user_id_category"] == "cross_categorify"
+    assert ops["tags"] == "categorify_list" and ops["region_brand"] == "cross_categorify"
     assert ops["timestamp_hour"] == "time_categorify" and ops["item_id_count"] == "value_count"
     assert ops["TE_item_id_click"] == "target_encoding" and ops["price"] == "continuous"
     for feature in spec["features"]:  # every tensor a feature names exists
@@ -291,9 +291,10 @@ def test_what_workflow_rejects_has_the_documented_meaning(generated):
     raw["user_id"] = [None, 0, 1]
     raw["timestamp"] = np.array(["NaT", "2024-01-01T00:00", "NaT"], dtype="datetime64[ms]")
     raw["device"] = [None, None, None]
+    raw["brand"] = [None, "b001", "b002"]
     out = ts.reference_transform(spec, tensors, raw)
     assert [len(t) for t in out["tags"]] == [0, 0, 2] and out["tags"][2][1] == ts.UNSEEN_ID
-    assert out["user_id"][0] == ts.NULL_ID and out["user_id_category"][0] == ts.NULL_ID
+    assert out["user_id"][0] == ts.NULL_ID and out["region_brand"][0] == ts.NULL_ID
     assert out["timestamp_hour"][0] == out["timestamp_weekday"][2] == ts.NULL_ID
     assert (out["device"] == ts.NULL_ID).all()
     count = next(f for f in spec["features"] if f["name"] == "user_id_count")
