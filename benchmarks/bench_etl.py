@@ -132,12 +132,8 @@ def main(argv=None) -> int:
                                         ("seconds", "seconds", ".1f"),
                                         ("rows_per_second", "rows/s", ",.0f"),
                                         ("peak_rss_gb", "peak GB", ".2f")])])
-    files = common.write_results(args.out, "bench_etl", {"machine": host, "rows": results},
-                                 markdown)
-    plot(results, args.out / "bench_etl.png")
-    print(markdown)
-    print("wrote", *files, args.out / "bench_etl.png")
-    return 0
+    return common.finish(args.out, "bench_etl", {"machine": host, "rows": results}, markdown,
+                         lambda path: plot(results, path))
 
 
 if __name__ == "__main__":

@@ -50,16 +50,20 @@ def timed(fn, runs: int, budget: float) -> dict:
     return percentiles(times)
 
 
-def request_from_artifacts(folder: Path, n: int, seed: int) -> tuple[dict, dict]:
-    """A user and n items drawn from the users and items tables of an artifact folder."""
+def table_keys(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The user and item ids of an artifact folder's exported tables."""
     import json
 
     from shoprank.ranker.tensors import read_tensors
 
     spec = json.loads((folder / "ranker.json").read_text())
     tensors = read_tensors(folder / "tensors.bin")
+    return tensors[spec["tables"]["users"]["keys"]], tensors[spec["tables"]["items"]["keys"]]
+
+
+def request_from_keys(users, items, n: int, seed: int) -> tuple[dict, dict]:
+    """A user and n items drawn from the exported tables' ids."""
     rng = np.random.default_rng(seed)
-    users, items = tensors[spec["tables"]["users"]["keys"]], tensors[spec["tables"]["items"]["keys"]]
     start = int(np.datetime64("2024-02-24T00:00:00", "ms").astype(np.int64))
     user = {"user_id": int(rng.choice(users)), "device": "app", "context_category": "c003",
             "timestamp": np.datetime64(start, "ms")}
@@ -138,8 +142,9 @@ def main(argv=None) -> int:
     results = []
     if args.artifacts:
         native = shoprank.Ranker.load(args.artifacts)
+        users, items = table_keys(args.artifacts)
         for n in args.candidates:
-            user, candidates = request_from_artifacts(args.artifacts, n, args.seed)
+            user, candidates = request_from_keys(users, items, n, args.seed)
             for device in args.device:
                 threads = args.threads if device == "cpu" else [0]
                 for t in threads:
@@ -179,12 +184,8 @@ def main(argv=None) -> int:
             ("p50_ms", "p50 ms", ".3f"), ("p99_ms", "p99 ms", ".3f"),
             ("candidates_per_second", "candidates/s", ",.0f"),
             ("python_p50_over_p99", "python p50 / p99", ".0f")])])
-    files = common.write_results(args.out, "bench_ranker", {"machine": host, "rows": results},
-                                 markdown)
-    plot(results, args.out / "bench_ranker.png")
-    print(markdown)
-    print("wrote", *files, args.out / "bench_ranker.png")
-    return 0
+    return common.finish(args.out, "bench_ranker", {"machine": host, "rows": results},
+                         markdown, lambda path: plot(results, path))
 
 
 if __name__ == "__main__":

@@ -311,11 +311,7 @@ def main(argv=None) -> int:
     payload = {"machine": host, "ceilings": ceilings, "device": args.device, "repeat": args.repeat,
                "rows": rows, "targets": checks}
     markdown = render(payload)
-    files = common.write_results(out, "bench_topk", payload, markdown)
-    plot(rows, out / "bench_topk.png")
-    print(markdown)
-    print("wrote", *files, out / "bench_topk.png")
-    return 0
+    return common.finish(out, "bench_topk", payload, markdown, lambda path: plot(rows, path))
 
 
 if __name__ == "__main__":

@@ -112,13 +112,9 @@ def main(argv=None) -> int:
             ("seconds", "seconds", ".1f"), ("samples_per_second", "samples/s", ",.0f"),
             ("test_auc", "test AUC", ".4f"), ("oracle_auc", "oracle AUC", ".4f"),
             ("log_loss", "log loss", ".4f")])])
-    files = common.write_results(args.out, "bench_train",
-                                 {"machine": host, "rows": args.rows, "epochs": args.epochs,
-                                  "runs": results}, markdown)
-    plot(results, args.out / "bench_train.png")
-    print(markdown)
-    print("wrote", *files, args.out / "bench_train.png")
-    return 0
+    return common.finish(args.out, "bench_train", {"machine": host, "rows": args.rows,
+                                                    "epochs": args.epochs, "runs": results},
+                         markdown, lambda path: plot(results, path))
 
 
 def _tf_version() -> str:

@@ -59,6 +59,16 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str
     return "\n".join(lines)
 
 
+def finish(out_dir: Path, name: str, payload: dict, markdown: str, plot) -> int:
+    """Writes the JSON, the markdown table and the PNG that plot(path) draws; prints the
+    table and the files. The exit code of a benchmark's main()."""
+    files = write_results(out_dir, name, payload, markdown)
+    plot(out_dir / f"{name}.png")
+    print(markdown)
+    print("wrote", *files, out_dir / f"{name}.png")
+    return 0
+
+
 def write_results(out_dir: Path, name: str, payload: dict, markdown: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / f"{name}.json", out_dir / f"{name}.md"

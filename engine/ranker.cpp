@@ -49,8 +49,7 @@ ModelInputs Ranker::transform(RawBatch batch) const {
     for (const auto& s : inputs()) names += (names.empty() ? "" : ", ") + s.name;
     detail::throw_invalid("unknown input column(s): ", unknown, " (the model reads: ", names, ")");
   }
-  for (const auto& [name, column] : batch) check_column(name, column);
-  tables_->fill(batch);
+  tables_->fill(batch);  // checks the keys it reads; the transform checks the rest
   return transform_->transform(batch);
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_check.h"
 #include "shoprank/errors.h"
 #include "shoprank/model/forward.h"
 #include "shoprank/model/forward_cuda.h"
@@ -15,12 +16,6 @@
 namespace shoprank::model {
 
 namespace {
-
-void check(cudaError_t status, const char* what) {
-  if (status != cudaSuccess)
-    throw DeviceError(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(status));
-}
-#define SHOPRANK_CUDA_CHECK(call) check((call), #call)
 
 constexpr int kTile = 16;
 constexpr int kThreads = 256;

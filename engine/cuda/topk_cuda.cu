@@ -14,17 +14,12 @@
 
 #include "../topk/topk_checks.h"
 #include "shoprank/detail/score_order.h"
+#include "cuda_check.h"
 #include "shoprank/errors.h"
 #include "shoprank/topk_cuda.h"
 
 namespace shoprank::cuda {
 namespace {
-
-void check(cudaError_t status, const char* what) {
-  if (status != cudaSuccess)
-    throw DeviceError(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(status));
-}
-#define SHOPRANK_CUDA_CHECK(call) check((call), #call)
 
 constexpr int64_t kMinSlab = 16384, kMaxSlab = int64_t{1} << 20;  // columns per pass
 constexpr int64_t kStateBytes = int64_t{256} << 20;  // candidate memory per row group

@@ -72,11 +72,6 @@ float apply_steps(const std::vector<Step>& steps, float x) {
   return x;
 }
 
-// NaN is a float column's null
-bool scalar_present(const RawColumn& c, int64_t row) {
-  return c.type == InputType::Float64 ? !std::isnan(c.floats[row]) : c.present(row);
-}
-
 int32_t id_at(const json::Value& f, const char* key) { return static_cast<int32_t>(f[key].as_int()); }
 
 // Key -> id tables of Categorify (keys plus their ids).
@@ -101,7 +96,7 @@ class Categorify final : public FeatureOp {
   void append(const std::vector<const RawColumn*>& in, int64_t r, FeatureColumn& out) const override {
     const RawColumn& c = *in[0];
     const int64_t row = source_row(c, r);
-    out.ids.push_back(scalar_present(c, row) ? table_.id(table_.keys.find(c, row)) : table_.null_id);
+    out.ids.push_back(c.present(row) ? table_.id(table_.keys.find(c, row)) : table_.null_id);
   }
  private:
   IdTable table_;
@@ -209,65 +204,49 @@ class Continuous final : public FeatureOp {
     const RawColumn& c = *in[0];
     const int64_t row = source_row(c, r);
     float x = std::numeric_limits<float>::quiet_NaN();
-    if (c.type == InputType::Float64) x = static_cast<float>(c.floats[row]);
-    else if (c.present(row)) x = static_cast<float>(c.ints[row]);
+    if (c.present(row)) {
+      x = static_cast<float>(c.type == InputType::Float64 ? c.floats[row] : double(c.ints[row]));
+    }
     out.values.push_back(apply_steps(steps_, x));
   }
  private:
   std::vector<Step> steps_;
 };
 
-class ValueCount final : public FeatureOp {
+// A fitted statistic per key (value_count: the key's count in training; target_encoding:
+// its smoothed click rate), a value for absent and for null keys, then the steps.
+class KeyedStatistic final : public FeatureOp {
  public:
-  ValueCount(const json::Value& f, const TensorFile& t, const std::string& where)
-      : keys_(t, f["keys"].as_string(), f["key_type"].as_string(), where),
-        unseen_(static_cast<float>(f["unseen_count"].as_int())),
-        null_(static_cast<float>(f["null_count"].as_int())), steps_(parse_steps(f)) {
-    auto [data, n] = t.vector<int64_t>(f["counts"].as_string());
-    SHOPRANK_EXPECTS(n == keys_.size(), where, ": ", n, " counts for ", keys_.size(), " keys");
-    counts_ = data;
+  KeyedStatistic(const json::Value& f, const TensorFile& t, const std::string& where)
+      : keys_(t, f["keys"].as_string(), f["key_type"].as_string(), where), steps_(parse_steps(f)) {
+    if (f["op"].as_string() == "value_count") {
+      auto [counts, n] = t.vector<int64_t>(f["counts"].as_string());
+      values_.assign(counts, counts + n);  // float32, as NVTabular's LogOp reads them
+      absent_ = static_cast<float>(f["unseen_count"].as_int());
+      null_ = static_cast<float>(f["null_count"].as_int());
+    } else {
+      auto [values, n] = t.vector<float>(f["values"].as_string());
+      values_.assign(values, values + n);
+      absent_ = static_cast<float>(f["default"].as_double());
+      null_ = static_cast<float>(f["null_value"].as_double());
+    }
+    SHOPRANK_EXPECTS(int64_t(values_.size()) == keys_.size(), where, ": ", values_.size(),
+                     " values for ", keys_.size(), " keys");
   }
   void append(const std::vector<const RawColumn*>& in, int64_t r, FeatureColumn& out) const override {
     const RawColumn& c = *in[0];
     const int64_t row = source_row(c, r);
     float x = null_;
-    if (scalar_present(c, row)) {
+    if (c.present(row)) {
       const int64_t at = keys_.find(c, row);
-      x = at < 0 ? unseen_ : static_cast<float>(counts_[at]);
+      x = at < 0 ? absent_ : values_[at];
     }
     out.values.push_back(apply_steps(steps_, x));
   }
  private:
   KeyIndex keys_;
-  const int64_t* counts_ = nullptr;
-  float unseen_, null_;
-  std::vector<Step> steps_;
-};
-
-class TargetEncoding final : public FeatureOp {
- public:
-  TargetEncoding(const json::Value& f, const TensorFile& t, const std::string& where)
-      : keys_(t, f["keys"].as_string(), f["key_type"].as_string(), where),
-        default_(static_cast<float>(f["default"].as_double())),
-        null_(static_cast<float>(f["null_value"].as_double())), steps_(parse_steps(f)) {
-    auto [data, n] = t.vector<float>(f["values"].as_string());
-    SHOPRANK_EXPECTS(n == keys_.size(), where, ": ", n, " values for ", keys_.size(), " keys");
-    values_ = data;
-  }
-  void append(const std::vector<const RawColumn*>& in, int64_t r, FeatureColumn& out) const override {
-    const RawColumn& c = *in[0];
-    const int64_t row = source_row(c, r);
-    float x = null_;
-    if (scalar_present(c, row)) {
-      const int64_t at = keys_.find(c, row);
-      x = at < 0 ? default_ : values_[at];
-    }
-    out.values.push_back(apply_steps(steps_, x));
-  }
- private:
-  KeyIndex keys_;
-  const float* values_ = nullptr;
-  float default_, null_;
+  std::vector<float> values_;
+  float absent_ = 0, null_ = 0;
   std::vector<Step> steps_;
 };
 
@@ -346,11 +325,8 @@ std::unique_ptr<FeatureOp> make_feature_op(const json::Value& f, const TensorFil
   } else if (op == "continuous") {
     out = std::make_unique<Continuous>(f);
     allowed = {number};
-  } else if (op == "value_count") {
-    out = std::make_unique<ValueCount>(f, tensors, where);
-    allowed = {scalar};
-  } else if (op == "target_encoding") {
-    out = std::make_unique<TargetEncoding>(f, tensors, where);
+  } else if (op == "value_count" || op == "target_encoding") {
+    out = std::make_unique<KeyedStatistic>(f, tensors, where);
     allowed = {scalar};
   } else {
     detail::throw_invalid(where, ": unknown operator");

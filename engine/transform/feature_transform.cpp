@@ -50,20 +50,7 @@ void FeatureTransform::check(const RawBatch& batch) const {
 ModelInputs FeatureTransform::transform(const RawBatch& batch) const {
   check(batch);
   ModelInputs out;
-  {
-    int64_t rows = -1;
-    std::string first;
-    for (const auto& name : required_) {
-      const RawColumn& c = batch.at(name);
-      check_column(name, c);
-      if (c.rows == 1) continue;
-      if (rows < 0) rows = c.rows, first = name;
-      SHOPRANK_EXPECTS(c.rows == rows, "columns \"", first, "\" and \"", name,
-                       "\" have different lengths (", rows, " and ", c.rows,
-                       "); give every column the same number of rows, or one row to broadcast");
-    }
-    out.rows = rows < 0 ? (required_.empty() ? 0 : 1) : rows;
-  }
+  out.rows = batch_rows(batch, required_);
   const int64_t n = out.rows;
   out.features.reserve(ops_.size());
   std::vector<const RawColumn*> inputs;

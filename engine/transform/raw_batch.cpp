@@ -61,21 +61,19 @@ void check_column(const std::string& name, const RawColumn& c) {
   }
 }
 
-int64_t batch_rows(const RawBatch& batch) {
+int64_t batch_rows(const RawBatch& batch, const std::vector<std::string>& names) {
   int64_t rows = -1;
   std::string first;
-  for (const auto& [name, column] : batch) {
+  for (const auto& name : names) {
+    const RawColumn& column = batch.at(name);
     check_column(name, column);
-    if (column.rows == 1 && batch.size() > 1) continue;  // broadcast
-    if (rows < 0) {
-      rows = column.rows;
-      first = name;
-    }
+    if (column.rows == 1) continue;  // broadcast
+    if (rows < 0) rows = column.rows, first = name;
     SHOPRANK_EXPECTS(column.rows == rows, "columns \"", first, "\" and \"", name,
                      "\" have different lengths (", rows, " and ", column.rows,
-                     "); every column needs the same number of rows, or one row to broadcast");
+                     "); give every column the same number of rows, or one row to broadcast");
   }
-  return rows < 0 ? (batch.empty() ? 0 : 1) : rows;
+  return rows < 0 ? (names.empty() ? 0 : 1) : rows;
 }
 
 }  // namespace shoprank

@@ -51,9 +51,7 @@ RawColumn load_column(const json::Value& c, const TensorFile& tensors, int64_t r
 std::vector<int64_t> SideTable::rows_of(const RawColumn& key_column) const {
   std::vector<int64_t> rows(static_cast<size_t>(key_column.rows), -1);
   for (int64_t r = 0; r < key_column.rows; ++r) {
-    const bool present = key_column.type == InputType::Float64 ? !std::isnan(key_column.floats[r])
-                                                              : key_column.present(r);
-    if (present) rows[r] = keys.find(key_column, r);
+    if (key_column.present(r)) rows[r] = keys.find(key_column, r);
   }
   return rows;
 }

@@ -9,11 +9,11 @@ import numpy as np
 TYPES = ("int64", "float64", "string", "string_list", "timestamp_ms")
 
 
-def _is_null(value) -> bool:
+def is_null(value) -> bool:
     """None, NaN, NaT, and pandas' NA/NaT (recognised by name: pandas is not imported)."""
     if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return True
-    if isinstance(value, np.datetime64):
+    if isinstance(value, (np.datetime64, np.timedelta64)):
         return bool(np.isnat(value))
     return isinstance(value, (float, np.floating)) and bool(np.isnan(value))
 
@@ -42,7 +42,7 @@ def _values(name: str, value) -> np.ndarray:
 
 def _null_mask(array: np.ndarray) -> np.ndarray:
     if array.dtype == object:
-        return np.fromiter((_is_null(v) for v in array), bool, len(array))
+        return np.fromiter((is_null(v) for v in array), bool, len(array))
     if array.dtype.kind == "f":
         return np.isnan(array)
     if array.dtype.kind == "M":
@@ -111,7 +111,7 @@ def normalise(name: str, kind: str, value):
                 if isinstance(v, (str, bytes)) or np.ndim(v) != 1:
                     raise ValueError(f"{name!r}: expected a list of text per row, got {v!r}")
                 for element in v:
-                    if _is_null(element):
+                    if is_null(element):
                         flat.append("")
                         element_valid.append(0)
                     elif isinstance(element, (str, np.str_)):

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shoprank.ranker.raw import is_null
 from shoprank.ranker.tensors import decode_strings, encode_strings
 
 PAD_ID, NULL_ID, UNSEEN_ID = 0, 1, 2
@@ -562,16 +563,6 @@ def _row_count(raw: dict, names) -> int:
     return lengths.pop() if lengths else 0
 
 
-def _is_null(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, (float, np.floating)):
-        return math.isnan(value)
-    if isinstance(value, (np.datetime64, np.timedelta64)):
-        return bool(np.isnat(value))
-    return type(value).__name__ in ("NaTType", "NAType")  # pandas' NaT and NA
-
-
 def _parse(values, kind: str, name: str, rows: int):
     """A raw column in its canonical form:
     int64 / timestamp_ms: (int64 array, bool valid); float64: float64 array (NaN missing);
@@ -582,7 +573,7 @@ def _parse(values, kind: str, name: str, rows: int):
         array = np.asarray(values)
         if array.dtype.kind in "fiub":
             return array.astype(np.float64)
-        return np.array([np.nan if _is_null(v) else float(v) for v in values], dtype=np.float64)
+        return np.array([np.nan if is_null(v) else float(v) for v in values], dtype=np.float64)
     if kind in ("int64", "timestamp_ms"):
         array = np.asarray(values)
         if array.dtype.kind == "M":
@@ -594,7 +585,7 @@ def _parse(values, kind: str, name: str, rows: int):
         if array.dtype.kind == "f":
             valid = ~np.isnan(array)
             return np.where(valid, array, 0).astype(np.int64), valid
-        valid = np.array([not _is_null(v) for v in values], dtype=bool)
+        valid = np.array([not is_null(v) for v in values], dtype=bool)
         out = np.zeros(rows, dtype=np.int64)
         for i, (v, ok) in enumerate(zip(values, valid)):
             if ok:
@@ -603,14 +594,14 @@ def _parse(values, kind: str, name: str, rows: int):
                 out[i] = int(v)
         return out, valid
     if kind == "string":
-        return [None if _is_null(v) else str(v) for v in values]
+        return [None if is_null(v) else str(v) for v in values]
     if kind == "string_list":
         out = []
         for v in values:
-            if v is None or (not isinstance(v, (list, tuple, np.ndarray)) and _is_null(v)):
+            if v is None or (not isinstance(v, (list, tuple, np.ndarray)) and is_null(v)):
                 out.append(None)
             else:
-                out.append([None if _is_null(e) else str(e) for e in v])
+                out.append([None if is_null(e) else str(e) for e in v])
         return out
     raise ValueError(f"column {name!r}: unknown type {kind!r}")
 

@@ -2,6 +2,7 @@
 // nulls. The transform (transform.h) turns them into model inputs.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -23,7 +24,11 @@ struct RawColumn {
   std::vector<uint8_t> valid;         // one per row, 0 = null; empty means every row is present
   std::vector<uint8_t> element_valid; // StringList: one per element; empty means all present
 
-  bool present(int64_t row) const { return valid.empty() || valid[row] != 0; }
+  // A row holds a value: valid, and for Float64 not NaN (NaN is a float column's null).
+  bool present(int64_t row) const {
+    if (type == InputType::Float64 && std::isnan(floats[row])) return false;
+    return valid.empty() || valid[row] != 0;
+  }
   bool element_present(int64_t e) const { return element_valid.empty() || element_valid[e] != 0; }
 };
 
@@ -33,8 +38,9 @@ using RawBatch = std::map<std::string, RawColumn>;
 
 // Checks one column's arrays against its row count; errors name the column.
 void check_column(const std::string& name, const RawColumn& column);
-// Checks every column and returns the batch's row count (one-row columns broadcast).
-int64_t batch_rows(const RawBatch& batch);
+// Checks the named columns (all in batch) and returns their row count: one-row columns
+// broadcast, so it is the length of the others, or 1 when every one has one row.
+int64_t batch_rows(const RawBatch& batch, const std::vector<std::string>& names);
 
 // The row of a column that stands for batch row r (row 0 of a broadcast column).
 inline int64_t source_row(const RawColumn& column, int64_t r) { return column.rows == 1 ? 0 : r; }
