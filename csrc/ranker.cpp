@@ -4,6 +4,8 @@
 // share one Ranker.
 #include "shoprank/ranker.h"
 
+#include <algorithm>
+
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
@@ -104,6 +106,50 @@ py::dict features_to_python(const ModelInputs& inputs) {
   return out;
 }
 
+// The inverse of features_to_python: {feature: int ids | float values | (ids, offsets)},
+// every model feature present, in the ranker's feature order; the forward checks the rest.
+ModelInputs features_from_python(const Ranker& ranker, const py::dict& features) {
+  for (const auto& [key, value] : features) {
+    const std::string name = key.cast<std::string>();
+    const auto& known = ranker.feature_names();
+    SHOPRANK_EXPECTS(std::find(known.begin(), known.end(), name) != known.end(),
+                     "unknown model feature \"", name, "\"");
+  }
+  ModelInputs inputs;
+  for (const std::string& name : ranker.feature_names()) {
+    SHOPRANK_EXPECTS(features.contains(name), "missing model feature \"", name, "\"");
+    const py::handle value = features[py::str(name)];
+    FeatureColumn f;
+    f.name = name;
+    int64_t rows = 0;
+    try {
+      if (py::isinstance<py::tuple>(value)) {
+        auto parts = py::reinterpret_borrow<py::tuple>(value);
+        SHOPRANK_EXPECTS(parts.size() == 2, "feature \"", name, "\": expected (ids, offsets)");
+        f.list = true;
+        f.ids = to_vector<int32_t>(parts[0]);
+        f.offsets = to_vector<int64_t>(parts[1]);
+        SHOPRANK_EXPECTS(!f.offsets.empty(), "feature \"", name, "\": no offsets");
+        rows = static_cast<int64_t>(f.offsets.size()) - 1;
+      } else if (py::array::ensure(value) && py::array::ensure(value).dtype().kind() == 'f') {
+        f.categorical = false;
+        f.values = to_vector<float>(value);
+        rows = static_cast<int64_t>(f.values.size());
+      } else {
+        f.ids = to_vector<int32_t>(value);
+        rows = static_cast<int64_t>(f.ids.size());
+      }
+    } catch (const py::error_already_set& e) {
+      detail::throw_invalid("feature \"", name, "\": cannot read it (", e.what(), ")");
+    }
+    SHOPRANK_EXPECTS(inputs.features.empty() || rows == inputs.rows, "feature \"", name,
+                     "\": ", rows, " rows, the others have ", inputs.rows);
+    inputs.rows = rows;
+    inputs.features.push_back(std::move(f));
+  }
+  return inputs;
+}
+
 }  // namespace
 
 void bind_ranker(py::module_& m) {
@@ -144,6 +190,17 @@ void bind_ranker(py::module_& m) {
         }
         return py::array_t<float>(py::ssize_t(scores.size()), scores.data());
       }, py::arg("columns"), py::arg("threads") = 0, py::arg("device") = "cpu")
+      .def("forward", [](const Ranker& r, const py::dict& features, int threads,
+                         const std::string& device) {
+        const Device where = parse_device(device);
+        const ModelInputs inputs = features_from_python(r, features);
+        std::vector<float> scores;
+        {
+          py::gil_scoped_release release;
+          scores = r.forward(inputs, threads, where);
+        }
+        return py::array_t<float>(py::ssize_t(scores.size()), scores.data());
+      }, py::arg("features"), py::arg("threads") = 0, py::arg("device") = "cpu")
       .def("rank", [](const Ranker& r, const py::dict& columns, int64_t k, int threads,
                       const std::string& device) {
         const Device where = parse_device(device);

@@ -54,7 +54,12 @@ ModelInputs Ranker::transform(RawBatch batch) const {
 }
 
 std::vector<float> Ranker::score(RawBatch batch, int threads, Device device) const {
-  const ModelInputs inputs = transform(std::move(batch));
+  return forward(transform(std::move(batch)), threads, device);
+}
+
+std::vector<float> Ranker::forward(const ModelInputs& inputs, int threads, Device device) const {
+  SHOPRANK_EXPECTS(inputs.features.size() == feature_names().size(), "expected the ",
+                   feature_names().size(), " model features, got ", inputs.features.size());
   if (device == Device::Cuda) return on_device().score(inputs);
   return forward_->score(inputs, threads);
 }

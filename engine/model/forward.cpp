@@ -181,6 +181,22 @@ Forward::Forward(const json::Value& model, const TensorFile& tensors,
                    ": the output layer must map ", head_width, " values to 1");
 }
 
+namespace {
+
+// A list feature's offsets must run from 0 to its ids' count without going back: the
+// gather reads ids[offsets[r], offsets[r + 1]) for row r.
+void check_offsets(const FeatureColumn& f) {
+  SHOPRANK_EXPECTS(f.offsets.front() == 0 && f.offsets.back() == int64_t(f.ids.size()),
+                   "feature \"", f.name, "\": list offsets must run from 0 to the ",
+                   f.ids.size(), " ids, got ", f.offsets.front(), " .. ", f.offsets.back());
+  for (size_t r = 1; r < f.offsets.size(); ++r) {
+    SHOPRANK_EXPECTS(f.offsets[r] >= f.offsets[r - 1], "feature \"", f.name,
+                     "\": list offsets decrease at row ", r - 1);
+  }
+}
+
+}  // namespace
+
 void Forward::check_ids(const ModelInputs& inputs) const {
   for (const Embedded& e : embedded_) {
     const FeatureColumn& f = inputs.features.at(e.feature);
@@ -190,6 +206,7 @@ void Forward::check_ids(const ModelInputs& inputs) const {
                      f.name, "\": ", f.offsets.size(), " offsets for ", inputs.rows, " rows");
     SHOPRANK_EXPECTS(f.list || int64_t(f.ids.size()) == inputs.rows, "feature \"", f.name,
                      "\": ", f.ids.size(), " ids for ", inputs.rows, " rows");
+    if (f.list) check_offsets(f);
     for (int32_t id : f.ids) {
       SHOPRANK_EXPECTS(id >= 0 && id < e.cardinality, "feature \"", f.name, "\": id ", id,
                        " outside [0, ", e.cardinality, ")");

@@ -47,6 +47,10 @@ class Ranker {
   // Device::Cuda the weights are uploaded on the first such call; without a usable device
   // it throws DeviceError.
   std::vector<float> score(RawBatch batch, int threads = 0, Device device = Device::Cpu) const;
+  // Click probabilities of already transformed rows (what transform() returns; a serving
+  // step's input): shapes and ids are checked, ids outside their table throw.
+  std::vector<float> forward(const ModelInputs& inputs, int threads = 0,
+                             Device device = Device::Cpu) const;
   // The k best rows. 1 <= k <= rows; one-row columns (the user) broadcast to every row.
   Ranked rank(RawBatch batch, int64_t k, int threads = 0, Device device = Device::Cpu) const;
 

@@ -53,6 +53,14 @@ class Ranker:
         device "cuda" runs the forward pass on the GPU (the transform stays on the CPU)."""
         return self._native.score(normalise_columns(self.inputs, raw), _threads(threads), device)
 
+    def forward(self, features: dict, threads: int = 0, device: str = "cpu") -> np.ndarray:
+        """Click probabilities of rows already transformed (what transform returns): the
+        forward pass alone, as a serving step after a separate transform step. Every model
+        feature must be given; ids outside their table are an error."""
+        if not isinstance(features, dict):
+            raise TypeError(f"expected a dict of model features, got {type(features).__name__}")
+        return self._native.forward(features, _threads(threads), device)
+
     def rank(self, user: dict, candidates, k: int, threads: int = 0, device: str = "cpu"):
         """The k best candidates for one request: (candidate ids, scores), best first.
 
@@ -60,8 +68,7 @@ class Ranker:
         candidates: {column: one value per candidate} or a sequence of item ids; the ids
         returned are the candidates' item ids (their row numbers if none are given).
         device "cuda": forward and selection on the GPU (k <= 1024)."""
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-            raise TypeError(f"k: expected an integer, got {type(k).__name__}")
+        k = _integer_k(k)
         if not isinstance(user, dict):
             raise TypeError(f"user: expected a dict of the request's columns, got "
                             f"{type(user).__name__}")
@@ -80,11 +87,23 @@ class Ranker:
         check_names(self.inputs, user)
         for name, value in user.items():
             columns[name] = normalise(name, self.inputs[name], _one_row(name, value, self.inputs[name]))
-        rows, scores = self._native.rank(columns, int(k), _threads(threads), device)
+        rows, scores = self._native.rank(columns, k, _threads(threads), device)
         ids = candidates.get(self.item_key) if self.item_key else None
         if ids is None:
             return rows, scores
         return np.asarray(ids)[rows], scores
+
+    def rank_rows(self, raw: dict, k: int, threads: int = 0, device: str = "cpu"):
+        """The k best rows of raw columns: (row indices, scores), best first. A one-row
+        column (the user's, the request's time) is given to every row."""
+        return self._native.rank(normalise_columns(self.inputs, raw), _integer_k(k),
+                                 _threads(threads), device)
+
+
+def _integer_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k: expected an integer, got {type(k).__name__}")
+    return int(k)
 
 
 def _one_row(name, value, kind):

@@ -1,0 +1,210 @@
+"""The Triton model repository of an exported ranker (``shoprank export-triton``).
+
+    REPO/transform/config.pbtxt, 1/model.py, 1/artifacts/   raw columns -> model features
+    REPO/score/...                                          model features -> scores
+    REPO/select/...                                         scores, k -> item ids, scores
+    REPO/ensemble/config.pbtxt, 1/                          transform -> score -> select
+    REPO/ranker/...                                         the three in one call
+
+Every config is generated here from the artifacts (their raw inputs and model features);
+each version folder carries its own copy of the artifacts (hard links where the file
+system allows), so a new version can be added beside a running one and loaded in its place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from shoprank.serving import wire
+
+STEPS = ("transform", "score", "select", "ranker", "ensemble")
+_MODEL_CLASS = {"transform": "TransformStep", "score": "ScoreStep", "select": "SelectStep",
+                "ranker": "RankerModel"}
+
+
+@dataclass(frozen=True)
+class ServingOptions:
+    max_batch_size: int = 16            # queries per batch the dynamic batcher forms
+    max_queue_delay_us: int = 100       # how long it waits to fill a batch
+    dynamic_batching: bool = True
+    instances: int = 1                  # model instances (Python stub processes) per step
+    threads: int = 1                    # engine CPU threads per instance (0: all cores)
+    max_candidates: int = 100_000       # candidates per request; more is an error
+
+    def check(self) -> None:
+        for name in ("max_batch_size", "instances", "max_candidates"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("max_queue_delay_us", "threads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+def export_triton(artifacts, repo, options: ServingOptions = ServingOptions(), *,
+                  version: int = 1, overwrite: bool = False) -> dict:
+    """Writes the repository for the artifacts ``shoprank export`` wrote. With an existing
+    repository and a new ``version``, adds that version to every model instead (the configs
+    are rewritten; Triton serves the newest version once the models are reloaded)."""
+    import shoprank
+    from shoprank._output import output_folder
+
+    options.check()
+    if version < 1:
+        raise ValueError(f"version must be >= 1, got {version}")
+    artifacts, repo = Path(artifacts), Path(repo)
+    ranker = shoprank.Ranker.load(artifacts)  # checks the artifacts before anything is written
+    _check_names(ranker)
+    if repo.exists() and (repo / "ensemble").is_dir() and not overwrite:
+        taken = [m for m in STEPS if (repo / m / str(version)).exists()]
+        if taken:
+            raise FileExistsError(f"{repo}: version {version} exists already for {taken} "
+                                  f"(choose another --version, or --overwrite the repository)")
+        _write_models(repo, ranker, artifacts, options, version)
+    else:
+        with output_folder(repo, overwrite=overwrite) as tmp:
+            _write_models(tmp, ranker, artifacts, options, version)
+    return {"repo": str(repo), "version": version, "models": list(STEPS),
+            "architecture": ranker.architecture, "options": options.__dict__}
+
+
+def _check_names(ranker) -> None:
+    reserved = {wire.K, wire.ITEM_IDS, wire.SCORES, wire.CANDIDATE_SCORES}
+    clash = sorted(reserved & set(ranker.inputs))
+    clash += sorted(n for n in ranker.inputs if n.endswith(wire.LENGTHS) or
+                    n.startswith(wire.FEATURE))
+    if clash:
+        raise ValueError(f"raw column name(s) {clash} clash with the request's own tensors "
+                         f"({sorted(reserved)}, *{wire.LENGTHS}, {wire.FEATURE}*)")
+    odd = sorted(n for n in ranker.inputs if set(n) & set(',:"\\'))
+    if odd:
+        raise ValueError(f"raw column name(s) {odd}: a served column's name may not hold "
+                         f"',', ':', '\"' or a backslash")
+
+
+def _write_models(repo: Path, ranker, artifacts: Path, options: ServingOptions,
+                  version: int) -> None:
+    """Each model's version folder first, its config last: a config names a complete model."""
+    request = _request_inputs(ranker)
+    answer = [_tensor(wire.ITEM_IDS, "INT64"), _tensor(wire.SCORES, "FP32")]
+    features = _feature_tensors(ranker)
+    selected = [_tensor(wire.CANDIDATE_SCORES, "FP32"), _tensor(wire.K, "INT64", dims=1)]
+    if ranker.item_key:
+        selected.append(_tensor(ranker.item_key, "INT64", optional=True))
+    models = {
+        "transform": (request, features),
+        "score": (features, [_tensor(wire.CANDIDATE_SCORES, "FP32")]),
+        "select": (selected, answer),
+        "ranker": (request + [_tensor(wire.K, "INT64", dims=1)], answer),
+    }
+    for name, (inputs, outputs) in models.items():
+        folder = repo / name / str(version)
+        folder.mkdir(parents=True)
+        (folder / "model.py").write_text(
+            f"# Generated by shoprank export-triton: the {name!r} model.\n"
+            f"from shoprank.serving.triton_models import {_MODEL_CLASS[name]} as "
+            f"TritonPythonModel  # noqa: F401\n")
+        if name != "select":
+            _link_tree(artifacts, folder / "artifacts")
+        parameters = {"threads": options.threads, "max_candidates": options.max_candidates,
+                      **_described(ranker)}
+        (repo / name / "config.pbtxt").write_text(
+            _python_config(name, inputs, outputs, options, parameters))
+    (repo / "ensemble" / str(version)).mkdir(parents=True)
+    (repo / "ensemble" / "config.pbtxt").write_text(
+        _ensemble_config(request + [_tensor(wire.K, "INT64", dims=1)], answer, features,
+                         ranker.item_key, options) + _parameters_text(_described(ranker)))
+
+
+def _described(ranker) -> dict:
+    """What a client needs to build requests: the raw columns' types and the item key."""
+    return {"raw_inputs": wire.describe_inputs(ranker.inputs), "item_key": ranker.item_key or ""}
+
+
+def _request_inputs(ranker) -> list[dict]:
+    """Raw columns a side table supplies are optional; the rest are required."""
+    tables = ranker.tables
+    return [_tensor(name, kind, optional=column in tables)
+            for name, kind, column in wire.input_tensors(ranker.inputs)]
+
+
+def _feature_tensors(ranker) -> list[dict]:
+    probe = ranker.transform({name: [] for name in ranker.inputs if name not in ranker.tables})
+    out = []
+    for name, value in probe.items():
+        if isinstance(value, tuple):
+            out += [_tensor(wire.FEATURE + name, "INT32"),
+                    _tensor(wire.FEATURE + name + wire.OFFSETS, "INT64")]
+        else:
+            out.append(_tensor(wire.FEATURE + name, "FP32" if value.dtype.kind == "f" else "INT32"))
+    return out
+
+
+def _tensor(name: str, dtype: str, *, optional: bool = False, dims: int = -1) -> dict:
+    return {"name": name, "dtype": dtype, "optional": optional, "dims": dims}
+
+
+def _tensor_text(t: dict, *, is_input: bool) -> str:
+    fields = [f'name: "{t["name"]}"', f"data_type: TYPE_{_config_type(t['dtype'])}",
+              f"dims: [ {t['dims']} ]"]
+    if is_input and t["dims"] == -1:
+        fields.append("allow_ragged_batch: true")  # requests of different lengths batch
+    if is_input and t["optional"]:
+        fields.append("optional: true")
+    return "  { " + " ".join(fields) + " }"
+
+
+def _config_type(dtype: str) -> str:
+    return "STRING" if dtype == "BYTES" else dtype
+
+
+def _io_text(inputs, outputs) -> str:
+    return ("input [\n" + ",\n".join(_tensor_text(t, is_input=True) for t in inputs) + "\n]\n"
+            "output [\n" + ",\n".join(_tensor_text(t, is_input=False) for t in outputs) + "\n]\n")
+
+
+def _python_config(name, inputs, outputs, options: ServingOptions, parameters: dict) -> str:
+    text = (f'# Generated by shoprank export-triton; regenerate it rather than edit it.\n'
+            f'name: "{name}"\nbackend: "python"\nmax_batch_size: {options.max_batch_size}\n'
+            + _io_text(inputs, outputs))
+    if options.dynamic_batching:
+        text += (f"dynamic_batching {{ max_queue_delay_microseconds: "
+                 f"{options.max_queue_delay_us} }}\n")
+    text += f"instance_group [ {{ count: {options.instances} kind: KIND_CPU }} ]\n"
+    return text + _parameters_text(parameters)
+
+
+def _parameters_text(parameters: dict) -> str:
+    return "".join(f'parameters {{ key: "{key}" value {{ string_value: "{value}" }} }}\n'
+                   for key, value in parameters.items())
+
+
+def _ensemble_config(inputs, outputs, features, item_key, options: ServingOptions) -> str:
+    def step(model, ins, outs):
+        maps = "".join(f'      input_map {{ key: "{n}" value: "{n}" }}\n' for n in ins)
+        maps += "".join(f'      output_map {{ key: "{n}" value: "{n}" }}\n' for n in outs)
+        return f'    {{\n      model_name: "{model}"\n      model_version: -1\n{maps}    }}'
+
+    raw = [t["name"] for t in inputs if t["name"] != wire.K]
+    feature_names = [t["name"] for t in features]
+    select_in = [wire.CANDIDATE_SCORES, wire.K] + ([item_key] if item_key else [])
+    steps = [step("transform", raw, feature_names),
+             step("score", feature_names, [wire.CANDIDATE_SCORES]),
+             step("select", select_in, [wire.ITEM_IDS, wire.SCORES])]
+    return (f'# Generated by shoprank export-triton; regenerate it rather than edit it.\n'
+            f'name: "ensemble"\nplatform: "ensemble"\nmax_batch_size: {options.max_batch_size}\n'
+            + _io_text(inputs, outputs)
+            + "ensemble_scheduling {\n  step [\n" + ",\n".join(steps) + "\n  ]\n}\n")
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """A copy of the artifact folder, hard-linked file by file where possible."""
+    target.mkdir(parents=True)
+    for path in source.iterdir():
+        if path.is_file():
+            try:
+                os.link(path, target / path.name)
+            except OSError:
+                shutil.copy2(path, target / path.name)

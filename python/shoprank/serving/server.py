@@ -1,0 +1,186 @@
+"""Triton Inference Server from the nvidia-pytriton wheel, started on a model repository.
+
+The wheel carries ``tritonserver``, the Python backend and a Python-backend stub for each
+Python version. The server gets a private backend folder with the stub of the running
+Python, the wheel's libraries and this interpreter's libpython on the library path, and
+this environment's ``bin`` first on PATH: the repository's models then run in the same
+virtual environment as shoprank itself.
+
+    with TritonServer(repo, http_port=8000, grpc_port=8001) as server:
+        server.wait_ready()
+        ...                            # requests; leaving the block stops it
+
+The server runs in its own process group; stop() sends SIGTERM (Triton lets in-flight
+requests finish), waits, and kills the whole group if it has not exited in time, so no
+server or stub outlives its owner.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+class ServerError(RuntimeError):
+    """The server could not start, or stopped while it was needed."""
+
+
+def triton_home() -> Path:
+    """The wheel's Triton folder (bin/, backends/, python_backend_stubs/)."""
+    try:
+        import pytriton
+    except ImportError:
+        raise ServerError("Triton Inference Server is not installed: it comes with the "
+                          "nvidia-pytriton wheel (pip install 'shoprank[serving]')") from None
+    return Path(pytriton.__file__).parent / "tritonserver"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class TritonServer:
+    def __init__(self, repo, *, host: str = "127.0.0.1", http_port: int = 8000,
+                 grpc_port: int = 8001, metrics_port: int = 8002, exit_timeout_s: int = 30,
+                 log=None, verbose: bool = False):
+        """log: a callable taking each line of the server's log (default: dropped)."""
+        self.repo = Path(repo).resolve()
+        if not (self.repo / "ensemble" / "config.pbtxt").is_file():
+            raise FileNotFoundError(f"{repo}: not a model repository (shoprank export-triton "
+                                    f"writes one)")
+        self.host, self.exit_timeout_s = host, exit_timeout_s
+        self.http_port, self.grpc_port, self.metrics_port = http_port, grpc_port, metrics_port
+        self.log, self.verbose = log, verbose
+        self.process: subprocess.Popen | None = None
+        self._workspace: Path | None = None
+        self._reader: threading.Thread | None = None
+        self.log_lines: list[str] = []  # the last lines, for error messages
+
+    @property
+    def http_url(self) -> str:
+        return f"{self.host}:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    def start(self) -> "TritonServer":
+        home = triton_home()
+        stub = home / "python_backend_stubs" / f"{sys.version_info.major}.{sys.version_info.minor}"
+        if not (stub / "triton_python_backend_stub").is_file():
+            raise ServerError(f"the nvidia-pytriton wheel has no Python-backend stub for Python "
+                              f"{sys.version_info.major}.{sys.version_info.minor}")
+        self._workspace = Path(tempfile.mkdtemp(prefix="shoprank-triton-"))
+        backend = self._workspace / "backends" / "python"
+        shutil.copytree(home / "backends" / "python", backend)
+        shutil.copy2(stub / "triton_python_backend_stub", backend)
+        command = [
+            str(home / "bin" / "tritonserver"),
+            f"--model-repository={self.repo}",
+            f"--backend-directory={self._workspace / 'backends'}",
+            f"--cache-directory={home / 'caches'}",
+            "--model-control-mode=explicit", "--load-model=*",
+            f"--http-address={self.host}", f"--http-port={self.http_port}",
+            f"--grpc-address={self.host}", f"--grpc-port={self.grpc_port}",
+            f"--metrics-address={self.host}", f"--metrics-port={self.metrics_port}",
+            f"--exit-timeout-secs={self.exit_timeout_s}",
+            "--strict-readiness=true",
+            f"--log-verbose={1 if self.verbose else 0}",
+        ]
+        self.process = subprocess.Popen(
+            command, env=_environment(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+        return self
+
+    def _read_log(self) -> None:
+        for line in self.process.stdout:
+            line = line.rstrip("\n")
+            self.log_lines = (self.log_lines + [line])[-200:]
+            if self.log:
+                self.log(line)
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready",
+                                        timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait_ready(self, timeout_s: float = 120) -> "TritonServer":
+        """Returns once every model is loaded; raises ServerError with the log's tail if the
+        server exits or is not ready in time."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                code = None if self.process is None else self.process.returncode
+                raise ServerError(f"tritonserver exited (code {code}) before it was ready:\n"
+                                  + self.tail())
+            if self.ready():
+                return self
+            time.sleep(0.25)
+        raise ServerError(f"tritonserver was not ready after {timeout_s:.0f} s:\n" + self.tail())
+
+    def tail(self, lines: int = 30) -> str:
+        time.sleep(0.2)  # let the reader catch the last lines
+        return "\n".join(self.log_lines[-lines:])
+
+    def stop(self) -> int | None:
+        """SIGTERM, then (past the exit timeout) SIGKILL to the whole process group."""
+        code = None
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                code = self.process.wait(timeout=self.exit_timeout_s + 15)
+            except subprocess.TimeoutExpired:
+                code = None
+            _kill_group(self.process.pid)
+            if self.process.poll() is None:
+                code = self.process.wait()
+            if self._reader is not None:
+                self._reader.join(timeout=5)
+            self.process = None
+        if self._workspace is not None:
+            shutil.rmtree(self._workspace, ignore_errors=True)
+            self._workspace = None
+        return code
+
+    def __enter__(self) -> "TritonServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _environment(home: Path) -> dict:
+    env = os.environ.copy()
+    libs = [str(home.parent.parent / "nvidia_pytriton.libs"), sysconfig.get_config_var("LIBDIR")]
+    if env.get("LD_LIBRARY_PATH"):
+        libs.append(env["LD_LIBRARY_PATH"])
+    env["LD_LIBRARY_PATH"] = ":".join(libs)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def _kill_group(pid: int) -> None:
+    """The stubs too: they are the server's children, in its process group."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,123 @@
+"""The tensors of a ranking request on the wire, shared by the Triton models and the client.
+
+One request is one query: every tensor has a leading batch dimension of 1.
+
+  raw column NAME        NAME, shape [1, n]: n = N (one value per candidate) or n = 1
+                         (one value for the request, e.g. the user's, given to every
+                         candidate). int64 -> INT64; timestamp_ms -> INT64 (milliseconds
+                         since the epoch); float64 -> FP64 (NaN allowed); string -> BYTES
+                         (UTF-8).
+  string_list NAME       NAME: BYTES [1, elements], every row's elements one after another,
+                         and NAME__lengths: INT64 [1, n], each row's element count.
+  k                      INT64 [1, 1]: how many items to return.
+  outputs                item_ids INT64 [1, k] and scores FP32 [1, k], best first.
+
+Columns a side table exported with the model supplies (user and item features, looked up
+by user_id / item_id) may be left out. Null values cannot be sent (NaN for float columns
+aside): leave a table column out to have it looked up, or rank in-process for nulls.
+
+Between the ensemble's steps, model feature F travels as feature__F (INT32 ids or FP32
+values, [1, N]; a list feature's ids [1, elements] plus feature__F__offsets INT64 [1, N+1]),
+and the score step's output as candidate_scores (FP32 [1, N]).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shoprank.ranker.raw import normalise
+
+TRITON_TYPES = {"int64": "INT64", "timestamp_ms": "INT64", "float64": "FP64",
+                "string": "BYTES", "string_list": "BYTES"}
+LENGTHS = "__lengths"
+K = "k"
+ITEM_IDS, SCORES = "item_ids", "scores"
+CANDIDATE_SCORES = "candidate_scores"
+FEATURE, OFFSETS = "feature__", "__offsets"
+
+
+def describe_inputs(inputs: dict[str, str]) -> str:
+    """The raw columns' types as the models' "raw_inputs" parameter: name:type,name:type."""
+    return ",".join(f"{name}:{kind}" for name, kind in inputs.items())
+
+
+def parse_inputs(text: str) -> dict[str, str]:
+    return dict(part.split(":", 1) for part in text.split(",") if part)
+
+
+def input_tensors(inputs: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(tensor name, Triton type, raw column) of every request tensor but k."""
+    out = []
+    for name, kind in inputs.items():
+        out.append((name, TRITON_TYPES[kind], name))
+        if kind == "string_list":
+            out.append((name + LENGTHS, "INT64", name))
+    return out
+
+
+def encode_column(name: str, kind: str, values) -> dict[str, np.ndarray]:
+    """One raw column as its request tensor(s), each shaped [1, n]."""
+    column = normalise(name, kind, values)
+    if kind == "float64":
+        return {name: column[0][None, :]}
+    if kind == "string_list":
+        flat, offsets, valid, element_valid = column
+        _no_nulls(name, valid)
+        _no_nulls(name, element_valid)
+        return {name: _bytes(flat)[None, :], name + LENGTHS: np.diff(offsets)[None, :]}
+    values, valid = column
+    _no_nulls(name, valid)
+    if kind == "string":
+        return {name: _bytes(values)[None, :]}
+    return {name: np.asarray(values, np.int64)[None, :]}
+
+
+def decode_columns(inputs: dict[str, str], tensors: dict[str, np.ndarray]) -> dict:
+    """Raw columns for shoprank.Ranker from a request's tensors ({name: array [1, n]});
+    tensors the request did not carry are left out."""
+    raw = {}
+    for name, kind in inputs.items():
+        if name not in tensors:
+            if name + LENGTHS in tensors:
+                raise ValueError(f"{name + LENGTHS} was sent without {name}")
+            continue
+        values = one_query(name, tensors[name])
+        if kind == "string_list":
+            if name + LENGTHS not in tensors:
+                raise ValueError(f"{name}: a list column needs {name + LENGTHS} too")
+            lengths = one_query(name + LENGTHS, tensors[name + LENGTHS])
+            if np.any(lengths < 0) or lengths.sum() != len(values):
+                raise ValueError(f"{name + LENGTHS}: the lengths must be >= 0 and add up to "
+                                 f"the {len(values)} elements of {name}")
+            strings = _text(name, values)
+            ends = np.cumsum(lengths)
+            raw[name] = [strings[end - n:end] for n, end in zip(lengths, ends)]
+        elif kind == "string":
+            raw[name] = _text(name, values)
+        else:
+            raw[name] = values
+    return raw
+
+
+def one_query(name: str, tensor: np.ndarray) -> np.ndarray:
+    if tensor.ndim != 2 or tensor.shape[0] != 1:
+        raise ValueError(f"{name}: one query per request, shaped [1, n]; got shape "
+                         f"{list(tensor.shape)}")
+    return tensor[0]
+
+
+def _text(name: str, values: np.ndarray) -> list[str]:
+    try:
+        return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{name}: not UTF-8 text ({error})") from None
+
+
+def _bytes(strings) -> np.ndarray:
+    return np.array([s.encode("utf-8") for s in strings], dtype=np.object_)
+
+
+def _no_nulls(name: str, valid) -> None:
+    if valid is not None and len(valid) and not np.all(valid):
+        raise ValueError(f"{name!r}: null values cannot be sent to the server (leave a table "
+                         f"column out to have it looked up, or rank in-process)")
