@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
-EXTRAS := pipeline,kernels,client,bench,test
+EXTRAS := pipeline,kernels,client,serving,bench,test
 # Debian packages the build and the tests need (installed when missing, as root).
 DEBIAN_PACKAGES := g++
 

@@ -1,9 +1,10 @@
 """shoprank demo end to end at a small size: generate -> etl -> train -> export + native
-rank -> catalogue top-k, one report."""
+rank -> Triton serving -> catalogue top-k, one report."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ pytest.importorskip("nvtabular")
 def test_demo_runs_every_stage(tmp_path, capsys):
     code = main(["demo", "--workdir", str(tmp_path / "demo"), "--log-rows", "20000",
                  "--log-users", "300", "--log-items", "200", "--items", "5000", "--users", "16",
-                 "--epochs", "1", "--candidates", "150", "--json"])
+                 "--epochs", "1", "--candidates", "150", "--requests", "5", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)
@@ -29,10 +30,26 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     engine = report["engine"]  # the native engine ranks as the Python path does
     assert engine["same_items"] and engine["max_score_difference"] < 1e-5
     assert engine["latency"]["native"]["p50_ms"] < engine["latency"]["python"]["p50_ms"]
-    for stage in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"):
+    served = report["serving"]["requests"]  # Triton answers as the engine in-process does
+    assert {(r["protocol"], r["model"]) for r in served} == {
+        (p, m) for p in ("grpc", "http") for m in ("ensemble", "ranker")}
+    assert all(r["same_as_in_process"] and r["max_score_difference"] < 1e-6 for r in served)
+    assert not _tritonserver_running(report["serving"]["repo"])
+    for stage in ("[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]", "report"):
         assert stage in captured.err
 
 
 def test_demo_rejects_bad_sizes(tmp_path, capsys):
     assert main(["demo", "--workdir", str(tmp_path / "d"), "--log-rows", "0"]) == 1
     assert "--log-rows must be >= 1" in capsys.readouterr().err
+
+
+def _tritonserver_running(repo: str) -> bool:
+    """Any process still serving repo (tritonserver or one of its Python stubs)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if repo in cmdline.read_text(errors="replace"):
+                return True
+        except OSError:  # the process ended while we looked
+            pass
+    return False

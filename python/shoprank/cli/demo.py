@@ -4,8 +4,10 @@ Stages: generate click logs with planted behaviour (shoprank generate), turn the
 features with NVTabular (shoprank etl: fit on the train window, transform every split),
 train a DLRM on them and evaluate it on the test split, its AUC beside the oracle's
 (shoprank train), export it for the native engine and rank one request's candidates with
-it, its latency and results beside the Python path's (NVTabular + TensorFlow), then rank a
-synthetic catalogue (item vectors) for users (query vectors), bought items excluded, with
+it, its latency and results beside the Python path's (NVTabular + TensorFlow), serve it
+with Triton Inference Server (shoprank export-triton + serve: the ensemble and the one-step
+ranker model) and send it real client requests over gRPC and HTTP, their answers checked
+against the in-process engine, then stop the server; and last rank a synthetic catalogue (item vectors) for users (query vectors), bought items excluded, with
 every top-k backend this machine can run, each checked against the NumPy reference.
 Everything is written under --workdir.
 """
@@ -33,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=2, help="DLRM training epochs (default 2)")
     parser.add_argument("--candidates", type=int, default=1_000,
                         help="candidates of the request the native engine ranks (default 1000)")
+    parser.add_argument("--requests", type=int, default=50,
+                        help="Triton requests per model and protocol for the latency (default 50)")
     parser.add_argument("--items", type=int, default=200_000, help="catalogue size (default 200000)")
     parser.add_argument("--users", type=int, default=256, help="users to rank for (default 256)")
     parser.add_argument("--dim", type=int, default=64, help="vector dimension (default 64)")
@@ -42,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, say) -> dict:
     for name in ("items", "users", "dim", "log_rows", "log_users", "log_items", "epochs",
-                 "candidates"):
+                 "candidates", "requests"):
         if getattr(args, name) < 1:
             flag = name.replace("_", "-")
             raise ValueError(f"--{flag} must be >= 1, got {getattr(args, name)}")
@@ -55,15 +59,18 @@ def run(args: argparse.Namespace, say) -> dict:
     features = build_features(workdir / "logs" / "logs.json", workdir / "features", say)
     model = train_model(args, workdir / "features", workdir / "model", say)
     engine = rank_request(args, Path(model["model_dir"]), workdir / "ranker", say)
+    serving = serve_requests(args, Path(model["model_dir"]), workdir, say)
     ranking = rank_catalogue(args, say)
-    return {"build": info, "workdir": str(workdir), "logs": logs, "features": features,
-            "model": model, "engine": engine, "ranking": ranking}
+    report = {"build": info, "workdir": str(workdir), "logs": logs, "features": features,
+              "model": model, "engine": engine, "serving": serving, "ranking": ranking}
+    say(format_report(report))
+    return report
 
 
 def generate_logs(args, out: Path, say) -> dict:
     from shoprank.data import generate
 
-    say(f"[1/5] generating {args.log_rows:,} impressions ({args.log_users:,} users, "
+    say(f"[1/6] generating {args.log_rows:,} impressions ({args.log_users:,} users, "
         f"{args.log_items:,} items) into {out}")
     start = time.perf_counter()
     result = generate(out, users=args.log_users, items=args.log_items, rows=args.log_rows,
@@ -76,7 +83,7 @@ def generate_logs(args, out: Path, say) -> dict:
 def build_features(config: Path, out: Path, say) -> dict:
     from shoprank.etl import run_etl
 
-    say(f"[2/5] NVTabular feature pipeline -> {out}")
+    say(f"[2/6] NVTabular feature pipeline -> {out}")
     summary = run_etl(config, out, overwrite=True, say=lambda line: say("      " + line))
     say(f"      {summary['seconds']:.1f} s on the {summary['device'].upper()}; "
         f"{len(summary['output_columns'])} output columns")
@@ -88,7 +95,7 @@ def train_model(args, features: Path, out: Path, say) -> dict:
     from shoprank.models.evaluate import evaluate
     from shoprank.models.train import train
 
-    say(f"[3/5] training DLRM (Merlin Models, fused embeddings) for {args.epochs} epochs")
+    say(f"[3/6] training DLRM (Merlin Models, fused embeddings) for {args.epochs} epochs")
     result = train(features, out, epochs=args.epochs, seed=args.seed, overwrite=True,
                    progress=False, say=lambda line: say("      " + line))
     result["test"] = evaluate(result["model_dir"], features)
@@ -102,22 +109,14 @@ def rank_request(args, model_dir: Path, out: Path, say) -> dict:
     from shoprank.ranker.reference import ReferenceRanker, sample_request
 
     exported = export_ranker(model_dir, out, overwrite=True)
-    say(f"[4/5] exported the ranker to {out} ({exported['bytes'] / 2**20:.1f} MiB); ranking "
+    say(f"[4/6] exported the ranker to {out} ({exported['bytes'] / 2**20:.1f} MiB); ranking "
         f"{args.candidates:,} candidates of one request, native engine vs the Python path")
     native, python = shoprank.Ranker.load(out), ReferenceRanker(model_dir)
     user, candidates = sample_request(model_dir, args.candidates, args.seed)
     ids, scores = native.rank(user, candidates, args.k)
     python_ids, python_scores = python.rank(user, candidates, args.k)
-    latency = {}
-    for name, fn, runs in (("native", lambda: native.rank(user, candidates, args.k), 200),
-                           ("python", lambda: python.rank(user, candidates, args.k), 5)):
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        latency[name] = {"p50_ms": float(np.percentile(times, 50) * 1e3),
-                         "p99_ms": float(np.percentile(times, 99) * 1e3), "runs": runs}
+    latency = {"native": latency_of(lambda: native.rank(user, candidates, args.k), 200),
+               "python": latency_of(lambda: python.rank(user, candidates, args.k), 5)}
     result = {"candidates": args.candidates, "k": args.k, "latency": latency,
               "same_items": bool(np.array_equal(np.sort(ids), np.sort(python_ids))),
               "max_score_difference": float(np.abs(np.sort(scores) - np.sort(python_scores)).max())}
@@ -128,9 +127,72 @@ def rank_request(args, model_dir: Path, out: Path, say) -> dict:
     return result
 
 
+def latency_of(call, runs: int) -> dict:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return {"p50_ms": float(np.percentile(times, 50) * 1e3),
+            "p99_ms": float(np.percentile(times, 99) * 1e3), "runs": runs}
+
+
+def serve_requests(args, model_dir: Path, workdir: Path, say) -> dict:
+    from shoprank.client import RankClient
+    from shoprank.ranker.reference import sample_request
+    from shoprank.serving.repository import export_triton
+    from shoprank.serving.server import TritonServer, free_port
+
+    repo, log = workdir / "triton", workdir / "triton.log"
+    export_triton(workdir / "ranker", repo, overwrite=True)
+    say(f"[5/6] serving {repo} with Triton Inference Server (log: {log}); {args.requests} "
+        f"requests of {args.candidates:,} candidates per model and protocol")
+    user, candidates = sample_request(model_dir, args.candidates, args.seed + 1)
+    expected_ids, expected_scores = shoprank.Ranker.load(workdir / "ranker").rank(
+        user, candidates, args.k)
+    rows = []
+    with open(log, "w") as log_file, TritonServer(
+            repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(),
+            log=lambda line: print(line, file=log_file, flush=True)) as server:
+        start = time.perf_counter()
+        server.wait_ready()
+        say(f"      ready in {time.perf_counter() - start:.1f} s: HTTP {server.http_url}, "
+            f"gRPC {server.grpc_url}")
+        for protocol, url in (("grpc", server.grpc_url), ("http", server.http_url)):
+            for model in ("ensemble", "ranker"):
+                with RankClient(url, protocol, model) as client:
+                    ids, scores = client.rank(user, candidates, args.k)
+                    row = {"protocol": protocol, "model": model,
+                           "same_as_in_process": bool(np.array_equal(ids, expected_ids)),
+                           "max_score_difference": float(np.abs(scores - expected_scores).max()),
+                           **latency_of(lambda: client.rank(user, candidates, args.k),
+                                        args.requests)}
+                rows.append(row)
+                say(f"      {protocol:<5}{model:<9} p50 {row['p50_ms']:6.2f} ms  p99 "
+                    f"{row['p99_ms']:6.2f} ms  same top {args.k} as in-process: "
+                    f"{row['same_as_in_process']} (scores within {row['max_score_difference']:.0e})")
+    say("      server stopped")
+    return {"repo": str(repo), "candidates": args.candidates, "k": args.k, "requests": rows}
+
+
+def format_report(report: dict) -> str:
+    test, engine = report["model"]["test"], report["engine"]["latency"]
+    lines = ["", "report",
+             f"  quality     test AUC {test['auc']:.4f}"
+             + (f" (oracle {test['oracle_auc']:.4f})" if test.get("oracle_auc") else ""),
+             f"  in-process  native engine p50 {engine['native']['p50_ms']:.2f} ms, Python path "
+             f"p50 {engine['python']['p50_ms']:.1f} ms ({report['engine']['candidates']:,} "
+             f"candidates)"]
+    for row in report["serving"]["requests"]:
+        lines.append(f"  Triton      {row['model']} over {row['protocol']}: p50 "
+                     f"{row['p50_ms']:.2f} ms, {1e3 / row['p50_ms']:.0f} requests/s on one "
+                     f"connection, same answers as in-process: {row['same_as_in_process']}")
+    return "\n".join(lines)
+
+
 def rank_catalogue(args, say) -> dict:
     items, users, bought = synthetic_catalogue(args.items, args.users, args.dim, args.seed)
-    say(f"[5/5] ranking {args.users} users x {args.items} items (d={args.dim}, k={args.k}), "
+    say(f"[6/6] ranking {args.users} users x {args.items} items (d={args.dim}, k={args.k}), "
         f"{sum(len(b) for b in bought)} bought items excluded")
 
     reference = shoprank.topk_inner_product(users, items, args.k, exclude=bought, backend="numpy")

@@ -11,11 +11,12 @@ import argparse
 import json
 import sys
 
-from shoprank.cli import demo, etl, evaluate, export, generate, train
+from shoprank.cli import demo, etl, evaluate, export, export_triton, generate, query, serve, train
 
 # name -> module with `add_arguments(parser)`, `run(args, say) -> dict` and a docstring
 SUBCOMMANDS = {"demo": demo, "generate": generate, "etl": etl, "train": train,
-               "evaluate": evaluate, "export": export}
+               "evaluate": evaluate, "export": export, "export-triton": export_triton,
+               "serve": serve, "query": query}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,49 @@
+"""Write a Triton Inference Server model repository for an exported ranker.
+
+REPO gets five models, each with a generated config.pbtxt and a versioned folder:
+transform (raw request columns -> model features), score (the DLRM / DCN forward), select
+(top-k), the ensemble wiring the three, and ranker (all three in one call, for the lowest
+latency). Each is a Python-backend model calling the native engine on the artifacts of
+shoprank export, copied into its version folder. With an existing REPO, --version N adds
+version N beside the served one (load it with the server's model control).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--artifacts", required=True, help="the folder shoprank export wrote")
+    parser.add_argument("--repo", required=True, help="the model repository to write")
+    parser.add_argument("--version", type=int, default=1, help="the model version (default 1)")
+    parser.add_argument("--max-batch-size", type=int, default=16,
+                        help="requests the dynamic batcher may hand a model at once (default 16)")
+    parser.add_argument("--max-queue-delay-us", type=int, default=100,
+                        help="how long the batcher waits to fill a batch (default 100 us)")
+    parser.add_argument("--no-dynamic-batching", action="store_true",
+                        help="hand every request to the model on its own")
+    parser.add_argument("--instances", type=int, default=1,
+                        help="instances (Python processes) of each model (default 1)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="engine CPU threads per instance, 0 = all cores (default 1)")
+    parser.add_argument("--max-candidates", type=int, default=100_000,
+                        help="candidates one request may carry (default 100000)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace REPO if it exists (only once the new one is complete)")
+
+
+def run(args: argparse.Namespace, say) -> dict:
+    from shoprank.serving.repository import ServingOptions, export_triton
+
+    options = ServingOptions(max_batch_size=args.max_batch_size,
+                             max_queue_delay_us=args.max_queue_delay_us,
+                             dynamic_batching=not args.no_dynamic_batching,
+                             instances=args.instances, threads=args.threads,
+                             max_candidates=args.max_candidates)
+    result = export_triton(args.artifacts, args.repo, options, version=args.version,
+                           overwrite=args.overwrite)
+    say(f"wrote version {result['version']} of {', '.join(result['models'])} "
+        f"({result['architecture'].upper()}) to {result['repo']}")
+    say(f"serve it: shoprank serve --repo {result['repo']}")
+    return result
