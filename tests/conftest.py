@@ -8,6 +8,8 @@ import secrets
 import numpy as np
 import pytest
 
+pytest_plugins = ["tests.trained_models"]
+
 
 def pytest_collection_modifyitems(config, items):
     from shoprank import _compat

@@ -90,11 +90,17 @@ def _write_models(repo: Path, ranker, artifacts: Path, options: ServingOptions,
     request = _request_inputs(ranker)
     answer = [_tensor(wire.ITEM_IDS, "INT64"), _tensor(wire.SCORES, "FP32")]
     features = _feature_tensors(ranker)
-    selected = [_tensor(wire.CANDIDATE_SCORES, "FP32"), _tensor(wire.K, "INT64", dims=1)]
+    selected = [_tensor(wire.CANDIDATE_SCORES, "FP32"), _tensor(wire.K, "INT64", dims=1,
+                                                                 optional=True)]
     if ranker.item_key:
         selected.append(_tensor(ranker.item_key, "INT64", optional=True))
+    # Triton's ensemble does not check its required inputs (a missing one stalls the
+    # pipeline: "unexpected deadlock"), so there every input is optional and the steps
+    # name what is missing.
+    anything = [{**t, "optional": True} for t in request]
+    k_optional = _tensor(wire.K, "INT64", dims=1, optional=True)
     models = {
-        "transform": (request, features),
+        "transform": (anything, features),
         "score": (features, [_tensor(wire.CANDIDATE_SCORES, "FP32")]),
         "select": (selected, answer),
         "ranker": (request + [_tensor(wire.K, "INT64", dims=1)], answer),
@@ -114,7 +120,7 @@ def _write_models(repo: Path, ranker, artifacts: Path, options: ServingOptions,
             _python_config(name, inputs, outputs, options, parameters))
     (repo / "ensemble" / str(version)).mkdir(parents=True)
     (repo / "ensemble" / "config.pbtxt").write_text(
-        _ensemble_config(request + [_tensor(wire.K, "INT64", dims=1)], answer, features,
+        _ensemble_config(anything + [k_optional], answer, features,
                          ranker.item_key, options) + _parameters_text(_described(ranker)))
 
 

@@ -56,9 +56,15 @@ class _Step:
                 responses.append(self._pb.InferenceResponse(
                     output_tensors=[self._pb.Tensor(n, v) for n, v in outputs.items()]))
             except Exception as error:  # the request's fault or not, it gets the reason
-                message = f"{self.name}: {type(error).__name__}: {error}"
-                responses.append(self._pb.InferenceResponse(error=self._pb.TritonError(message)))
+                responses.append(self._pb.InferenceResponse(error=self._error(error)))
         return responses
+
+    def _error(self, error: Exception):
+        """Bad input (ValueError, TypeError) is the client's: INVALID_ARG; the rest INTERNAL."""
+        message = f"{self.name}: {type(error).__name__}: {error}"
+        codes = self._pb.TritonError
+        code = codes.INVALID_ARG if isinstance(error, (ValueError, TypeError)) else codes.INTERNAL
+        return codes(message, code)
 
     def finalize(self):
         self.ranker = None
@@ -132,6 +138,8 @@ class RankerModel(_Step):
 
 
 def _k(tensors, candidates: int) -> int:
+    if wire.K not in tensors:
+        raise ValueError("missing input k (how many items to return)")
     k = wire.one_query(wire.K, tensors[wire.K])
     if k.size != 1:
         raise ValueError(f"k: expected one value, got {k.size}")

@@ -1,4 +1,5 @@
-"""Trained and exported models shared by the engine tests: small generated logs, one
+"""Trained and exported models shared by the engine and serving tests (a pytest plugin of
+tests/conftest.py, so one session trains them once): small generated logs, one
 epoch of a DLRM and of a stacked DCN-v2 on fused tables, each exported for the engine."""
 
 from __future__ import annotations

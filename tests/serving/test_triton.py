@@ -1,0 +1,196 @@
+"""The real Triton Inference Server (from the nvidia-pytriton wheel) on free loopback
+ports, serving a trained DLRM: the ensemble and the one-step ranker model, over gRPC and
+HTTP, answer exactly as the in-process Ranker on fresh random requests (ids equal, scores
+within 1e-6); bad requests get an error naming what was wrong and the server serves the
+next one; the server always stops, even when a test fails."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shoprank.client import RankClient, RankError
+
+pytest.importorskip("merlin.models")
+pytest.importorskip("pytriton")
+
+PROTOCOLS_AND_MODELS = [(p, m) for p in ("grpc", "http") for m in ("ensemble", "ranker")]
+
+
+@pytest.fixture(scope="module")
+def served(dlrm, tmp_path_factory):
+    """(TritonServer, in-process Ranker, world) for the module; stopped at its end."""
+    from shoprank.serving.repository import ServingOptions, export_triton
+    from shoprank.serving.server import TritonServer, free_port
+
+    ranker, _, world = dlrm
+    repo = tmp_path_factory.mktemp("serving") / "repo"
+    export_triton(world / "dlrm-artifacts", repo, ServingOptions(max_candidates=5_000))
+    server = TritonServer(repo, http_port=free_port(), grpc_port=free_port(),
+                          metrics_port=free_port(), exit_timeout_s=10)
+    with server:
+        server.wait_ready()
+        yield server, ranker, world
+    assert server.process is None
+
+
+def client_for(server, protocol, model):
+    url = server.grpc_url if protocol == "grpc" else server.http_url
+    return RankClient(url, protocol, model)
+
+
+def random_request(world, rng, candidates):
+    """A user (known or not) and candidates: item ids alone, or ids with their features."""
+    import pandas as pd
+
+    items = pd.read_parquet(world / "logs" / "items.parquet", columns=["item_id"]).item_id
+    user = {"user_id": int(rng.integers(0, 400)), "device": str(rng.choice(["app", "web", "tv"])),
+            "context_category": f"c{rng.integers(0, 12):03d}", "position": int(rng.integers(0, 3)),
+            "timestamp": np.datetime64("2024-03-01T00:00", "ms")
+            + np.timedelta64(int(rng.integers(0, 10**9)), "ms")}
+    ids = rng.choice(np.append(items.to_numpy(), [10**9, -1]), candidates)  # unknown ids among them
+    if rng.random() < 0.5:
+        return user, ids
+    return user, {"item_id": ids, "price": rng.uniform(-1, 500, candidates),
+                  "category": [f"cat{c}" for c in rng.integers(0, 30, candidates)],
+                  "tags": [[f"t{t}" for t in rng.integers(0, 40, rng.integers(0, 4))]
+                           for _ in range(candidates)]}
+
+
+@pytest.mark.parametrize("protocol,model", PROTOCOLS_AND_MODELS)
+def test_triton_answers_as_the_in_process_ranker(served, rng, protocol, model):
+    server, ranker, world = served
+    with client_for(server, protocol, model) as client:
+        assert client.ready()
+        for candidates in (1, 13, 300, 2_000):
+            user, items = random_request(world, rng, candidates)
+            k = int(rng.integers(1, candidates + 1))
+            ids, scores = client.rank(user, items, k)
+            expected_ids, expected_scores = ranker.rank(user, items, k)
+            np.testing.assert_array_equal(ids, expected_ids)
+            np.testing.assert_allclose(scores, expected_scores, rtol=0, atol=1e-6)
+            assert ids.dtype == np.int64 and scores.dtype == np.float32
+
+
+def _raw_infer(server, tensors: dict, model="ensemble"):
+    """Sends tensors as given (no client-side checks) over gRPC; returns the error text."""
+    import tritonclient.grpc as grpc
+
+    client = grpc.InferenceServerClient(server.grpc_url)
+    inputs = []
+    for name, array in tensors.items():
+        datatype = {"O": "BYTES", "i": "INT64", "f": "FP32" if array.dtype == np.float32
+                    else "FP64"}[array.dtype.kind]
+        tensor = grpc.InferInput(name, list(array.shape), datatype)
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
+    with pytest.raises(Exception) as error:
+        client.infer(model, inputs)
+    return str(error.value)
+
+
+@pytest.mark.parametrize("model", ["ensemble", "ranker"])
+def test_bad_requests_get_a_reason_and_the_server_goes_on(served, rng, model):
+    server, ranker, world = served
+    client = client_for(server, "grpc", model)
+    user, items = random_request(world, rng, 20)
+    good = client.request_tensors(user, items, 5)
+
+    def without(name):
+        return {n: t for n, t in good.items() if n != name}
+
+    bad = {
+        "k must be between 1 and the number of candidates \\(20\\), got 21":
+            {**good, "k": np.array([[21]], np.int64)},
+        "k must be between 1 and the number of candidates \\(20\\), got 0":
+            {**good, "k": np.array([[0]], np.int64)},
+        "missing.*context_category": without("context_category"),
+        "missing .*k": without("k"),
+        "input 'price' data-type is 'FP32', but model '[a-z]+' expects 'FP64'":
+            {**good, "price": rng.random((1, 20)).astype(np.float32)},
+        "unexpected inference input 'colour'": {**good, "colour": good["device"]},
+        "INVALID_ARG.*one query per request, shaped \\[1, n\\]; got shape \\[2, 1\\]":
+            {n: np.repeat(t, 2, axis=0) for n, t in good.items()},
+        "tags: a list column needs tags__lengths":
+            {**good, "tags": np.array([[b"t1"]], dtype=object)},
+        "6000 candidates in one request; this model takes at most 5000":
+            client.request_tensors(user, rng.integers(0, 50, 6000), 5),
+    }
+    for message, tensors in bad.items():
+        import re
+
+        reason = _raw_infer(server, tensors, model)
+        assert re.search(message, reason), (message, reason)
+        ids, _ = client.rank(user, items, 5)  # the next good request is served
+        np.testing.assert_array_equal(ids, ranker.rank(user, items, 5)[0])
+    with pytest.raises(ValueError, match="unknown feature\\(s\\) \\['colour'\\]"):
+        client.rank({**user, "colour": "red"}, items, 5)  # caught before sending
+    with pytest.raises(RankError, match="no candidates to rank|k must be between"):
+        client.rank(user, np.array([], np.int64), 1)
+
+
+def test_a_client_without_a_server_is_not_ready_and_says_why():
+    from shoprank.serving.server import free_port
+
+    client = RankClient(f"127.0.0.1:{free_port()}", "http")
+    assert not client.ready()
+    with pytest.raises(RankError, match="cannot read model 'ensemble'"):
+        client.rank({"user_id": 1}, [1, 2], 1)
+    with pytest.raises(ValueError, match="protocol"):
+        RankClient(protocol="udp")
+
+
+def test_a_server_that_cannot_start_says_why_and_leaves_nothing(served, tmp_path):
+    import socket
+
+    from shoprank.serving.server import ServerError, TritonServer, free_port
+
+    with pytest.raises(FileNotFoundError, match="not a model repository"):
+        TritonServer(tmp_path)
+    with socket.socket() as taken:  # its HTTP port is in use
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = TritonServer(served[0].repo, http_port=taken.getsockname()[1],
+                              grpc_port=free_port(), metrics_port=free_port())
+        with server, pytest.raises(ServerError, match="exited .* before it was ready"):
+            server.wait_ready(timeout_s=60)
+    assert server.process is None
+
+
+def test_serve_command_answers_then_stops_on_sigterm(served, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from shoprank.cli.main import main
+    from shoprank.serving.server import free_port
+
+    repo = served[0].repo
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shoprank.cli.main", "serve", "--repo", str(repo),
+             "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)],
+            stdout=out, stderr=subprocess.STDOUT)
+    try:
+        client = RankClient(f"127.0.0.1:{grpc}")
+        deadline = time.monotonic() + 120
+        while not client.ready():
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        code = main(["query", "--url", f"127.0.0.1:{http}", "--protocol", "http", "--model",
+                     "ranker", "--user", '{"user_id": 3, "device": "app", "context_category": '
+                     '"c001", "timestamp": "2024-03-01T10:00", "position": 0}',
+                     "--items", "1,2,3,4,5", "--k", "2"])
+        assert code == 0
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = log.read_text()
+    assert "shoprank serve: ready" in text and "SIGTERM: stopping" in text
+    assert "stopped (tritonserver exit code 0)" in text

@@ -1,0 +1,76 @@
+"""The request tensors (shoprank.serving.wire): what the client encodes, the Triton models
+decode to the same raw columns; what cannot travel is refused with its column's name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shoprank.serving import wire
+
+INPUTS = {"user_id": "int64", "timestamp": "timestamp_ms", "price": "float64",
+          "device": "string", "tags": "string_list"}
+
+
+def _random_request(rng, rows):
+    words = ["a", "b", "ç", "日本", ""]
+    return {
+        "user_id": rng.integers(-5, 10**12, rows),
+        "timestamp": (np.datetime64("2024-01-01T00:00", "ms")
+                      + rng.integers(0, 10**10, rows).astype("timedelta64[ms]")),
+        "price": np.where(rng.random(rows) < 0.2, np.nan, rng.standard_normal(rows)),
+        "device": [str(rng.choice(words)) for _ in range(rows)],
+        "tags": [[str(rng.choice(words)) for _ in range(rng.integers(0, 4))] for _ in range(rows)],
+    }
+
+
+@pytest.mark.parametrize("rows", [0, 1, 7])
+def test_encode_then_decode_gives_the_columns_back(rng, rows):
+    raw = _random_request(rng, rows)
+    tensors = {}
+    for name, kind in INPUTS.items():
+        tensors.update(wire.encode_column(name, kind, raw[name]))
+    assert all(t.ndim == 2 and t.shape[0] == 1 for t in tensors.values())
+    assert tensors["tags__lengths"].shape == (1, rows)
+    decoded = wire.decode_columns(INPUTS, tensors)
+    np.testing.assert_array_equal(decoded["user_id"], raw["user_id"])
+    np.testing.assert_array_equal(decoded["timestamp"], raw["timestamp"].astype(np.int64))
+    np.testing.assert_array_equal(decoded["price"], raw["price"])  # NaN travels
+    assert decoded["device"] == raw["device"]
+    assert decoded["tags"] == raw["tags"]
+
+
+def test_left_out_columns_stay_out():
+    tensors = wire.encode_column("user_id", "int64", [3])
+    assert wire.decode_columns(INPUTS, tensors) == {"user_id": tensors["user_id"][0]}
+
+
+@pytest.mark.parametrize("name,kind,values", [
+    ("user_id", "int64", [1, None]),
+    ("device", "string", ["app", None]),
+    ("tags", "string_list", [["x"], None]),
+    ("tags", "string_list", [["x", None]]),
+    ("timestamp", "timestamp_ms", [np.datetime64("NaT")]),
+])
+def test_nulls_cannot_be_sent(name, kind, values):
+    with pytest.raises(ValueError, match=f"'{name}': null values cannot be sent"):
+        wire.encode_column(name, kind, values)
+
+
+def test_bad_tensors_are_named():
+    tags = wire.encode_column("tags", "string_list", [["x", "y"], ["z"]])
+    with pytest.raises(ValueError, match="tags: a list column needs tags__lengths"):
+        wire.decode_columns(INPUTS, {"tags": tags["tags"]})
+    with pytest.raises(ValueError, match="tags__lengths was sent without tags"):
+        wire.decode_columns(INPUTS, {"tags__lengths": tags["tags__lengths"]})
+    with pytest.raises(ValueError, match="add up to the 3 elements of tags"):
+        wire.decode_columns(INPUTS, {"tags": tags["tags"],
+                                     "tags__lengths": np.array([[2, 2]], np.int64)})
+    with pytest.raises(ValueError, match=r"user_id: one query per request.*\[2, 1\]"):
+        wire.decode_columns(INPUTS, {"user_id": np.zeros((2, 1), np.int64)})
+    with pytest.raises(ValueError, match="device: not UTF-8"):
+        wire.decode_columns(INPUTS, {"device": np.array([[b"\xff"]], dtype=object)})
+
+
+def test_input_types_round_trip_through_the_config_parameter():
+    assert wire.parse_inputs(wire.describe_inputs(INPUTS)) == INPUTS
