@@ -34,6 +34,8 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     assert {(r["protocol"], r["model"]) for r in served} == {
         (p, m) for p in ("grpc", "http") for m in ("ensemble", "ranker")}
     assert all(r["same_as_in_process"] and r["max_score_difference"] < 1e-6 for r in served)
+    assert all(load["requests"] > 0 and load["failed"] == 0
+               for load in report["serving"]["throughput"])
     assert not _tritonserver_running(report["serving"]["repo"])
     for stage in ("[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]", "report"):
         assert stage in captured.err

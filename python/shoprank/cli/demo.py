@@ -171,8 +171,44 @@ def serve_requests(args, model_dir: Path, workdir: Path, say) -> dict:
                 say(f"      {protocol:<5}{model:<9} p50 {row['p50_ms']:6.2f} ms  p99 "
                     f"{row['p99_ms']:6.2f} ms  same top {args.k} as in-process: "
                     f"{row['same_as_in_process']} (scores within {row['max_score_difference']:.0e})")
+        loads = [throughput_of(lambda: RankClient(server.grpc_url, "grpc", model), user,
+                               candidates, args.k, concurrency=4, seconds=3.0) | {"model": model}
+                 for model in ("ensemble", "ranker")]
+        for load in loads:
+            say(f"      grpc {load['model']:<9} {load['concurrency']} clients at once: "
+                f"{load['requests_per_second']:.0f} requests/s "
+                f"({load['requests_per_second'] * args.candidates:,.0f} candidates/s), "
+                f"{load['failed']} failed")
     say("      server stopped")
-    return {"repo": str(repo), "candidates": args.candidates, "k": args.k, "requests": rows}
+    return {"repo": str(repo), "candidates": args.candidates, "k": args.k, "requests": rows,
+            "throughput": loads}
+
+
+def throughput_of(make_client, user, candidates, k, *, concurrency: int, seconds: float) -> dict:
+    """Requests per second with `concurrency` clients sending back to back for `seconds`."""
+    import threading
+
+    done, failed = [0] * concurrency, [0] * concurrency
+    stop = time.perf_counter() + seconds
+
+    def worker(i):
+        with make_client() as client:
+            while time.perf_counter() < stop:
+                try:
+                    client.rank(user, candidates, k)
+                    done[i] += 1
+                except Exception:
+                    failed[i] += 1
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    return {"concurrency": concurrency, "seconds": elapsed, "requests": sum(done),
+            "failed": sum(failed), "requests_per_second": sum(done) / elapsed}
 
 
 def format_report(report: dict) -> str:
@@ -184,9 +220,12 @@ def format_report(report: dict) -> str:
              f"p50 {engine['python']['p50_ms']:.1f} ms ({report['engine']['candidates']:,} "
              f"candidates)"]
     for row in report["serving"]["requests"]:
-        lines.append(f"  Triton      {row['model']} over {row['protocol']}: p50 "
-                     f"{row['p50_ms']:.2f} ms, {1e3 / row['p50_ms']:.0f} requests/s on one "
-                     f"connection, same answers as in-process: {row['same_as_in_process']}")
+        lines.append(f"  Triton      {row['model']:<8} over {row['protocol']:<4}: p50 "
+                     f"{row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms; same answers as "
+                     f"in-process: {row['same_as_in_process']}")
+    for load in report["serving"]["throughput"]:
+        lines.append(f"  throughput  {load['model']:<8} over grpc, {load['concurrency']} clients: "
+                     f"{load['requests_per_second']:.0f} requests/s, {load['failed']} failed")
     return "\n".join(lines)
 
 
