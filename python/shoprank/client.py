@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from shoprank.ranker.raw import request_columns
 from shoprank.serving import wire
 
 PROTOCOLS = ("grpc", "http")
@@ -73,21 +74,7 @@ class RankClient:
     def request_tensors(self, user: dict, candidates, k: int) -> dict[str, np.ndarray]:
         """The request's tensors (wire.py's layout), as rank() sends them."""
         self._describe()
-        if not isinstance(user, dict):
-            raise TypeError(f"user: expected a dict of the request's columns, got "
-                            f"{type(user).__name__}")
-        if not isinstance(candidates, dict):
-            if self._item_key is None:
-                raise ValueError("this model has no item table: give candidates as a dict of "
-                                 "columns")
-            candidates = {self._item_key: candidates}
-        both = sorted(set(user) & set(candidates))
-        if both:
-            raise ValueError(f"columns given for both the user and the candidates: {both}")
-        unknown = sorted((set(user) | set(candidates)) - set(self._inputs))
-        if unknown:
-            raise ValueError(f"unknown feature(s) {unknown}; the model reads "
-                             f"{sorted(self._inputs)}")
+        candidates = request_columns(self._inputs, self._item_key, user, candidates)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
             raise TypeError(f"k: expected an integer, got {type(k).__name__}")
         tensors = {}

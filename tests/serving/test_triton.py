@@ -6,6 +6,8 @@ next one; the server always stops, even when a test fails."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -194,3 +196,33 @@ def test_serve_command_answers_then_stops_on_sigterm(served, tmp_path):
     text = log.read_text()
     assert "shoprank serve: ready" in text and "SIGTERM: stopping" in text
     assert "stopped (tritonserver exit code 0)" in text
+
+
+def test_a_server_whose_owner_dies_stops_too(served, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    repo = served[0].repo
+    owner = ("import os\n"
+             "from shoprank.serving.server import TritonServer, free_port\n"
+             f"s = TritonServer({str(repo)!r}, http_port=free_port(), grpc_port=free_port(), "
+             "metrics_port=free_port())\n"
+             "s.start(); s.wait_ready(); print(s.process.pid, flush=True)\n"
+             "os._exit(0)\n")  # dies without stopping it
+    out = subprocess.run([sys.executable, "-c", owner], capture_output=True, text=True,
+                         timeout=180, check=True)
+    pid = int(out.stdout.split()[-1])
+    deadline = time.monotonic() + 60
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _alive(pid), "tritonserver outlived its owner"
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper has stopped)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status

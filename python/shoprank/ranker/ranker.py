@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from shoprank import _engine
-from shoprank.ranker.raw import check_names, normalise, normalise_columns
+from shoprank.ranker.raw import normalise, normalise_columns, request_columns
 
 
 class Ranker:
@@ -69,22 +69,11 @@ class Ranker:
         returned are the candidates' item ids (their row numbers if none are given).
         device "cuda": forward and selection on the GPU (k <= 1024)."""
         k = _integer_k(k)
-        if not isinstance(user, dict):
-            raise TypeError(f"user: expected a dict of the request's columns, got "
-                            f"{type(user).__name__}")
-        if not isinstance(candidates, dict):
-            if self.item_key is None:
-                raise ValueError("this ranker has no item table: give candidates as a dict of "
-                                 "columns")
-            candidates = {self.item_key: candidates}
-        both = sorted(set(user) & set(candidates))
-        if both:
-            raise ValueError(f"columns given for both the user and the candidates: {both}")
+        candidates = request_columns(self.inputs, self.item_key, user, candidates)
         columns = normalise_columns(self.inputs, candidates)
         lengths = {name: _length(value) for name, value in columns.items()}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"candidate columns have different lengths: {lengths}")
-        check_names(self.inputs, user)
         for name, value in user.items():
             columns[name] = normalise(name, self.inputs[name], _one_row(name, value, self.inputs[name]))
         rows, scores = self._native.rank(columns, k, _threads(threads), device)

@@ -130,6 +130,24 @@ def check_names(inputs: dict[str, str], names) -> None:
         raise ValueError(f"unknown feature(s) {unknown}; this ranker reads {sorted(inputs)}")
 
 
+def request_columns(inputs: dict[str, str], item_key: str | None, user, candidates) -> dict:
+    """Checks one ranking request (the user's columns, and the candidates as a dict of
+    columns or a sequence of item ids) and returns the candidates as a dict of columns."""
+    if not isinstance(user, dict):
+        raise TypeError(f"user: expected a dict of the request's columns, got "
+                        f"{type(user).__name__}")
+    if not isinstance(candidates, dict):
+        if item_key is None:
+            raise ValueError("this model has no item table: give candidates as a dict of "
+                             "columns")
+        candidates = {item_key: candidates}
+    both = sorted(set(user) & set(candidates))
+    if both:
+        raise ValueError(f"columns given for both the user and the candidates: {both}")
+    check_names(inputs, list(user) + list(candidates))
+    return candidates
+
+
 def normalise_columns(inputs: dict[str, str], raw: dict) -> dict:
     """{name: normalised tuple} for every raw column; unknown names are an error."""
     if not isinstance(raw, dict):

@@ -11,8 +11,9 @@ virtual environment as shoprank itself.
         ...                            # requests; leaving the block stops it
 
 The server runs in its own process group; stop() sends SIGTERM (Triton lets in-flight
-requests finish), waits, and kills the whole group if it has not exited in time, so no
-server or stub outlives its owner.
+requests finish), waits, and kills the whole group if it has not exited in time; and the
+server gets SIGTERM by itself if its owner dies without stopping it, so no server or stub
+outlives its owner.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ class TritonServer:
         ]
         self.process = subprocess.Popen(
             command, env=_environment(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
+            stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True,
+            preexec_fn=_die_with_parent)
         self._reader = threading.Thread(target=self._read_log, daemon=True)
         self._reader.start()
         return self
@@ -176,6 +178,18 @@ def _environment(home: Path) -> dict:
     env["LD_LIBRARY_PATH"] = ":".join(libs)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when its parent dies, however it dies (Linux), so
+    a killed owner does not leave a server running."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: stop() and the process group remain
+        pass
 
 
 def _kill_group(pid: int) -> None:
