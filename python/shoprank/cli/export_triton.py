@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="engine CPU threads per instance, 0 = all cores (default 1)")
     parser.add_argument("--max-candidates", type=int, default=100_000,
                         help="candidates one request may carry (default 100000)")
+    parser.add_argument("--baseline", metavar="MODEL_DIR",
+                        help="also serve the Python path (NVTabular + TensorFlow in the model) "
+                             "of this trained model as 'baseline', for benchmarks")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace REPO if it exists (only once the new one is complete)")
 
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace, say) -> dict:
                              instances=args.instances, threads=args.threads,
                              max_candidates=args.max_candidates)
     result = export_triton(args.artifacts, args.repo, options, version=args.version,
-                           overwrite=args.overwrite)
+                           overwrite=args.overwrite, baseline=args.baseline)
     say(f"wrote version {result['version']} of {', '.join(result['models'])} "
         f"({result['architecture'].upper()}) to {result['repo']}")
     say(f"serve it: shoprank serve --repo {result['repo']}")

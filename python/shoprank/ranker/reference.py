@@ -94,12 +94,18 @@ class ReferenceRanker:
         if not isinstance(candidates, dict):
             candidates = {self.item_key: candidates}
         raw = {**{name: [value] for name, value in user.items()}, **candidates}
+        rows, scores = self.rank_rows(raw, k)
+        return np.asarray(candidates[self.item_key])[rows], scores
+
+    def rank_rows(self, raw: dict, k: int):
+        """(row indices, scores) of the k best rows of raw columns (one-row columns given to
+        every row): transform, predict, argpartition; ties to the lower row."""
         scores = self.score(raw)
         if not 1 <= k <= len(scores):
             raise ValueError(f"k must be between 1 and the number of candidates ({len(scores)})")
         best = np.argpartition(-scores, k - 1)[:k]
         best = best[np.lexsort((best, -scores[best]))]
-        return np.asarray(candidates[self.item_key])[best], scores[best]
+        return best, scores[best]
 
 
 def reference_score(model_dir, raw: dict) -> np.ndarray:

@@ -5,6 +5,8 @@ model.py that names one of these as TritonPythonModel).
   score       model features      -> candidate_scores    (Ranker.forward)
   select      candidate_scores, k -> item_ids, scores    (shoprank.topk)
   ranker      all three in one call                      (Ranker.rank_rows)
+  baseline    the Python path, for benchmarks: NVTabular Workflow + TensorFlow + argpartition
+              (ReferenceRanker: needs the full install, and the trained model folder)
 
 Each request is answered on its own: a bad one gets an error response naming what was
 wrong, and the other requests of the same batch are answered as usual. The tensor layout
@@ -152,3 +154,24 @@ def _k(tensors, candidates: int) -> int:
     return k
 
 
+
+
+class BaselineModel(_Step):
+    """The way a Merlin user would serve the model: the saved NVTabular Workflow on a
+    DataFrame, then TensorFlow, then argpartition. The trained model folder (and the ETL
+    output it names) is read in place: the model_dir parameter."""
+
+    needs_ranker = False
+
+    def initialize(self, args):
+        super().initialize(args)
+        from shoprank.ranker.reference import ReferenceRanker
+
+        config = json.loads(args["model_config"])
+        self.reference = ReferenceRanker(config["parameters"]["model_dir"]["string_value"])
+
+    def run(self, tensors):
+        raw = wire.decode_columns(self.reference.types, tensors)
+        candidates = max((len(v) for v in raw.values()), default=0)
+        rows, scores = self.reference.rank_rows(raw, _k(tensors, candidates))
+        return self.answer(tensors, rows, scores, candidates)
