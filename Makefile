@@ -6,8 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 EXTRAS := pipeline,kernels,client,serving,bench,test
-# Debian packages the build and the tests need (installed when missing, as root).
-DEBIAN_PACKAGES := g++
+# Debian packages the build, the tests and perf_analyzer (libb64) need (installed when
+# missing, as root).
+DEBIAN_PACKAGES := g++ libb64-0d
 
 SYSTEM := $(VENV)/.system-ready
 DEPS   := $(VENV)/.deps-ready
@@ -34,8 +35,9 @@ bench: $(BUILT)
 	$(BIN)/python benchmarks/bench_etl.py
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_ranker.py
+	$(BIN)/python benchmarks/bench_serving.py
 
-$(SYSTEM):
+$(SYSTEM): Makefile
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update && apt-get install -y --no-install-recommends $$missing; fi
 	$(PYTHON) -m venv $(VENV)

@@ -128,7 +128,7 @@ class SelectStep(_Step):
 
         scores = wire.one_query(wire.CANDIDATE_SCORES, tensors[wire.CANDIDATE_SCORES])
         k = _k(tensors, len(scores))
-        values, rows = topk(scores[None, :].astype(np.float32, copy=False), k)
+        values, rows = topk(scores[None, :].astype(np.float32, copy=False), k, num_threads=1)
         return self.answer(tensors, rows[0], values[0], len(scores))
 
 

@@ -1,0 +1,116 @@
+"""Load on a served model: Triton's own load generator (perf_analyzer, from the tritonclient
+wheel) and Triton's metrics endpoint, for benchmarks/bench_serving.py.
+
+perf_analyzer needs Debian's libb64-0d and libcudart.so.12 (the nvidia-cuda-runtime-cu12
+wheel); the setup installs both, and environment() puts the latter on the library path.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from shoprank.serving import wire
+
+
+def perf_analyzer() -> Path:
+    path = Path(sys.executable).parent / "perf_analyzer"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: perf_analyzer comes with the tritonclient wheel "
+                                f"(pip install 'shoprank[client]')")
+    return path
+
+
+def environment() -> dict:
+    env = os.environ.copy()
+    try:
+        import nvidia.cuda_runtime as runtime
+    except ImportError:
+        raise FileNotFoundError("perf_analyzer needs libcudart.so.12: pip install "
+                                "nvidia-cuda-runtime-cu12") from None
+    libs = [str(Path(next(iter(runtime.__path__))) / "lib")]
+    env["LD_LIBRARY_PATH"] = ":".join(libs + [env.get("LD_LIBRARY_PATH", "")]).rstrip(":")
+    return env
+
+
+def write_input_data(path: Path, inputs: dict[str, str], requests: list[tuple[dict, dict, int]]):
+    """perf_analyzer's --input-data JSON: one entry per (user, candidate columns, k), in
+    wire.py's layout (shapes without the batch dimension)."""
+    entries = []
+    for user, candidates, k in requests:
+        tensors = {}
+        for name, values in candidates.items():
+            tensors.update(wire.encode_column(name, inputs[name], values))
+        for name, value in user.items():
+            tensors.update(wire.encode_column(name, inputs[name], [value]))
+        tensors[wire.K] = np.array([[k]], np.int64)
+        entries.append({name: {"content": [v.decode() if isinstance(v, bytes) else v
+                                           for v in array[0].tolist()],
+                               "shape": [array.shape[1]]}
+                        for name, array in tensors.items()})
+    path.write_text(json.dumps({"data": entries}))
+
+
+def run_perf_analyzer(model: str, url: str, protocol: str, data: Path, concurrency: int, *,
+                      window_ms: int = 2000, window_requests: int = 0, csv_path: Path,
+                      timeout_s: float = 900) -> dict:
+    """One concurrency level: throughput and client-side latency percentiles (ms).
+    window_requests > 0: windows of that many requests instead of window_ms (for a model
+    so slow that a time window may see none finish)."""
+    if window_requests:
+        window = ["--measurement-mode", "count_windows",
+                  "--measurement-request-count", str(window_requests)]
+    else:
+        window = ["--measurement-interval", str(window_ms)]
+    command = [str(perf_analyzer()), "-m", model, "-u", url, "-i", protocol,
+               "--input-data", str(data), "--concurrency-range", f"{concurrency}:{concurrency}",
+               *window, "--stability-percentage", "50", "--max-trials", "10",
+               "-f", str(csv_path)]
+    done = subprocess.run(command, env=environment(), capture_output=True, text=True,
+                          timeout=timeout_s)
+    if done.returncode != 0 or not csv_path.is_file():
+        raise RuntimeError(f"perf_analyzer failed on {model} ({protocol}, concurrency "
+                           f"{concurrency}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    with open(csv_path) as f:
+        row = next(csv.DictReader(f))
+    return {"requests_per_second": float(row["Inferences/Second"]),
+            **{f"p{p}_ms": float(row[f"p{p} latency"]) / 1e3 for p in (50, 95, 99)}}
+
+
+_METRIC = re.compile(r'^(nv_inference_\w+)\{model="([^"]+)",version="[^"]*"\} ([0-9.e+]+)$')
+BREAKDOWN = ("queue", "compute_input", "compute_infer", "compute_output")
+
+
+def scrape(metrics_url: str) -> dict[tuple[str, str], float]:
+    """{(metric, model): value} of Triton's per-model counters."""
+    with urllib.request.urlopen(f"http://{metrics_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values = {}
+    for line in text.splitlines():
+        match = _METRIC.match(line)
+        if match:
+            values[(match.group(1), match.group(2))] = float(match.group(3))
+    return values
+
+
+def breakdown(before: dict, after: dict, model: str) -> dict:
+    """Mean microseconds per request of each of Triton's stages for one model, between two
+    scrapes (queue, compute input, compute infer, compute output), and the request count."""
+    def delta(metric):
+        key = (metric, model)
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    requests = delta("nv_inference_request_success")
+    out = {"requests": int(requests), "failed": int(delta("nv_inference_request_failure"))}
+    for stage in BREAKDOWN:
+        total = delta(f"nv_inference_{stage}_duration_us")
+        out[f"{stage}_us"] = total / requests if requests else None
+    return out
