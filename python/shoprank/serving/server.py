@@ -14,10 +14,16 @@ The server runs in its own process group; stop() sends SIGTERM (Triton lets in-f
 requests finish), waits, and kills the whole group if it has not exited in time; and the
 server gets SIGTERM by itself if its owner dies without stopping it, so no server or stub
 outlives its owner.
+
+Triton 2.51 does not restart a Python-backend stub that died (killed, out of memory): its
+model answers every request with "Stub process ... is not healthy" while the health
+endpoints still say ready. A watchdog (on unless watch=False) notices a model's stub gone
+and unloads and loads that model (explicit model control), which starts a new one.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -30,6 +36,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 
@@ -56,15 +63,18 @@ def free_port(host: str = "127.0.0.1") -> int:
 class TritonServer:
     def __init__(self, repo, *, host: str = "127.0.0.1", http_port: int = 8000,
                  grpc_port: int = 8001, metrics_port: int = 8002, exit_timeout_s: int = 30,
-                 log=None, verbose: bool = False):
-        """log: a callable taking each line of the server's log (default: dropped)."""
+                 log=None, verbose: bool = False, watch: bool = True):
+        """log: a callable taking each line of the server's log (default: dropped);
+        watch: reload a model whose Python stub died (see the module's docstring)."""
         self.repo = Path(repo).resolve()
         if not (self.repo / "ensemble" / "config.pbtxt").is_file():
             raise FileNotFoundError(f"{repo}: not a model repository (shoprank export-triton "
                                     f"writes one)")
         self.host, self.exit_timeout_s = host, exit_timeout_s
         self.http_port, self.grpc_port, self.metrics_port = http_port, grpc_port, metrics_port
-        self.log, self.verbose = log, verbose
+        self.log, self.verbose, self.watch = log, verbose, watch
+        self.reloads: list[str] = []  # the models the watchdog reloaded, in order
+        self._stopping = threading.Event()
         self.process: subprocess.Popen | None = None
         self._workspace: Path | None = None
         self._reader: threading.Thread | None = None
@@ -111,10 +121,7 @@ class TritonServer:
 
     def _read_log(self) -> None:
         for line in self.process.stdout:
-            line = line.rstrip("\n")
-            self.log_lines = (self.log_lines + [line])[-200:]
-            if self.log:
-                self.log(line)
+            self._say(line.rstrip("\n"))
 
     def ready(self) -> bool:
         try:
@@ -134,9 +141,69 @@ class TritonServer:
                 raise ServerError(f"tritonserver exited (code {code}) before it was ready:\n"
                                   + self.tail())
             if self.ready():
+                if self.watch:
+                    threading.Thread(target=self._watch, daemon=True).start()
                 return self
             time.sleep(0.25)
         raise ServerError(f"tritonserver was not ready after {timeout_s:.0f} s:\n" + self.tail())
+
+    def stubs(self) -> Counter:
+        """Live Python-backend stubs per model name."""
+        return _stubs(self.process.pid, self.repo) if self.process else Counter()
+
+    def reload(self, model: str) -> None:
+        """Unloads then loads ``model`` (explicit model control): new stubs, the newest
+        version on disk. Raises ServerError with Triton's reason if either fails."""
+        for action in ("unload", "load"):
+            request = urllib.request.Request(
+                f"http://{self.http_url}/v2/repository/models/{model}/{action}", data=b"{}",
+                method="POST", headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=300):
+                    pass
+            except (urllib.error.URLError, OSError) as error:
+                detail = error.read().decode() if hasattr(error, "read") else error
+                raise ServerError(f"{action} of model {model!r} failed: {detail}") from None
+
+    def model_states(self) -> dict[str, str]:
+        """{model: state} from Triton's repository index (READY, UNAVAILABLE, ...)."""
+        request = urllib.request.Request(f"http://{self.http_url}/v2/repository/index",
+                                         data=b"{}", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            index = json.loads(response.read())
+        return {entry["name"]: entry.get("state", "") for entry in index}
+
+    def _watch(self, interval_s: float = 1.0, patience: int = 3) -> None:
+        """A model READY in Triton's index with fewer stubs than it had, for `patience`
+        checks in a row (a reload replaces its stubs within about a second), has lost one."""
+        expected, short = self.stubs(), Counter()
+        while not self._stopping.wait(interval_s):
+            if self.process is None or self.process.poll() is not None:
+                return
+            try:
+                live, states = self.stubs(), self.model_states()
+            except (urllib.error.URLError, OSError, ValueError):
+                continue  # busy or stopping: look again
+            for model in set(expected) | set(live):
+                if states.get(model) != "READY":  # unloaded or loading on purpose
+                    expected[model], short[model] = live[model], 0
+                elif live[model] >= expected[model]:
+                    expected[model], short[model] = live[model], 0
+                else:
+                    short[model] += 1
+                if short[model] >= patience and not self._stopping.is_set():
+                    self._say(f"shoprank: a Python stub of model {model!r} died; reloading it")
+                    try:
+                        self.reload(model)
+                        self.reloads.append(model)
+                    except ServerError as error:
+                        self._say(f"shoprank: {error}")
+                    short[model] = 0
+
+    def _say(self, line: str) -> None:
+        self.log_lines = (self.log_lines + [line])[-200:]
+        if self.log:
+            self.log(line)
 
     def tail(self, lines: int = 30) -> str:
         time.sleep(0.2)  # let the reader catch the last lines
@@ -145,6 +212,7 @@ class TritonServer:
     def stop(self) -> int | None:
         """SIGTERM, then (past the exit timeout) SIGKILL to the whole process group."""
         code = None
+        self._stopping.set()
         if self.process is not None:
             if self.process.poll() is None:
                 self.process.send_signal(signal.SIGTERM)
@@ -178,6 +246,25 @@ def _environment(home: Path) -> dict:
     env["LD_LIBRARY_PATH"] = ":".join(libs)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
+
+
+def _stubs(server_pid: int, repo: Path) -> Counter:
+    """Counts the server's Python-backend stubs by model: a stub's first argument is its
+    model's REPO/<model>/<version>/model.py."""
+    models = Counter()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (proc / "stat").read_text()
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # ended while we looked
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent != server_pid or len(argv) < 2 or not argv[0].endswith(b"_stub"):
+            continue
+        model_py = Path(argv[1].decode(errors="replace"))
+        if model_py.parent.parent.parent == repo and " Z " not in stat:
+            models[model_py.parent.parent.name] += 1
+    return models
 
 
 def _die_with_parent() -> None:
