@@ -46,3 +46,8 @@ def exported(request, world):
 @pytest.fixture(scope="session")
 def dlrm(world):
     return _export(world, "dlrm")
+
+
+@pytest.fixture(scope="session")
+def dcn(world):
+    return _export(world, "dcn")

@@ -140,6 +140,7 @@ def latency_of(call, runs: int) -> dict:
 def serve_requests(args, model_dir: Path, workdir: Path, say) -> dict:
     from shoprank.client import RankClient
     from shoprank.ranker.reference import sample_request
+    from shoprank.serving.load import client_load
     from shoprank.serving.repository import export_triton
     from shoprank.serving.server import TritonServer, free_port
 
@@ -171,9 +172,13 @@ def serve_requests(args, model_dir: Path, workdir: Path, say) -> dict:
                 say(f"      {protocol:<5}{model:<9} p50 {row['p50_ms']:6.2f} ms  p99 "
                     f"{row['p99_ms']:6.2f} ms  same top {args.k} as in-process: "
                     f"{row['same_as_in_process']} (scores within {row['max_score_difference']:.0e})")
-        loads = [throughput_of(lambda: RankClient(server.grpc_url, "grpc", model), user,
-                               candidates, args.k, concurrency=4, seconds=3.0) | {"model": model}
-                 for model in ("ensemble", "ranker")]
+        loads = []
+        for model in ("ensemble", "ranker"):
+            load = client_load(lambda: RankClient(server.grpc_url, "grpc", model),
+                               [(user, candidates, args.k)], concurrency=4, seconds=3.0)
+            loads.append({"model": model, "concurrency": 4, "seconds": load.seconds,
+                          "requests": len(load.answered), "failed": len(load.failed),
+                          "requests_per_second": load.requests_per_second})
         for load in loads:
             say(f"      grpc {load['model']:<9} {load['concurrency']} clients at once: "
                 f"{load['requests_per_second']:.0f} requests/s "
@@ -182,33 +187,6 @@ def serve_requests(args, model_dir: Path, workdir: Path, say) -> dict:
     say("      server stopped")
     return {"repo": str(repo), "candidates": args.candidates, "k": args.k, "requests": rows,
             "throughput": loads}
-
-
-def throughput_of(make_client, user, candidates, k, *, concurrency: int, seconds: float) -> dict:
-    """Requests per second with `concurrency` clients sending back to back for `seconds`."""
-    import threading
-
-    done, failed = [0] * concurrency, [0] * concurrency
-    stop = time.perf_counter() + seconds
-
-    def worker(i):
-        with make_client() as client:
-            while time.perf_counter() < stop:
-                try:
-                    client.rank(user, candidates, k)
-                    done[i] += 1
-                except Exception:
-                    failed[i] += 1
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - start
-    return {"concurrency": concurrency, "seconds": elapsed, "requests": sum(done),
-            "failed": sum(failed), "requests_per_second": sum(done) / elapsed}
 
 
 def format_report(report: dict) -> str:

@@ -1,5 +1,6 @@
 """Load on a served model: Triton's own load generator (perf_analyzer, from the tritonclient
-wheel) and Triton's metrics endpoint, for benchmarks/bench_serving.py.
+wheel) and Triton's metrics endpoint, for benchmarks/bench_serving.py; and a client load
+from Python threads that keeps every answer, for the demo and the reliability tests.
 
 perf_analyzer needs Debian's libb64-0d and libcudart.so.12 (the nvidia-cuda-runtime-cu12
 wheel); the setup installs both, and environment() puts the latter on the library path.
@@ -13,7 +14,10 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +87,74 @@ def run_perf_analyzer(model: str, url: str, protocol: str, data: Path, concurren
         row = next(csv.DictReader(f))
     return {"requests_per_second": float(row["Inferences/Second"]),
             **{f"p{p}_ms": float(row[f"p{p} latency"]) / 1e3 for p in (50, 95, 99)}}
+
+
+@dataclass
+class Outcome:
+    """One request of a client load: which, when (perf_counter seconds), and its answer or
+    error."""
+    request: int
+    start: float
+    end: float
+    ids: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    error: str | None = None
+
+
+@dataclass
+class LoadResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def answered(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.error is None]
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.error is not None]
+
+    @property
+    def requests_per_second(self) -> float:
+        return len(self.answered) / self.seconds if self.seconds else 0.0
+
+
+def client_load(make_client, requests: list[tuple], *, concurrency: int, seconds: float,
+                during=None) -> LoadResult:
+    """`concurrency` clients (make_client() each) send requests back to back for `seconds`,
+    each cycling through `requests` [(user, candidates, k)]; every outcome is kept.
+    during(): run in this thread while the load runs (a reload, a fault, a stop)."""
+    result, lock = LoadResult(), threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def worker(first: int) -> None:
+        with make_client() as client:
+            i = first
+            while time.perf_counter() < stop:
+                user, candidates, k = requests[i % len(requests)]
+                start = time.perf_counter()
+                try:
+                    ids, scores = client.rank(user, candidates, k)
+                    outcome = Outcome(i % len(requests), start, time.perf_counter(), ids, scores)
+                except Exception as error:  # what a client sees is the result here
+                    outcome = Outcome(i % len(requests), start, time.perf_counter(),
+                                      error=str(error))
+                with lock:
+                    result.outcomes.append(outcome)
+                i += 1
+
+    begin = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    try:
+        if during is not None:
+            during()
+    finally:
+        for thread in threads:
+            thread.join()
+    result.seconds = time.perf_counter() - begin
+    return result
 
 
 _METRIC = re.compile(r'^(nv_inference_\w+)\{model="([^"]+)",version="[^"]*"\} ([0-9.e+]+)$')

@@ -148,7 +148,7 @@ class TritonServer:
         raise ServerError(f"tritonserver was not ready after {timeout_s:.0f} s:\n" + self.tail())
 
     def stubs(self) -> Counter:
-        """Live Python-backend stubs per model name."""
+        """Live Python-backend stubs per (model, version)."""
         return _stubs(self.process.pid, self.repo) if self.process else Counter()
 
     def reload(self, model: str) -> None:
@@ -165,17 +165,19 @@ class TritonServer:
                 detail = error.read().decode() if hasattr(error, "read") else error
                 raise ServerError(f"{action} of model {model!r} failed: {detail}") from None
 
-    def model_states(self) -> dict[str, str]:
-        """{model: state} from Triton's repository index (READY, UNAVAILABLE, ...)."""
+    def model_states(self) -> dict[tuple[str, str], str]:
+        """{(model, version): state} from Triton's repository index (READY, UNAVAILABLE)."""
         request = urllib.request.Request(f"http://{self.http_url}/v2/repository/index",
                                          data=b"{}", method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:
             index = json.loads(response.read())
-        return {entry["name"]: entry.get("state", "") for entry in index}
+        return {(entry["name"], entry.get("version", "")): entry.get("state", "")
+                for entry in index}
 
     def _watch(self, interval_s: float = 1.0, patience: int = 3) -> None:
-        """A model READY in Triton's index with fewer stubs than it had, for `patience`
-        checks in a row (a reload replaces its stubs within about a second), has lost one."""
+        """A model version READY in Triton's index with fewer stubs than it had, for
+        `patience` checks in a row, has lost one (a version being loaded or unloaded on
+        purpose is not READY, and its count is taken afresh)."""
         expected, short = self.stubs(), Counter()
         while not self._stopping.wait(interval_s):
             if self.process is None or self.process.poll() is not None:
@@ -184,21 +186,21 @@ class TritonServer:
                 live, states = self.stubs(), self.model_states()
             except (urllib.error.URLError, OSError, ValueError):
                 continue  # busy or stopping: look again
-            for model in set(expected) | set(live):
-                if states.get(model) != "READY":  # unloaded or loading on purpose
-                    expected[model], short[model] = live[model], 0
-                elif live[model] >= expected[model]:
-                    expected[model], short[model] = live[model], 0
-                else:
-                    short[model] += 1
-                if short[model] >= patience and not self._stopping.is_set():
-                    self._say(f"shoprank: a Python stub of model {model!r} died; reloading it")
+            for key in set(expected) | set(live):
+                if states.get(key) != "READY" or live[key] >= expected[key]:
+                    expected[key], short[key] = live[key], 0
+                    continue
+                short[key] += 1
+                if short[key] >= patience and not self._stopping.is_set():
+                    model = key[0]
+                    self._say(f"shoprank: a Python stub of model {model!r} (version {key[1]}) "
+                              f"died; reloading it")
                     try:
                         self.reload(model)
                         self.reloads.append(model)
                     except ServerError as error:
                         self._say(f"shoprank: {error}")
-                    short[model] = 0
+                    short[key] = 0
 
     def _say(self, line: str) -> None:
         self.log_lines = (self.log_lines + [line])[-200:]
@@ -249,8 +251,8 @@ def _environment(home: Path) -> dict:
 
 
 def _stubs(server_pid: int, repo: Path) -> Counter:
-    """Counts the server's Python-backend stubs by model: a stub's first argument is its
-    model's REPO/<model>/<version>/model.py."""
+    """Counts the server's Python-backend stubs by (model, version): a stub's first
+    argument is its model's REPO/<model>/<version>/model.py."""
     models = Counter()
     for proc in Path("/proc").glob("[0-9]*"):
         try:
@@ -263,7 +265,7 @@ def _stubs(server_pid: int, repo: Path) -> Counter:
             continue
         model_py = Path(argv[1].decode(errors="replace"))
         if model_py.parent.parent.parent == repo and " Z " not in stat:
-            models[model_py.parent.parent.name] += 1
+            models[(model_py.parent.parent.name, model_py.parent.name)] += 1
     return models
 
 

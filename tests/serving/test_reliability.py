@@ -1,0 +1,218 @@
+"""The real server under load (bounded in count and time): no failed request and flat
+memory over a steady load; a new model version loaded under load without one failure;
+a killed Python stub replaced by the watchdog with no wrong answer; SIGTERM under load
+letting in-flight requests finish. Every answer is checked against the in-process Ranker.
+SHOPRANK_LOAD_SECONDS lengthens the steady load (default 20 s)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shoprank.client import RankClient
+
+pytest.importorskip("merlin.models")
+pytest.importorskip("pytriton")
+
+STEADY_SECONDS = float(os.environ.get("SHOPRANK_LOAD_SECONDS", "20"))
+
+
+@pytest.fixture(scope="module")
+def repo(dlrm, tmp_path_factory):
+    from shoprank.serving.repository import ServingOptions, export_triton
+
+    repo = tmp_path_factory.mktemp("reliability") / "repo"
+    export_triton(dlrm[2] / "dlrm-artifacts", repo, ServingOptions(max_candidates=5_000))
+    return repo
+
+
+def start_server(repo, **kwargs):
+    from shoprank.serving.server import TritonServer, free_port
+
+    server = TritonServer(repo, http_port=free_port(), grpc_port=free_port(),
+                          metrics_port=free_port(), exit_timeout_s=20, **kwargs)
+    server.start()
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope="module")
+def server(repo):
+    server = start_server(repo)
+    yield server
+    server.stop()
+
+
+def requests_of(world, count=6, candidates=500, seed=0):
+    from shoprank.ranker.reference import sample_request
+
+    return [(*sample_request(world / "dlrm", candidates, seed + i), 10) for i in range(count)]
+
+
+def expected_answers(ranker, requests):
+    return [ranker.rank(user, candidates, k) for user, candidates, k in requests]
+
+
+def is_answer(outcome, expected) -> bool:
+    ids, scores = expected[outcome.request]
+    return np.array_equal(outcome.ids, ids) and np.allclose(outcome.scores, scores, atol=1e-6,
+                                                            rtol=0)
+
+
+def rss_bytes(server) -> int:
+    """Resident memory of tritonserver and its stubs."""
+    pids = [server.process.pid] + [
+        int(p.name) for p in Path("/proc").glob("[0-9]*")
+        if _parent(p) == server.process.pid]
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def _parent(proc: Path) -> int:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def test_a_steady_load_fails_nothing_and_memory_stays_flat(server, dlrm):
+    from shoprank.serving.load import client_load
+
+    ranker, _, world = dlrm
+    requests = requests_of(world)
+    expected = expected_answers(ranker, requests)
+    samples = []
+
+    def sample_memory():
+        end = time.perf_counter() + STEADY_SECONDS - 0.5
+        while time.perf_counter() < end:
+            samples.append(rss_bytes(server))
+            time.sleep(0.5)
+
+    load = client_load(lambda: RankClient(server.grpc_url, "grpc", "ensemble"), requests,
+                       concurrency=8, seconds=STEADY_SECONDS, during=sample_memory)
+    assert not load.failed, load.failed[0].error
+    assert len(load.answered) > 5 * STEADY_SECONDS  # it was under load
+    assert all(is_answer(o, expected) for o in load.answered)
+    warm, last = np.mean(samples[4:8]), np.mean(samples[-4:])  # after 2 s of warm-up
+    print(f"{len(load.answered)} requests, {load.requests_per_second:.0f}/s; server memory "
+          f"{warm / 2**20:.0f} -> {last / 2**20:.0f} MiB")
+    assert last <= warm * 1.05 + 16 * 2**20, "server memory grew under a steady load"
+
+
+def test_a_new_version_loads_under_load_without_a_failure(repo, dlrm, dcn):
+    from shoprank.serving.load import client_load
+    from shoprank.serving.repository import export_triton
+
+    dlrm_ranker, _, world = dlrm
+    requests = requests_of(world, seed=100)
+    old, new = expected_answers(dlrm_ranker, requests), expected_answers(dcn[0], requests)
+    server = start_server(repo)
+    switched = {}
+
+    def switch_version():
+        time.sleep(3)
+        export_triton(world / "dcn-artifacts", repo, version=2)
+        import tritonclient.http as http
+
+        http.InferenceServerClient(server.http_url).load_model("ranker")  # in place, no gap
+        switched["at"] = time.perf_counter()
+
+    try:
+        load = client_load(lambda: RankClient(server.grpc_url, "grpc", "ranker"), requests,
+                           concurrency=4, seconds=12, during=switch_version)
+        assert server.reloads == []  # the watchdog took the switch for what it is
+    finally:
+        server.stop()
+        for model in ("transform", "score", "select", "ranker", "ensemble"):  # back to v1
+            _remove(repo / model / "2")
+    assert not load.failed, load.failed[0].error
+    assert all(is_answer(o, old) or is_answer(o, new) for o in load.answered)
+    after = [o for o in load.answered if o.start > switched["at"]]
+    assert after and all(is_answer(o, new) for o in after)  # served by version 2
+    assert any(is_answer(o, old) and not is_answer(o, new) for o in load.answered)
+
+
+def test_a_killed_stub_is_replaced_and_no_answer_is_wrong(repo, dlrm):
+    from shoprank.serving.load import client_load
+
+    ranker, _, world = dlrm
+    requests = requests_of(world, seed=200)
+    expected = expected_answers(ranker, requests)
+    server = start_server(repo)
+    killed = {}
+
+    def kill_score_stub():
+        time.sleep(2)
+        stub = next(int(p.name) for p in Path("/proc").glob("[0-9]*")
+                    if _parent(p) == server.process.pid
+                    and b"/score/1/model.py" in (p / "cmdline").read_bytes())
+        os.kill(stub, signal.SIGKILL)
+        killed["at"] = time.perf_counter()
+
+    try:
+        load = client_load(lambda: RankClient(server.grpc_url, "grpc", "ensemble"), requests,
+                           concurrency=4, seconds=15, during=kill_score_stub)
+        reloads = list(server.reloads)
+    finally:
+        server.stop()
+    assert reloads == ["score"]
+    assert all(is_answer(o, expected) for o in load.answered)  # never a wrong answer
+    # what clients see, for a few seconds: the dead stub's error, then, while the score
+    # model is unloaded and loaded, the ensemble unavailable; then answers again
+    errors = {o.error for o in load.failed}
+    assert "in ensemble 'ensemble', Stub process 'score_0_0' is not healthy." in errors
+    assert errors <= {"in ensemble 'ensemble', Stub process 'score_0_0' is not healthy.",
+                      "Request for unknown model: 'ensemble' has no available versions"}, errors
+    assert all(killed["at"] - 0.5 < o.start < killed["at"] + 10 for o in load.failed)
+    last_failure = max(o.end for o in load.failed)
+    assert any(o.start > last_failure for o in load.answered)  # recovered
+
+
+def test_sigterm_under_load_lets_in_flight_requests_finish(repo, dlrm):
+    from shoprank.serving.load import client_load
+
+    ranker, _, world = dlrm
+    requests = requests_of(world, seed=300)
+    expected = expected_answers(ranker, requests)
+    server = start_server(repo)
+    stopped = {}
+
+    def terminate():
+        time.sleep(2)
+        stopped["at"] = time.perf_counter()
+        server.process.send_signal(signal.SIGTERM)
+        stopped["code"] = server.process.wait(timeout=60)
+
+    try:
+        load = client_load(lambda: RankClient(server.grpc_url, "grpc", "ensemble"), requests,
+                           concurrency=4, seconds=5, during=terminate)
+    finally:
+        server.stop()
+    assert stopped["code"] == 0
+    assert all(is_answer(o, expected) for o in load.answered)
+    assert any(o.start < stopped["at"] < o.end for o in load.answered)  # in flight, finished
+    assert all(o.start > stopped["at"] - 0.05 for o in load.failed)  # only after the signal
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
