@@ -131,6 +131,51 @@ def test_bad_requests_get_a_reason_and_the_server_goes_on(served, rng, model):
         client.rank(user, np.array([], np.int64), 1)
 
 
+@pytest.mark.parametrize("model", ["ensemble", "ranker"])
+def test_non_finite_values_and_unknown_ids_are_ranked_as_in_process(served, rng, model):
+    """The documented result is the in-process Ranker's, exactly: NaN is a null price
+    (filled as the Workflow fills it); +-inf goes through the Workflow's log and normalise
+    as in NVTabular and may give a NaN score, which ranks after every number; an unknown
+    user or item id takes the unseen / null ids."""
+    server, ranker, world = served
+    user, candidates = random_request(world, rng, 40)
+    user["user_id"] = 10**9
+    if not isinstance(candidates, dict):
+        candidates = {"item_id": candidates}
+    candidates["item_id"][:3] = [10**9, -7, 0]
+    price = rng.uniform(0, 100, 40)
+    price[:4] = [np.nan, np.inf, -np.inf, np.nan]
+    candidates["price"] = price
+    with client_for(server, "http", model) as client:
+        ids, scores = client.rank(user, candidates, 40)
+    expected_ids, expected_scores = ranker.rank(user, candidates, 40)
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_allclose(scores, expected_scores, rtol=0, atol=1e-6)  # NaN == NaN
+    nan = int(np.isnan(scores).sum())
+    assert np.all(np.isnan(scores[len(scores) - nan:]))  # last
+
+
+def test_a_batch_over_the_limit_and_a_malformed_body_are_refused(served, rng):
+    import json
+    import urllib.error
+    import urllib.request
+
+    server, ranker, world = served
+    client = client_for(server, "grpc", "ranker")
+    user, items = random_request(world, rng, 5)
+    good = client.request_tensors(user, items, 2)
+    over = {n: np.repeat(t, 17, axis=0) for n, t in good.items()}  # max_batch_size is 16
+    assert "batch-size must be <= 16" in _raw_infer(server, over, "ranker")
+    request = urllib.request.Request(f"http://{server.http_url}/v2/models/ensemble/infer",
+                                     data=b'{"inputs": [ {"name": "k", ', method="POST")
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=30)
+    assert error.value.code == 500  # Triton 2.51's answer to a malformed JSON body
+    assert "error" in json.loads(error.value.read())  # with its reason
+    ids, _ = client.rank(user, items, 2)  # and the server serves on
+    np.testing.assert_array_equal(ids, ranker.rank(user, items, 2)[0])
+
+
 def test_a_client_without_a_server_is_not_ready_and_says_why():
     from shoprank.serving.server import free_port
 

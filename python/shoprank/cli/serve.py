@@ -3,7 +3,9 @@
 Starts tritonserver on the repository of shoprank export-triton with every model loaded
 (explicit model control, so models can be reloaded while it runs), waits until it is
 ready, streams its log, and on Ctrl-C or SIGTERM stops it cleanly: in-flight requests
-finish (up to --exit-timeout seconds) before it exits. No Docker and no GPU are needed.
+finish (up to --exit-timeout seconds) before it exits. A model whose Python stub dies
+(killed, out of memory) is unloaded and loaded again within seconds: Triton 2.51 neither
+restarts it nor reports it unready. No Docker and no GPU are needed.
 """
 
 from __future__ import annotations
