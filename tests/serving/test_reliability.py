@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -51,6 +50,23 @@ def server(repo):
     server = start_server(repo)
     yield server
     server.stop()
+
+
+def under_load(repo, model: str, requests, *, seconds: float, during):
+    """Starts a server on repo, runs during(server) -> events while 4 gRPC clients send
+    requests to model for `seconds`, stops the server: (load, events, the watchdog's
+    reloads)."""
+    from shoprank.serving.load import client_load
+
+    server, events = start_server(repo), {}
+    try:
+        load = client_load(lambda: RankClient(server.grpc_url, "grpc", model), requests,
+                           concurrency=4, seconds=seconds,
+                           during=lambda: events.update(during(server)))
+        reloads = list(server.reloads)
+    finally:
+        server.stop()
+    return load, events, reloads
 
 
 def requests_of(world, count=6, candidates=500, seed=0):
@@ -118,31 +134,27 @@ def test_a_steady_load_fails_nothing_and_memory_stays_flat(server, dlrm):
 
 
 def test_a_new_version_loads_under_load_without_a_failure(repo, dlrm, dcn):
-    from shoprank.serving.load import client_load
     from shoprank.serving.repository import export_triton
 
     dlrm_ranker, _, world = dlrm
     requests = requests_of(world, seed=100)
     old, new = expected_answers(dlrm_ranker, requests), expected_answers(dcn[0], requests)
-    server = start_server(repo)
-    switched = {}
 
-    def switch_version():
-        time.sleep(3)
-        export_triton(world / "dcn-artifacts", repo, version=2)
+    def switch_version(server):
         import tritonclient.http as http
 
+        time.sleep(3)
+        export_triton(world / "dcn-artifacts", repo, version=2)
         http.InferenceServerClient(server.http_url).load_model("ranker")  # in place, no gap
-        switched["at"] = time.perf_counter()
+        return {"at": time.perf_counter()}
 
     try:
-        load = client_load(lambda: RankClient(server.grpc_url, "grpc", "ranker"), requests,
-                           concurrency=4, seconds=12, during=switch_version)
-        assert server.reloads == []  # the watchdog took the switch for what it is
+        load, switched, reloads = under_load(repo, "ranker", requests, seconds=12,
+                                             during=switch_version)
     finally:
-        server.stop()
         for model in ("transform", "score", "select", "ranker", "ensemble"):  # back to v1
             _remove(repo / model / "2")
+    assert reloads == []  # the watchdog took the switch for what it is
     assert not load.failed, load.failed[0].error
     assert all(is_answer(o, old) or is_answer(o, new) for o in load.answered)
     after = [o for o in load.answered if o.start > switched["at"]]
@@ -151,28 +163,20 @@ def test_a_new_version_loads_under_load_without_a_failure(repo, dlrm, dcn):
 
 
 def test_a_killed_stub_is_replaced_and_no_answer_is_wrong(repo, dlrm):
-    from shoprank.serving.load import client_load
-
     ranker, _, world = dlrm
     requests = requests_of(world, seed=200)
     expected = expected_answers(ranker, requests)
-    server = start_server(repo)
-    killed = {}
 
-    def kill_score_stub():
+    def kill_score_stub(server):
         time.sleep(2)
         stub = next(int(p.name) for p in Path("/proc").glob("[0-9]*")
                     if _parent(p) == server.process.pid
                     and b"/score/1/model.py" in (p / "cmdline").read_bytes())
         os.kill(stub, signal.SIGKILL)
-        killed["at"] = time.perf_counter()
+        return {"at": time.perf_counter()}
 
-    try:
-        load = client_load(lambda: RankClient(server.grpc_url, "grpc", "ensemble"), requests,
-                           concurrency=4, seconds=15, during=kill_score_stub)
-        reloads = list(server.reloads)
-    finally:
-        server.stop()
+    load, killed, reloads = under_load(repo, "ensemble", requests, seconds=15,
+                                       during=kill_score_stub)
     assert reloads == ["score"]
     assert all(is_answer(o, expected) for o in load.answered)  # never a wrong answer
     # what clients see, for a few seconds: the dead stub's error, then, while the score
@@ -187,25 +191,17 @@ def test_a_killed_stub_is_replaced_and_no_answer_is_wrong(repo, dlrm):
 
 
 def test_sigterm_under_load_lets_in_flight_requests_finish(repo, dlrm):
-    from shoprank.serving.load import client_load
-
     ranker, _, world = dlrm
     requests = requests_of(world, seed=300)
     expected = expected_answers(ranker, requests)
-    server = start_server(repo)
-    stopped = {}
 
-    def terminate():
+    def terminate(server):
         time.sleep(2)
-        stopped["at"] = time.perf_counter()
+        at = time.perf_counter()
         server.process.send_signal(signal.SIGTERM)
-        stopped["code"] = server.process.wait(timeout=60)
+        return {"at": at, "code": server.process.wait(timeout=60)}
 
-    try:
-        load = client_load(lambda: RankClient(server.grpc_url, "grpc", "ensemble"), requests,
-                           concurrency=4, seconds=5, during=terminate)
-    finally:
-        server.stop()
+    load, stopped, _ = under_load(repo, "ensemble", requests, seconds=5, during=terminate)
     assert stopped["code"] == 0
     assert all(is_answer(o, expected) for o in load.answered)
     assert any(o.start < stopped["at"] < o.end for o in load.answered)  # in flight, finished
