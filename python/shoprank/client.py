@@ -77,22 +77,14 @@ class RankClient:
         candidates = request_columns(self._inputs, self._item_key, user, candidates)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
             raise TypeError(f"k: expected an integer, got {type(k).__name__}")
-        tensors = {}
-        for name, values in candidates.items():
-            tensors.update(wire.encode_column(name, self._inputs[name], values))
-        for name, value in user.items():
-            tensors.update(wire.encode_column(name, self._inputs[name], [value]))
-        tensors[wire.K] = np.array([[k]], np.int64)
-        return tensors
+        return wire.encode_request(self._inputs, user, candidates, k)
 
     def rank(self, user: dict, candidates, k: int):
         """(item ids, scores) of the k best candidates, best first."""
         tensors = self.request_tensors(user, candidates, k)
         inputs = []
         for name, array in tensors.items():
-            datatype = "BYTES" if array.dtype == np.object_ else \
-                {"i": "INT64", "f": "FP64"}[array.dtype.kind]
-            tensor = self._module.InferInput(name, list(array.shape), datatype)
+            tensor = self._module.InferInput(name, list(array.shape), wire.datatype(array))
             tensor.set_data_from_numpy(array)
             inputs.append(tensor)
         outputs = [self._module.InferRequestedOutput(n) for n in (wire.ITEM_IDS, wire.SCORES)]

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from shoprank.client import RankClient, RankError
+from shoprank.serving import wire
 
 pytest.importorskip("merlin.models")
 pytest.importorskip("pytriton")
@@ -81,9 +82,7 @@ def _raw_infer(server, tensors: dict, model="ensemble"):
     client = grpc.InferenceServerClient(server.grpc_url)
     inputs = []
     for name, array in tensors.items():
-        datatype = {"O": "BYTES", "i": "INT64", "f": "FP32" if array.dtype == np.float32
-                    else "FP64"}[array.dtype.kind]
-        tensor = grpc.InferInput(name, list(array.shape), datatype)
+        tensor = grpc.InferInput(name, list(array.shape), wire.datatype(array))
         tensor.set_data_from_numpy(array)
         inputs.append(tensor)
     with pytest.raises(Exception) as error:

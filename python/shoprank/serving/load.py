@@ -50,12 +50,7 @@ def write_input_data(path: Path, inputs: dict[str, str], requests: list[tuple[di
     wire.py's layout (shapes without the batch dimension)."""
     entries = []
     for user, candidates, k in requests:
-        tensors = {}
-        for name, values in candidates.items():
-            tensors.update(wire.encode_column(name, inputs[name], values))
-        for name, value in user.items():
-            tensors.update(wire.encode_column(name, inputs[name], [value]))
-        tensors[wire.K] = np.array([[k]], np.int64)
+        tensors = wire.encode_request(inputs, user, candidates, k)
         entries.append({name: {"content": [v.decode() if isinstance(v, bytes) else v
                                            for v in array[0].tolist()],
                                "shape": [array.shape[1]]}

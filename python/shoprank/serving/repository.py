@@ -96,7 +96,7 @@ def _check_names(ranker) -> None:
 def _write_models(repo: Path, ranker, artifacts: Path, options: ServingOptions,
                   version: int, baseline: Path | None) -> None:
     """Each model's version folder first, its config last: a config names a complete model."""
-    request = _request_inputs(ranker)
+    request, described = _request_inputs(ranker), _described(ranker)
     answer = [_tensor(wire.ITEM_IDS, "INT64"), _tensor(wire.SCORES, "FP32")]
     features = _feature_tensors(ranker)
     selected = [_tensor(wire.CANDIDATE_SCORES, "FP32"), _tensor(wire.K, "INT64", dims=1,
@@ -126,7 +126,7 @@ def _write_models(repo: Path, ranker, artifacts: Path, options: ServingOptions,
         if name not in ("select", "baseline"):
             _link_tree(artifacts, folder / "artifacts")
         parameters = {"threads": options.threads, "max_candidates": options.max_candidates,
-                      **_described(ranker)}
+                      **described}
         if name == "baseline":
             parameters["model_dir"] = baseline
         (repo / name / "config.pbtxt").write_text(
@@ -134,7 +134,7 @@ def _write_models(repo: Path, ranker, artifacts: Path, options: ServingOptions,
     (repo / "ensemble" / str(version)).mkdir(parents=True)
     (repo / "ensemble" / "config.pbtxt").write_text(
         _ensemble_config(anything + [k_optional], answer, features,
-                         ranker.item_key, options) + _parameters_text(_described(ranker)))
+                         ranker.item_key, options) + _parameters_text(described))
 
 
 def _described(ranker) -> dict:

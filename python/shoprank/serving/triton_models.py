@@ -34,10 +34,10 @@ class _Step:
         self._pb = pb_utils
         config = json.loads(args["model_config"])
         self.name = config["name"]
-        parameters = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        self.threads = int(parameters.get("threads", "0"))
-        self.max_candidates = int(parameters.get("max_candidates", "0"))
-        self.item_key = parameters.get("item_key") or None
+        self.parameters = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        self.threads = int(self.parameters.get("threads", "0"))
+        self.max_candidates = int(self.parameters.get("max_candidates", "0"))
+        self.item_key = self.parameters.get("item_key") or None
         self.input_names = [i["name"] for i in config["input"]]
         if self.needs_ranker:
             import shoprank
@@ -167,8 +167,7 @@ class BaselineModel(_Step):
         super().initialize(args)
         from shoprank.ranker.reference import ReferenceRanker
 
-        config = json.loads(args["model_config"])
-        self.reference = ReferenceRanker(config["parameters"]["model_dir"]["string_value"])
+        self.reference = ReferenceRanker(self.parameters["model_dir"])
 
     def run(self, tensors):
         raw = wire.decode_columns(self.reference.types, tensors)

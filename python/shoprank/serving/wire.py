@@ -72,6 +72,24 @@ def encode_column(name: str, kind: str, values) -> dict[str, np.ndarray]:
     return {name: np.asarray(values, np.int64)[None, :]}
 
 
+def encode_request(inputs: dict[str, str], user: dict, candidates: dict, k: int) -> dict:
+    """A whole request's tensors: the candidates' columns, the user's (one value each), k."""
+    tensors = {}
+    for name, values in candidates.items():
+        tensors.update(encode_column(name, inputs[name], values))
+    for name, value in user.items():
+        tensors.update(encode_column(name, inputs[name], [value]))
+    tensors[K] = np.array([[k]], np.int64)
+    return tensors
+
+
+def datatype(array: np.ndarray) -> str:
+    """The Triton type a request tensor is sent as."""
+    if array.dtype == np.object_:
+        return "BYTES"
+    return {"int64": "INT64", "int32": "INT32", "float64": "FP64", "float32": "FP32"}[array.dtype.name]
+
+
 def decode_columns(inputs: dict[str, str], tensors: dict[str, np.ndarray]) -> dict:
     """Raw columns for shoprank.Ranker from a request's tensors ({name: array [1, n]});
     tensors the request did not carry are left out."""
