@@ -29,6 +29,7 @@ Dense parse_dense(const json::Value& d, const TensorFile& tensors) {
   }
   layer.activation = d.has("activation") ? parse_activation(d["activation"].as_string(), d.path())
                                          : Activation::Linear;
+  layer.pack();
   return layer;
 }
 
@@ -158,6 +159,7 @@ Forward::Forward(const json::Value& model, const TensorFile& tensors,
         SHOPRANK_EXPECTS(n == x0_width_, c.path(), ": cross bias of ", n, " values");
         layer.bias = bias;
       }
+      layer.pack();
       cross_.push_back(layer);
     }
     deep_ = parse_mlp(model["deep_mlp"], tensors, x0_width_);
@@ -291,6 +293,7 @@ void Forward::score_block(const ModelInputs& inputs, int64_t first, int64_t rows
     const int64_t width = top_.empty() ? output_.in : top_width;
     hidden.resize(static_cast<size_t>(rows * width));
     std::vector<const float*> stack(static_cast<size_t>(f));
+    std::vector<float> scratch;
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t i = 0; i < f; ++i) {
         const Piece& p = vectors_[i];
@@ -304,13 +307,8 @@ void Forward::score_block(const ModelInputs& inputs, int64_t first, int64_t rows
           h += dim_;
           continue;
         }
-        for (int64_t i = 0; i < f; ++i) {  // pairs i < j, row-major
-          for (int64_t j = i + 1; j < f; ++j) {
-            float dot = 0.0f;
-            for (int64_t d = 0; d < dim_; ++d) dot += stack[i][d] * stack[j][d];
-            *h++ = dot;
-          }
-        }
+        dot_interaction(stack.data(), f, dim_, scratch, h);
+        h += interaction_width_;
       }
     }
     hidden = mlp(top_, std::move(hidden), rows);

@@ -43,9 +43,12 @@ def _mlp(prefix, fan_in, widths, tensors, rng) -> list[dict]:
     return layers
 
 
-def make_spec(architecture: str, rng, dim: int = 8) -> tuple[dict, dict]:
-    """(ranker.json content, tensors) of a random model."""
+def make_spec(architecture: str, rng, dim: int | None = None) -> tuple[dict, dict]:
+    """(ranker.json content, tensors) of a random model: random embedding width and MLP
+    widths too, so the CPU's tiled matrix products meet widths on and off their tiles."""
     tensors: dict[str, np.ndarray] = {}
+    dim = int(rng.integers(2, 21)) if dim is None else dim
+    deep = [int(w) for w in rng.integers(1, 49, 2)]
     features = [
         _categorify("user_id", "int64", rng.choice(10 * USERS, USERS, replace=False), tensors, rng),
         _categorify("category", "string", [f"c{i:02d}" for i in range(CATEGORIES)], tensors, rng),
@@ -76,8 +79,8 @@ def make_spec(architecture: str, rng, dim: int = 8) -> tuple[dict, dict]:
                      interaction={"type": "dot", "vectors": vectors, "width": width,
                                   "pairs": "i < j, row-major", "self_interaction": False},
                      top_input=["bottom_mlp", "interaction"],
-                     top_mlp=_mlp("model/top_mlp", dim + width, [32, 16], tensors, rng))
-        head = 16
+                     top_mlp=_mlp("model/top_mlp", dim + width, deep, tensors, rng))
+        head = deep[-1]
     else:
         x0 = [{"kind": "embedding", "name": "category"}, {"kind": "continuous", "name": "price"},
               {"kind": "embedding", "name": "tags"}, {"kind": "embedding", "name": "user_id"}]
@@ -89,8 +92,8 @@ def make_spec(architecture: str, rng, dim: int = 8) -> tuple[dict, dict]:
         stacked = architecture == "dcn-stacked"
         model.update(architecture="dcn", input=x0, cross_formula=CROSS, cross=cross,
                      structure="stacked" if stacked else "parallel",
-                     deep_mlp=_mlp("model/deep_mlp", width, [32, 16], tensors, rng))
-        head = 16
+                     deep_mlp=_mlp("model/deep_mlp", width, deep, tensors, rng))
+        head = deep[-1]
         if not stacked:
             model["parallel_concat"] = ["cross", "deep"]
             head += width
