@@ -3,6 +3,7 @@
     python benchmarks/bench_serving.py --model shoprank-demo/model
     python benchmarks/bench_serving.py            # trains a small DLRM first (a few minutes)
     python benchmarks/bench_serving.py --quick    # concurrency 1, 4, 16; gRPC; 1,000 only
+    python benchmarks/bench_serving.py --models ranker --candidates 1000 --concurrency 1
 
 One server, one repository (shoprank export-triton --baseline) serving three models:
 
@@ -158,6 +159,8 @@ def main(argv=None) -> int:
                         help="engine threads per model instance (default 0: all cores)")
     parser.add_argument("--window-ms", type=int, default=2000,
                         help="perf_analyzer's measurement window (default 2000)")
+    parser.add_argument("--models", nargs="+", default=list(STEPS), choices=list(STEPS),
+                        help="which models to load (default: all three)")
     parser.add_argument("--quick", action="store_true",
                         help="concurrency 1, 4, 16; gRPC; 1,000 candidates")
     parser.add_argument("--out", type=Path, default=common.RESULTS / "serving")
@@ -183,19 +186,21 @@ def main(argv=None) -> int:
 
     rows, options = [], ServingOptions(threads=args.threads)
     for label, batching in (("dynamic", True), ("off", False)):
+        # batching off: the engine's models only, at the concurrencies where batches form
+        models = [m for m in args.models if batching or m != "baseline"]
+        concurrencies = [c for c in args.concurrency if batching or c >= 4]
+        if not models or not concurrencies:
+            continue
         repo = args.out / f"repo-{label}"
         export_triton(artifacts, repo, ServingOptions(**{**options.__dict__,
                                                          "dynamic_batching": batching}),
-                      overwrite=True, baseline=model_dir if batching else None)
+                      overwrite=True, baseline=model_dir if "baseline" in models else None)
         server, log = serve(repo, args.out / f"triton-{label}.log")
         with log, server:  # the server stops (and logs its stop) before the log closes
             start = time.perf_counter()
             server.wait_ready(timeout_s=300)
             print(f"server ({label} batching) ready in {time.perf_counter() - start:.1f} s",
                   flush=True)
-            models = list(STEPS) if batching else ["ensemble", "ranker"]
-            concurrencies = args.concurrency if batching else [c for c in args.concurrency
-                                                               if c >= 4]
             rows += sweep(server, label, models, args.protocols if batching else ["grpc"],
                           args.candidates, concurrencies, data, args.out, args.window_ms)
     return common.finish(args.out, "bench_serving", {"machine": host, "rows": rows,
