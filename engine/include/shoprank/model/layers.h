@@ -37,6 +37,7 @@ void dot_interaction(const float* const* vectors, int64_t count, int64_t dim,
                      std::vector<float>& scratch, float* out);
 
 // DCN-v2 cross layer: out = x0 * (xl . kernel + bias) + xl, all (rows x width); needs pack().
+// out is written before x0 and xl are read in full: it must be a buffer of its own.
 void cross_forward(const Dense& layer, const float* x0, const float* xl, int64_t rows, float* out);
 
 }  // namespace shoprank::model
