@@ -52,17 +52,21 @@ def server(repo):
     server.stop()
 
 
-def under_load(repo, model: str, requests, *, seconds: float, during):
-    """Starts a server on repo, runs during(server) -> events while 4 gRPC clients send
-    requests to model for `seconds`, stops the server: (load, events, the watchdog's
-    reloads)."""
+def under_load(repo, model: str, requests, *, seconds: float, during, after: float = 2):
+    """Starts a server on repo; while 4 gRPC clients send requests to model for `seconds`,
+    runs during(server) -> events `after` seconds in; stops the server: (load, events, the
+    watchdog's reloads)."""
     from shoprank.serving.load import client_load
 
     server, events = start_server(repo), {}
+
+    def event():
+        time.sleep(after)
+        events.update(during(server))
+
     try:
         load = client_load(lambda: RankClient(server.grpc_url, "grpc", model), requests,
-                           concurrency=4, seconds=seconds,
-                           during=lambda: events.update(during(server)))
+                           concurrency=4, seconds=seconds, during=event)
         reloads = list(server.reloads)
     finally:
         server.stop()
@@ -73,6 +77,13 @@ def requests_of(world, count=6, candidates=500, seed=0):
     from shoprank.ranker.reference import sample_request
 
     return [(*sample_request(world / "dlrm", candidates, seed + i), 10) for i in range(count)]
+
+
+def workload(trained, seed=0):
+    """(world, requests, the in-process answers to them) of a trained-model fixture."""
+    ranker, _, world = trained
+    requests = requests_of(world, seed=seed)
+    return world, requests, expected_answers(ranker, requests)
 
 
 def expected_answers(ranker, requests):
@@ -111,9 +122,7 @@ def _parent(proc: Path) -> int:
 def test_a_steady_load_fails_nothing_and_memory_stays_flat(server, dlrm):
     from shoprank.serving.load import client_load
 
-    ranker, _, world = dlrm
-    requests = requests_of(world)
-    expected = expected_answers(ranker, requests)
+    _, requests, expected = workload(dlrm)
     samples = []
 
     def sample_memory():
@@ -136,21 +145,19 @@ def test_a_steady_load_fails_nothing_and_memory_stays_flat(server, dlrm):
 def test_a_new_version_loads_under_load_without_a_failure(repo, dlrm, dcn):
     from shoprank.serving.repository import export_triton
 
-    dlrm_ranker, _, world = dlrm
-    requests = requests_of(world, seed=100)
-    old, new = expected_answers(dlrm_ranker, requests), expected_answers(dcn[0], requests)
+    world, requests, old = workload(dlrm, seed=100)
+    new = expected_answers(dcn[0], requests)
 
     def switch_version(server):
         import tritonclient.http as http
 
-        time.sleep(3)
         export_triton(world / "dcn-artifacts", repo, version=2)
         http.InferenceServerClient(server.http_url).load_model("ranker")  # in place, no gap
         return {"at": time.perf_counter()}
 
     try:
         load, switched, reloads = under_load(repo, "ranker", requests, seconds=12,
-                                             during=switch_version)
+                                             during=switch_version, after=3)
     finally:
         for model in ("transform", "score", "select", "ranker", "ensemble"):  # back to v1
             _remove(repo / model / "2")
@@ -163,12 +170,9 @@ def test_a_new_version_loads_under_load_without_a_failure(repo, dlrm, dcn):
 
 
 def test_a_killed_stub_is_replaced_and_no_answer_is_wrong(repo, dlrm):
-    ranker, _, world = dlrm
-    requests = requests_of(world, seed=200)
-    expected = expected_answers(ranker, requests)
+    _, requests, expected = workload(dlrm, seed=200)
 
     def kill_score_stub(server):
-        time.sleep(2)
         stub = next(int(p.name) for p in Path("/proc").glob("[0-9]*")
                     if _parent(p) == server.process.pid
                     and b"/score/1/model.py" in (p / "cmdline").read_bytes())
@@ -191,12 +195,9 @@ def test_a_killed_stub_is_replaced_and_no_answer_is_wrong(repo, dlrm):
 
 
 def test_sigterm_under_load_lets_in_flight_requests_finish(repo, dlrm):
-    ranker, _, world = dlrm
-    requests = requests_of(world, seed=300)
-    expected = expected_answers(ranker, requests)
+    _, requests, expected = workload(dlrm, seed=300)
 
     def terminate(server):
-        time.sleep(2)
         at = time.perf_counter()
         server.process.send_signal(signal.SIGTERM)
         return {"at": at, "code": server.process.wait(timeout=60)}
