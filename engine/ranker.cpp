@@ -25,7 +25,7 @@ Ranker Ranker::load(const std::string& folder) {
   Ranker r;
   r.folder_ = folder;
   r.transform_ = std::make_shared<FeatureTransform>(spec, artifacts->tensors);
-  r.tables_ = std::make_shared<SideTables>(spec, artifacts->tensors);
+  r.tables_ = std::make_shared<SideTables>(spec, artifacts->tensors, *r.transform_);
   r.forward_ = std::make_shared<model::Forward>(spec["model"], artifacts->tensors,
                                                 r.transform_->feature_names());
   for (const auto& table : r.tables_->tables()) {
@@ -49,8 +49,9 @@ ModelInputs Ranker::transform(RawBatch batch) const {
     for (const auto& s : inputs()) names += (names.empty() ? "" : ", ") + s.name;
     detail::throw_invalid("unknown input column(s): ", unknown, " (the model reads: ", names, ")");
   }
-  tables_->fill(batch);  // checks the keys it reads; the transform checks the rest
-  return transform_->transform(batch);
+  std::vector<KnownFeatures> known;
+  tables_->fill(batch, known);  // checks the keys it reads; the transform checks the rest
+  return transform_->transform(batch, known);
 }
 
 std::vector<float> Ranker::score(RawBatch batch, int threads, Device device) const {

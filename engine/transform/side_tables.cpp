@@ -1,7 +1,9 @@
 #include "shoprank/transform/side_tables.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "shoprank/errors.h"
 
@@ -46,6 +48,57 @@ RawColumn load_column(const json::Value& c, const TensorFile& tensors, int64_t r
   check_column(c["name"].as_string(), col);
   return col;
 }
+
+// The table's keys as a raw column of the type the transform reads the key column as, or
+// an empty optional when no feature may be computed ahead from the key: the key is not an
+// input, or a request's value could find a key it differs from (float keys: -0.0 finds 0.0).
+std::optional<RawColumn> key_column(const json::Value& t, const TensorFile& tensors,
+                                    const FeatureTransform& transform) {
+  const std::string& key = t["key"].as_string(), &key_type = t["key_type"].as_string();
+  const std::string& tensor = t["keys"].as_string();
+  for (const auto& input : transform.inputs()) {
+    if (input.name != key) continue;
+    RawColumn col;
+    col.type = input.type;
+    if (key_type == "int64" && (input.type == InputType::Int64 ||
+                                input.type == InputType::TimestampMs)) {
+      auto [data, n] = tensors.vector<int64_t>(tensor);
+      col.ints.assign(data, data + n);
+      col.rows = n;
+    } else if (key_type == "string" && input.type == InputType::String) {
+      col.strings = tensors.strings(tensor);
+      col.rows = static_cast<int64_t>(col.strings.size());
+    } else {
+      return std::nullopt;
+    }
+    return col;
+  }
+  return std::nullopt;
+}
+
+// Computes every feature that reads only the table's columns (and key) for every table row,
+// and notes the columns that the other features read too.
+void compute_ahead(SideTable& table, std::optional<RawColumn> key,
+                   const FeatureTransform& transform) {
+  RawBatch rows(table.columns.begin(), table.columns.end());
+  if (key) rows.emplace(table.key, std::move(*key));
+  std::vector<bool> read_elsewhere(table.columns.size());
+  for (size_t i = 0; i < transform.feature_names().size(); ++i) {
+    FeatureColumn column;
+    if (transform.compute(i, rows, column)) {
+      table.features.emplace_back(i, std::move(column));
+      continue;
+    }
+    for (const auto& input : transform.feature_inputs(i)) {
+      for (size_t c = 0; c < table.columns.size(); ++c) {
+        if (table.columns[c].first == input) read_elsewhere[c] = true;
+      }
+    }
+  }
+  for (size_t c = 0; c < table.columns.size(); ++c) {
+    if (read_elsewhere[c]) table.still_read.push_back(c);
+  }
+}
 }  // namespace
 
 std::vector<int64_t> SideTable::rows_of(const RawColumn& key_column) const {
@@ -56,7 +109,8 @@ std::vector<int64_t> SideTable::rows_of(const RawColumn& key_column) const {
   return rows;
 }
 
-SideTables::SideTables(const json::Value& ranker, const TensorFile& tensors) {
+SideTables::SideTables(const json::Value& ranker, const TensorFile& tensors,
+                       const FeatureTransform& transform) {
   for (const auto& [name, t] : ranker["tables"].members()) {
     SideTable table;
     table.name = name;
@@ -69,21 +123,34 @@ SideTables::SideTables(const json::Value& ranker, const TensorFile& tensors) {
     for (const auto& c : t["columns"].items()) {
       table.columns.emplace_back(c["name"].as_string(), load_column(c, tensors, rows));
     }
+    compute_ahead(table, key_column(t, tensors, transform), transform);
     tables_.push_back(std::move(table));
   }
 }
 
-void SideTables::fill(RawBatch& batch) const {
+void SideTables::fill(RawBatch& batch, std::vector<KnownFeatures>& known) const {
   for (const SideTable& table : tables_) {
-    bool needed = false;
-    for (const auto& [name, column] : table.columns) needed = needed || !batch.count(name);
-    if (!needed) continue;
+    bool carries_none = true, lacks_some = false;
+    for (const auto& [name, column] : table.columns) {
+      const bool carried = batch.count(name) > 0;
+      carries_none = carries_none && !carried;
+      lacks_some = lacks_some || !carried;
+    }
+    if (!lacks_some) continue;
     auto key = batch.find(table.key);
     if (key == batch.end()) continue;  // the transform reports what it then lacks
     check_column(table.key, key->second);
     SHOPRANK_EXPECTS(key->second.type != InputType::StringList, "column \"", table.key,
                      "\": a list cannot be the key of side table ", table.name);
-    const std::vector<int64_t> rows = table.rows_of(key->second);
+    std::vector<int64_t> rows = table.rows_of(key->second);
+    const bool all_known = std::none_of(rows.begin(), rows.end(), [](int64_t r) { return r < 0; });
+    if (carries_none && all_known && !table.features.empty()) {
+      for (size_t c : table.still_read) {
+        batch.emplace(table.columns[c].first, gather(table.columns[c].second, rows));
+      }
+      known.push_back({table.key, &table.features, std::move(rows)});
+      continue;
+    }
     for (const auto& [name, column] : table.columns) {
       if (!batch.count(name)) batch.emplace(name, gather(column, rows));
     }

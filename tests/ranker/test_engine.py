@@ -143,3 +143,26 @@ def test_rank_is_the_top_of_score(exported, rng):
     if user["device"] is not None and user["context_category"] is not None:
         ref_ids, ref_scores = reference.rank(user, candidates, k=20)
         np.testing.assert_allclose(np.sort(ref_scores), np.sort(scores), atol=SCORE_ATOL)
+
+
+def test_features_computed_ahead_equal_computed_per_request(exported, rng):
+    """Known ids alone gather the users' and items' features computed at load; the same rows
+    with the tables' columns given, or with an unknown id among them, compute every feature
+    per request: the same ids and values, exactly."""
+    ranker, _, world = exported
+    spec, tensors = build_ranker(world / ranker.architecture)
+    raw = request_rows(world, rng)  # users and items of the logs: every id known
+    gathered = ranker.transform(raw)
+    computed = ranker.transform(ts.lookup_side_tables(spec, tensors, raw))
+    with_unknown = ranker.transform({**raw, "item_id": np.append(raw["item_id"][:-1], -7),
+                                     "user_id": np.append(raw["user_id"][:-1], -7)})
+    for name in ranker.feature_names:
+        if isinstance(gathered[name], tuple):
+            for got in (computed[name], with_unknown[name]):
+                ends = len(got[1]) - 1  # the unknown id's row is the last
+                np.testing.assert_array_equal(got[1][:ends], gathered[name][1][:ends], name)
+                np.testing.assert_array_equal(got[0][:got[1][ends - 1]],
+                                              gathered[name][0][:got[1][ends - 1]], name)
+        else:
+            np.testing.assert_array_equal(computed[name], gathered[name], name)
+            np.testing.assert_array_equal(with_unknown[name][:-1], gathered[name][:-1], name)

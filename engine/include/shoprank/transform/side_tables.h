@@ -1,6 +1,12 @@
 // The users and items tables exported with the model: a request may carry only an id and
 // the engine fills in that row's columns (category, brand, price, tags, ...). An unknown or
 // null id gives nulls, which the transform maps to its null / unseen ids.
+//
+// The features that read nothing but a table's key and columns (an item's category id,
+// brand id, tag ids, click-through rate, ...) are computed at load for every table row;
+// a batch whose keys are all known and that carries none of the table's columns gathers
+// them by row instead of computing them again (most of a request's transform otherwise:
+// hash lookups of the same strings for every request).
 #pragma once
 
 #include <string>
@@ -8,6 +14,7 @@
 
 #include "shoprank/io/json.h"
 #include "shoprank/io/tensor_file.h"
+#include "shoprank/transform/feature_transform.h"
 #include "shoprank/transform/key_index.h"
 #include "shoprank/transform/raw_batch.h"
 
@@ -17,6 +24,8 @@ struct SideTable {
   std::string name, key;
   KeyIndex keys;
   std::vector<std::pair<std::string, RawColumn>> columns;  // every table row
+  std::vector<std::pair<size_t, FeatureColumn>> features;  // computed ahead, every table row
+  std::vector<size_t> still_read;  // the columns that other features read as well
 
   // The table rows of the batch's key column (-1: unknown or null key).
   std::vector<int64_t> rows_of(const RawColumn& key_column) const;
@@ -24,11 +33,16 @@ struct SideTable {
 
 class SideTables {
  public:
-  SideTables(const json::Value& ranker, const TensorFile& tensors);
+  // Loads the tables and computes ahead the features of `transform` that they can.
+  SideTables(const json::Value& ranker, const TensorFile& tensors,
+             const FeatureTransform& transform);
   const std::vector<SideTable>& tables() const { return tables_; }
   // Adds to batch every table column it lacks, looked up by the table's key column
   // (columns the batch carries are kept as given). A key column of one row gives one row.
-  void fill(RawBatch& batch) const;
+  // Where every key is known and the batch carries none of a table's columns, adds only the
+  // columns that features not computed ahead read, and appends the table's features to
+  // `known` for the transform to gather.
+  void fill(RawBatch& batch, std::vector<KnownFeatures>& known) const;
 
  private:
   std::vector<SideTable> tables_;
