@@ -247,7 +247,7 @@ void Forward::embed(const ModelInputs& inputs, int64_t first, int64_t rows,
       float* dst = out.data() + (r * n + i) * dim_;
       if (!e.list) {
         const float* src = table_ + (e.offset + f.ids[first + r]) * dim_;
-        std::memcpy(dst, src, sizeof(float) * dim_);
+        copy_floats(src, dim_, dst);
         continue;
       }
       const int64_t begin = f.offsets[first + r], end = f.offsets[first + r + 1];
@@ -303,7 +303,7 @@ void Forward::score_block(const ModelInputs& inputs, int64_t first, int64_t rows
       float* h = hidden.data() + r * width;
       for (const Piece& p : top_input_) {
         if (p.kind == Piece::BottomMlp) {
-          std::memcpy(h, bottom.data() + r * dim_, sizeof(float) * dim_);
+          copy_floats(bottom.data() + r * dim_, dim_, h);
           h += dim_;
           continue;
         }
@@ -318,7 +318,7 @@ void Forward::score_block(const ModelInputs& inputs, int64_t first, int64_t rows
       float* x = x0.data() + r * x0_width_;
       for (const Piece& p : x0_) {
         if (p.kind == Piece::Embedding) {
-          std::memcpy(x, embedded.data() + (r * n_emb + p.index) * dim_, sizeof(float) * dim_);
+          copy_floats(embedded.data() + (r * n_emb + p.index) * dim_, dim_, x);
           x += dim_;
         } else {
           *x++ = continuous[r * n_cont + p.index];

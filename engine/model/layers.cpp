@@ -58,13 +58,16 @@ void dot_interaction(const float* const* vectors, int64_t count, int64_t dim,
   const float* zero_bias = panels + padded * dim;
   float* gram = panels + padded * dim + padded;  // count x padded
   for (int64_t i = 0; i < count; ++i) {
-    std::copy(vectors[i], vectors[i] + dim, v + i * dim);
+    copy_floats(vectors[i], dim, v + i * dim);
     float* column = panels + (i / kPanel) * dim * kPanel + i % kPanel;
     for (int64_t d = 0; d < dim; ++d) column[d * kPanel] = vectors[i][d];
   }
-  panel_gemm(v, dim, count, dim, panels, zero_bias, count, gram, padded);
+  // all `padded` columns: whole panels store straight from registers (the zero padding
+  // columns of the Gram are never read)
+  panel_gemm(v, dim, count, dim, panels, zero_bias, padded, gram, padded);
   for (int64_t i = 0; i < count; ++i) {
-    out = std::copy(gram + i * padded + i + 1, gram + i * padded + count, out);
+    copy_floats(gram + i * padded + i + 1, count - i - 1, out);
+    out += count - i - 1;
   }
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,14 @@ struct Dense {
 
 // y (rows x out) = activation(x (rows x in, row stride x_stride) . kernel + bias); needs pack().
 void dense_forward(const Dense& layer, const float* x, int64_t x_stride, int64_t rows, float* y);
+
+// Copies n floats. A copy of a width known only at run time is otherwise a memmove call,
+// and the forward makes a few dozen per row of 16-float vectors (15% of its time).
+inline void copy_floats(const float* src, int64_t n, float* dst) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) std::memcpy(dst + i, src + i, 8 * sizeof(float));
+  for (; i < n; ++i) dst[i] = src[i];
+}
 
 // DLRM dot interaction of one row's `count` vectors of `dim` values: out gets <v_i, v_j> for
 // every pair i < j, row-major (count * (count - 1) / 2 values), each summed in order of d
