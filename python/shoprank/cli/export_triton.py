@@ -19,8 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", type=int, default=1, help="the model version (default 1)")
     parser.add_argument("--max-batch-size", type=int, default=16,
                         help="requests the dynamic batcher may hand a model at once (default 16)")
-    parser.add_argument("--max-queue-delay-us", type=int, default=100,
-                        help="how long the batcher waits to fill a batch (default 100 us)")
+    parser.add_argument("--max-queue-delay-us", type=int, default=0,
+                        help="how long the batcher waits to fill a batch (default 0: it batches "
+                             "the requests that queued while the model was busy, and a lone "
+                             "request waits for nothing)")
     parser.add_argument("--no-dynamic-batching", action="store_true",
                         help="hand every request to the model on its own")
     parser.add_argument("--instances", type=int, default=1,

@@ -28,7 +28,9 @@ _MODEL_CLASS = {"transform": "TransformStep", "score": "ScoreStep", "select": "S
 @dataclass(frozen=True)
 class ServingOptions:
     max_batch_size: int = 16            # queries per batch the dynamic batcher forms
-    max_queue_delay_us: int = 100       # how long it waits to fill a batch
+    # how long it waits to fill a batch: 0 batches what queued while the model was busy and
+    # adds nothing to a lone request (100 us added ~0.15 ms to the ranker's p50 at c=1)
+    max_queue_delay_us: int = 0
     dynamic_batching: bool = True
     instances: int = 1                  # model instances (Python stub processes) per step
     threads: int = 1                    # engine CPU threads per instance (0: all cores)
