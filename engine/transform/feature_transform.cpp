@@ -8,6 +8,12 @@
 
 namespace shoprank {
 
+namespace {
+void add_once(std::vector<std::string>& names, const std::string& name) {
+  if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+}
+}  // namespace
+
 FeatureTransform::FeatureTransform(const json::Value& ranker, const TensorFile& tensors) {
   std::map<std::string, InputType> types;
   for (const auto& input : ranker["inputs"].items()) {
@@ -22,11 +28,7 @@ FeatureTransform::FeatureTransform(const json::Value& ranker, const TensorFile& 
   for (const auto& feature : ranker["features"].items()) {
     ops_.push_back(make_feature_op(feature, tensors, types));
     names_.push_back(ops_.back()->name);
-    for (const auto& input : ops_.back()->inputs) {
-      if (std::find(required_.begin(), required_.end(), input) == required_.end()) {
-        required_.push_back(input);
-      }
-    }
+    for (const auto& input : ops_.back()->inputs) add_once(required_, input);
   }
 }
 
@@ -54,19 +56,20 @@ const std::vector<std::string>& FeatureTransform::feature_inputs(size_t i) const
 }
 
 namespace {
-void add_once(std::vector<std::string>& names, const std::string& name) {
-  if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
-}
-
 // The rows of `all` (a feature over every table row) at table rows `rows`, for n batch rows.
 FeatureColumn gather_rows(const FeatureColumn& all, const std::vector<int64_t>& rows, int64_t n) {
   FeatureColumn out;
   out.name = all.name;
   out.categorical = all.categorical;
   out.list = all.list;
-  if (out.list) out.offsets.reserve(static_cast<size_t>(n) + 1), out.offsets.push_back(0);
-  else if (out.categorical) out.ids.resize(static_cast<size_t>(n));
-  else out.values.resize(static_cast<size_t>(n));
+  if (out.list) {
+    out.offsets.reserve(static_cast<size_t>(n) + 1);
+    out.offsets.push_back(0);
+  } else if (out.categorical) {
+    out.ids.resize(static_cast<size_t>(n));
+  } else {
+    out.values.resize(static_cast<size_t>(n));
+  }
   for (int64_t r = 0; r < n; ++r) {
     const int64_t at = rows[rows.size() == 1 ? 0 : static_cast<size_t>(r)];
     if (out.list) {
