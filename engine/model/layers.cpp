@@ -49,8 +49,8 @@ void dense_forward(const Dense& layer, const float* x, int64_t x_stride, int64_t
 void dot_interaction(const float* const* vectors, int64_t count, int64_t dim,
                      std::vector<float>& scratch, float* out) {
   const int64_t padded = panel_count(count) * kPanel;
-  // Only the padding must be zero, and nothing but valid entries is ever written: size the
-  // scratch (zeroed) once, then reuse it as is.
+  // The panels' padding columns must be zero, and only valid panel entries are ever
+  // written: size the scratch (zeroed) once, then reuse it as is.
   const auto size = static_cast<size_t>(count * dim + padded * dim + padded + count * padded);
   if (scratch.size() != size) scratch.assign(size, 0.0f);
   float* v = scratch.data();              // count x dim

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <set>
 
 #include "shoprank/errors.h"
 
@@ -77,26 +78,24 @@ std::optional<RawColumn> key_column(const json::Value& t, const TensorFile& tens
 }
 
 // Computes every feature that reads only the table's columns (and key) for every table row,
-// and notes the columns that the other features read too.
+// and notes the columns that the other features read too. The key joins the columns only
+// while the features are computed: the table itself is not copied.
 void compute_ahead(SideTable& table, std::optional<RawColumn> key,
                    const FeatureTransform& transform) {
-  RawBatch rows(table.columns.begin(), table.columns.end());
-  if (key) rows.emplace(table.key, std::move(*key));
-  std::vector<bool> read_elsewhere(table.columns.size());
+  const bool with_key = key && table.columns.emplace(table.key, std::move(*key)).second;
+  std::set<std::string> read_elsewhere;
   for (size_t i = 0; i < transform.feature_names().size(); ++i) {
     FeatureColumn column;
-    if (transform.compute(i, rows, column)) {
+    if (transform.compute(i, table.columns, column)) {
       table.features.emplace_back(i, std::move(column));
       continue;
     }
-    for (const auto& input : transform.feature_inputs(i)) {
-      for (size_t c = 0; c < table.columns.size(); ++c) {
-        if (table.columns[c].first == input) read_elsewhere[c] = true;
-      }
-    }
+    const auto& inputs = transform.feature_inputs(i);
+    read_elsewhere.insert(inputs.begin(), inputs.end());
   }
-  for (size_t c = 0; c < table.columns.size(); ++c) {
-    if (read_elsewhere[c]) table.still_read.push_back(c);
+  if (with_key) table.columns.erase(table.key);
+  for (const auto& [name, column] : table.columns) {
+    if (read_elsewhere.count(name)) table.still_read.push_back(name);
   }
 }
 }  // namespace
@@ -121,7 +120,9 @@ SideTables::SideTables(const json::Value& ranker, const TensorFile& tensors,
     SHOPRANK_EXPECTS(rows == table.keys.size(), "side table ", name, ": ", table.keys.size(),
                      " keys for ", rows, " rows");
     for (const auto& c : t["columns"].items()) {
-      table.columns.emplace_back(c["name"].as_string(), load_column(c, tensors, rows));
+      SHOPRANK_EXPECTS(table.columns.emplace(c["name"].as_string(),
+                                             load_column(c, tensors, rows)).second,
+                       c.path(), ": column \"", c["name"].as_string(), "\" listed twice");
     }
     compute_ahead(table, key_column(t, tensors, transform), transform);
     tables_.push_back(std::move(table));
@@ -145,8 +146,8 @@ void SideTables::fill(RawBatch& batch, std::vector<KnownFeatures>& known) const 
     std::vector<int64_t> rows = table.rows_of(key->second);
     const bool all_known = std::none_of(rows.begin(), rows.end(), [](int64_t r) { return r < 0; });
     if (carries_none && all_known && !table.features.empty()) {
-      for (size_t c : table.still_read) {
-        batch.emplace(table.columns[c].first, gather(table.columns[c].second, rows));
+      for (const auto& name : table.still_read) {
+        batch.emplace(name, gather(table.columns.at(name), rows));
       }
       known.push_back({table.key, &table.features, std::move(rows)});
       continue;

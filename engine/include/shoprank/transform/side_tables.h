@@ -23,9 +23,9 @@ namespace shoprank {
 struct SideTable {
   std::string name, key;
   KeyIndex keys;
-  std::vector<std::pair<std::string, RawColumn>> columns;  // every table row
+  RawBatch columns;  // every table row
   std::vector<std::pair<size_t, FeatureColumn>> features;  // computed ahead, every table row
-  std::vector<size_t> still_read;  // the columns that other features read as well
+  std::vector<std::string> still_read;  // the columns that other features read as well
 
   // The table rows of the batch's key column (-1: unknown or null key).
   std::vector<int64_t> rows_of(const RawColumn& key_column) const;
