@@ -31,6 +31,9 @@ def test_every_model_gets_a_config_and_a_version(artifacts, tmp_path):
     assert '{ name: "user_id" data_type: TYPE_INT64 dims: [ -1 ] allow_ragged_batch: true }' \
         in ranker                                # the key may not
     assert (tmp_path / "repo" / "ranker" / "1" / "artifacts" / "manifest.json").is_file()
+    assert 'backend: "shoprank"' in ranker      # the C++ backend: no Python stub, no model.py
+    assert not (tmp_path / "repo" / "ranker" / "1" / "model.py").exists()
+    assert 'backend: "python"' in (tmp_path / "repo" / "score" / "config.pbtxt").read_text()
     assert not (tmp_path / "repo" / "select" / "1" / "artifacts").exists()
     ensemble = (tmp_path / "repo" / "ensemble" / "config.pbtxt").read_text()
     assert 'platform: "ensemble"' in ensemble

@@ -116,6 +116,13 @@ def test_bad_requests_get_a_reason_and_the_server_goes_on(served, rng, model):
             {**without("tags__lengths"), "tags": np.array([[b"t1"]], dtype=object)},
         "6000 candidates in one request; this model takes at most 5000":
             client.request_tensors(user, rng.integers(0, 50, 6000), 5),
+        "unexpected shape for input 'k'": {**good, "k": np.array([[1, 2]], np.int64)},
+        "tags__lengths was sent without tags":
+            {**without("tags"), "tags__lengths": np.zeros((1, 20), np.int64)},
+        "tags__lengths: the lengths must be >= 0 and add up to the 2 elements of tags":
+            {**good, "tags": np.array([[b"t1", b"t2"]], dtype=object),
+             "tags__lengths": np.eye(1, 20, dtype=np.int64) * 3},
+        "device: not UTF-8 text": {**good, "device": np.array([[b"\xff\xfe"]], dtype=object)},
     }
     for message, tensors in bad.items():
         import re
@@ -173,6 +180,24 @@ def test_a_batch_over_the_limit_and_a_malformed_body_are_refused(served, rng):
     assert "error" in json.loads(error.value.read())  # with its reason
     ids, _ = client.rank(user, items, 2)  # and the server serves on
     np.testing.assert_array_equal(ids, ranker.rank(user, items, 2)[0])
+
+
+def test_the_ranker_reports_its_timings_to_triton(served, rng):
+    """The C++ backend's per-request statistics: what bench_serving's breakdown reads."""
+    import json
+    import urllib.request
+
+    server, ranker, world = served
+    with client_for(server, "http", "ranker") as client:
+        for _ in range(3):
+            client.rank(*random_request(world, rng, 30), 3)
+    with urllib.request.urlopen(f"http://{server.http_url}/v2/models/ranker/stats") as answer:
+        stats = json.loads(answer.read())["model_stats"][0]
+    assert stats["inference_count"] >= 3 and stats["execution_count"] >= 1
+    infer = stats["inference_stats"]
+    assert infer["success"]["count"] >= 3
+    for step in ("compute_input", "compute_infer", "compute_output"):
+        assert int(infer[step]["ns"]) > 0, step
 
 
 def test_a_client_without_a_server_is_not_ready_and_says_why():

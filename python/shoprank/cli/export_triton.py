@@ -3,7 +3,8 @@
 REPO gets five models, each with a generated config.pbtxt and a versioned folder:
 transform (raw request columns -> model features), score (the DLRM / DCN forward), select
 (top-k), the ensemble wiring the three, and ranker (all three in one call, for the lowest
-latency). Each is a Python-backend model calling the native engine on the artifacts of
+latency: it runs in shoprank's C++ Triton backend, inside the server's process). The
+others are Python-backend models calling the native engine. Each reads the artifacts of
 shoprank export, copied into its version folder. With an existing REPO, --version N adds
 version N beside the served one (load it with the server's model control).
 """
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-dynamic-batching", action="store_true",
                         help="hand every request to the model on its own")
     parser.add_argument("--instances", type=int, default=1,
-                        help="instances (Python processes) of each model (default 1)")
+                        help="instances of each model (default 1; a Python-backend model's are processes)")
     parser.add_argument("--threads", type=int, default=1,
                         help="engine CPU threads per instance, 0 = all cores (default 1)")
     parser.add_argument("--max-candidates", type=int, default=100_000,

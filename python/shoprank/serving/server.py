@@ -4,7 +4,9 @@ The wheel carries ``tritonserver``, the Python backend and a Python-backend stub
 Python version. The server gets a private backend folder with the stub of the running
 Python, the wheel's libraries and this interpreter's libpython on the library path, and
 this environment's ``bin`` first on PATH: the repository's models then run in the same
-virtual environment as shoprank itself.
+virtual environment as shoprank itself. The folder also gets the shoprank backend
+(libtriton_shoprank.so, built with the engine), which serves the ``ranker`` model inside the
+server's own process.
 
     with TritonServer(repo, http_port=8000, grpc_port=8001) as server:
         server.wait_ready()
@@ -54,6 +56,17 @@ def triton_home() -> Path:
     return Path(pytriton.__file__).parent / "tritonserver"
 
 
+def shoprank_backend() -> Path:
+    """libtriton_shoprank.so, installed beside the engine's Python extension."""
+    from shoprank import _engine
+
+    library = Path(_engine.__file__).parent / "libtriton_shoprank.so"
+    if not library.is_file():
+        raise ServerError(f"{library}: the shoprank Triton backend was not built (reinstall "
+                          f"shoprank: its build makes it with the engine)")
+    return library
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -98,6 +111,8 @@ class TritonServer:
         backend = self._workspace / "backends" / "python"
         shutil.copytree(home / "backends" / "python", backend)
         shutil.copy2(stub / "triton_python_backend_stub", backend)
+        (self._workspace / "backends" / "shoprank").mkdir()
+        shutil.copy2(shoprank_backend(), self._workspace / "backends" / "shoprank")
         command = [
             str(home / "bin" / "tritonserver"),
             f"--model-repository={self.repo}",

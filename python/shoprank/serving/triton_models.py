@@ -4,9 +4,11 @@ model.py that names one of these as TritonPythonModel).
   transform   raw request columns -> model features      (Ranker.transform)
   score       model features      -> candidate_scores    (Ranker.forward)
   select      candidate_scores, k -> item_ids, scores    (shoprank.topk)
-  ranker      all three in one call                      (Ranker.rank_rows)
   baseline    the Python path, for benchmarks: NVTabular Workflow + TensorFlow + argpartition
               (ReferenceRanker: needs the full install, and the trained model folder)
+
+The one-call `ranker` model is not here: it runs in the shoprank C++ backend
+(csrc/triton), inside the server's process, and reads the same layout.
 
 Each request is answered on its own: a bad one gets an error response naming what was
 wrong, and the other requests of the same batch are answered as usual. The tensor layout
@@ -130,13 +132,6 @@ class SelectStep(_Step):
         k = _k(tensors, len(scores))
         values, rows = topk(scores[None, :].astype(np.float32, copy=False), k, num_threads=1)
         return self.answer(tensors, rows[0], values[0], len(scores))
-
-
-class RankerModel(_Step):
-    def run(self, tensors):
-        raw, candidates = self.raw_columns(tensors)
-        rows, scores = self.ranker.rank_rows(raw, _k(tensors, candidates), threads=self.threads)
-        return self.answer(tensors, rows, scores, candidates)
 
 
 def _k(tensors, candidates: int) -> int:

@@ -1,0 +1,303 @@
+// libtriton_shoprank.so: a Triton backend that serves a shoprank Ranker inside the server's
+// own process. The Python backend's `ranker` model paid for a stub process per instance
+// (request tensors copied through shared memory, two process wake-ups, Python decoding the
+// strings) on every request; here a request is read straight from Triton's buffers into the
+// engine.
+//
+// A model with `backend: "shoprank"` (shoprank export-triton writes one) loads
+// MODEL/<version>/artifacts and reads these config parameters: threads (engine CPU threads
+// per request, 0 = all cores), max_candidates (0 = no limit) and item_key. The request and
+// response layout is request.h's. Every request of a batch is answered on its own: a bad
+// one gets an INVALID_ARG error naming what was wrong, the others their ranking.
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "request.h"
+#include "shoprank/io/json.h"
+#include "shoprank/ranker.h"
+#include "triton_api.h"
+
+namespace shoprank::triton {
+namespace {
+
+// A Triton call that failed: its message, the error freed.
+struct TritonCallFailed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void check(TRITONSERVER_Error* error) {
+  if (error == nullptr) return;
+  std::string message = TRITONSERVER_ErrorMessage(error);
+  TRITONSERVER_ErrorDelete(error);
+  throw TritonCallFailed(message);
+}
+
+void log(TRITONSERVER_LogLevel level, const std::string& message) {
+  if (TRITONSERVER_Error* e = TRITONSERVER_LogMessage(level, __FILE__, __LINE__, message.c_str()))
+    TRITONSERVER_ErrorDelete(e);
+}
+
+// Bad input is the client's fault (INVALID_ARG); anything else is ours (INTERNAL).
+template <typename Work>
+TRITONSERVER_Error* guarded(const std::string& who, Work&& work) {
+  try {
+    work();
+    return nullptr;
+  } catch (const std::invalid_argument& e) {
+    return TRITONSERVER_ErrorNew(TRITONSERVER_ERROR_INVALID_ARG, (who + ": " + e.what()).c_str());
+  } catch (const std::exception& e) {
+    return TRITONSERVER_ErrorNew(TRITONSERVER_ERROR_INTERNAL, (who + ": " + e.what()).c_str());
+  }
+}
+
+uint64_t now_ns() {  // Triton's statistics are on the steady clock
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct ServedModel {
+  std::string name;
+  std::unique_ptr<Ranker> ranker;
+  RequestRules rules;
+  int threads = 1;
+};
+
+json::Value model_config(TRITONBACKEND_Model* model) {
+  TRITONSERVER_Message* message = nullptr;
+  check(TRITONBACKEND_ModelConfig(model, 1, &message));
+  const char* text = nullptr;
+  size_t size = 0;
+  TRITONSERVER_Error* error = TRITONSERVER_MessageSerializeToJson(message, &text, &size);
+  json::Value config;
+  if (error == nullptr) config = json::Value::parse(std::string_view(text, size), "config.pbtxt");
+  TRITONSERVER_MessageDelete(message);
+  check(error);
+  return config;
+}
+
+std::string parameter(const json::Value& config, const std::string& key,
+                      const std::string& fallback) {
+  if (!config.has("parameters") || !config["parameters"].has(key)) return fallback;
+  return config["parameters"][key]["string_value"].as_string();
+}
+
+int64_t integer_parameter(const json::Value& config, const std::string& key, int64_t fallback) {
+  const std::string text = parameter(config, key, std::to_string(fallback));
+  size_t used = 0;
+  int64_t value = -1;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+  }
+  if (used != text.size() || value < 0)
+    throw std::invalid_argument("parameter " + key + ": expected an integer >= 0, got \"" +
+                                text + "\"");
+  return value;
+}
+
+std::unique_ptr<ServedModel> load_model(TRITONBACKEND_Model* model) {
+  auto served = std::make_unique<ServedModel>();
+  const char* name = nullptr;
+  const char* location = nullptr;
+  uint64_t version = 0;
+  TRITONBACKEND_ArtifactType kind;
+  check(TRITONBACKEND_ModelName(model, &name));
+  check(TRITONBACKEND_ModelVersion(model, &version));
+  check(TRITONBACKEND_ModelRepository(model, &kind, &location));
+  served->name = name;
+  const json::Value config = model_config(model);
+  const std::string folder = std::string(location) + "/" + std::to_string(version) + "/artifacts";
+  served->ranker = std::make_unique<Ranker>(Ranker::load(folder));
+  served->rules.inputs = served->ranker->inputs();
+  served->rules.item_key = parameter(config, "item_key", served->ranker->item_key());
+  served->rules.max_candidates = integer_parameter(config, "max_candidates", 0);
+  served->threads = static_cast<int>(integer_parameter(config, "threads", 1));
+  log(TRITONSERVER_LOG_INFO,
+      "shoprank: model '" + served->name + "' version " + std::to_string(version) + ": " +
+          served->ranker->architecture() + ", " +
+          std::to_string(served->ranker->feature_names().size()) + " features, " +
+          std::to_string(served->threads) + " engine thread(s) per request, from " + folder);
+  return served;
+}
+
+// A request's tensors by name; a tensor Triton holds in several pieces is joined in `joined`.
+std::map<std::string, WireTensor> request_tensors(TRITONBACKEND_Request* request,
+                                                  std::deque<std::string>& joined) {
+  std::map<std::string, WireTensor> tensors;
+  uint32_t count = 0;
+  check(TRITONBACKEND_RequestInputCount(request, &count));
+  for (uint32_t i = 0; i < count; ++i) {
+    TRITONBACKEND_Input* input = nullptr;
+    check(TRITONBACKEND_RequestInputByIndex(request, i, &input));
+    const char* name = nullptr;
+    TRITONSERVER_DataType type;
+    const int64_t* shape = nullptr;
+    uint32_t dims = 0, buffers = 0;
+    uint64_t bytes = 0;
+    check(TRITONBACKEND_InputProperties(input, &name, &type, &shape, &dims, &bytes, &buffers));
+    WireTensor& t = tensors[name];
+    t.type = type == TRITONSERVER_TYPE_INT64 ? WireType::Int64
+             : type == TRITONSERVER_TYPE_FP64 ? WireType::Fp64
+             : type == TRITONSERVER_TYPE_BYTES ? WireType::Bytes
+                                               : WireType::Other;
+    t.shape.assign(shape, shape + dims);
+    t.bytes = bytes;
+    for (uint32_t b = 0; b < buffers; ++b) {
+      const void* data = nullptr;
+      uint64_t size = 0;
+      TRITONSERVER_MemoryType memory = TRITONSERVER_MEMORY_CPU;
+      int64_t memory_id = 0;
+      check(TRITONBACKEND_InputBuffer(input, b, &data, &size, &memory, &memory_id));
+      if (memory != TRITONSERVER_MEMORY_CPU)
+        throw std::runtime_error(std::string(name) + ": input not in CPU memory");
+      if (buffers == 1) {
+        t.data = static_cast<const char*>(data);
+      } else {
+        if (b == 0) joined.emplace_back().reserve(bytes);
+        joined.back().append(static_cast<const char*>(data), size);
+        t.data = joined.back().data();
+      }
+    }
+  }
+  return tensors;
+}
+
+template <typename T>
+void add_output(TRITONBACKEND_Response* response, const char* name, TRITONSERVER_DataType type,
+                const std::vector<T>& values) {
+  const int64_t shape[2] = {1, static_cast<int64_t>(values.size())};
+  TRITONBACKEND_Output* output = nullptr;
+  check(TRITONBACKEND_ResponseOutput(response, &output, name, type, shape, 2));
+  void* buffer = nullptr;
+  TRITONSERVER_MemoryType memory = TRITONSERVER_MEMORY_CPU;
+  int64_t memory_id = 0;
+  check(TRITONBACKEND_OutputBuffer(output, &buffer, values.size() * sizeof(T), &memory,
+                                   &memory_id));
+  if (memory != TRITONSERVER_MEMORY_CPU)
+    throw std::runtime_error(std::string(name) + ": output buffer not in CPU memory");
+  std::copy(values.begin(), values.end(), static_cast<T*>(buffer));
+}
+
+struct Timing {
+  uint64_t exec_start = 0, compute_start = 0, compute_end = 0, exec_end = 0;
+};
+
+// Ranks one request into its response; throws what the client should be told.
+void answer(const ServedModel& model, TRITONBACKEND_Request* request,
+            TRITONBACKEND_Response* response, Timing& timing) {
+  std::deque<std::string> joined;
+  RankRequest rank = read_request(model.rules, request_tensors(request, joined));
+  timing.compute_start = now_ns();
+  Ranked best = model.ranker->rank(std::move(rank.batch), rank.k, model.threads);
+  timing.compute_end = now_ns();
+  if (!rank.item_ids.empty()) {
+    for (int64_t& row : best.rows) row = rank.item_ids[static_cast<size_t>(row)];
+  }
+  add_output(response, "item_ids", TRITONSERVER_TYPE_INT64, best.rows);
+  add_output(response, "scores", TRITONSERVER_TYPE_FP32, best.scores);
+}
+
+void execute(TRITONBACKEND_ModelInstance* instance, const ServedModel& model,
+             TRITONBACKEND_Request** requests, uint32_t count) {
+  Timing batch;
+  uint64_t answered = 0;
+  batch.exec_start = now_ns();
+  for (uint32_t i = 0; i < count; ++i) {
+    TRITONBACKEND_Request* request = requests[i];
+    Timing timing;
+    timing.exec_start = now_ns();
+    TRITONBACKEND_Response* response = nullptr;
+    TRITONSERVER_Error* failure = TRITONBACKEND_ResponseNew(&response, request);
+    if (failure == nullptr) {
+      failure = guarded(model.name, [&] { answer(model, request, response, timing); });
+      if (TRITONSERVER_Error* e = TRITONBACKEND_ResponseSend(response, kTritonResponseCompleteFinal,
+                                                             failure)) {
+        log(TRITONSERVER_LOG_ERROR, "shoprank: a response could not be sent: " +
+                                        std::string(TRITONSERVER_ErrorMessage(e)));
+        TRITONSERVER_ErrorDelete(e);
+      }
+    } else {
+      log(TRITONSERVER_LOG_ERROR, "shoprank: no response could be made for a request: " +
+                                      std::string(TRITONSERVER_ErrorMessage(failure)));
+    }
+    timing.exec_end = now_ns();
+    const bool ok = failure == nullptr;
+    if (failure) TRITONSERVER_ErrorDelete(failure);
+    if (ok) {
+      if (!answered) batch.compute_start = timing.compute_start;
+      batch.compute_end = timing.compute_end;
+      ++answered;
+    }
+    if (TRITONSERVER_Error* e = TRITONBACKEND_ModelInstanceReportStatistics(
+            instance, request, ok, timing.exec_start, timing.compute_start, timing.compute_end,
+            timing.exec_end))
+      TRITONSERVER_ErrorDelete(e);
+    if (TRITONSERVER_Error* e = TRITONBACKEND_RequestRelease(request, kTritonRequestReleaseAll))
+      TRITONSERVER_ErrorDelete(e);
+  }
+  batch.exec_end = now_ns();
+  if (answered) {
+    if (TRITONSERVER_Error* e = TRITONBACKEND_ModelInstanceReportBatchStatistics(
+            instance, answered, batch.exec_start, batch.compute_start, batch.compute_end,
+            batch.exec_end))
+      TRITONSERVER_ErrorDelete(e);
+  }
+}
+
+ServedModel* served_model(TRITONBACKEND_Model* model) {
+  void* state = nullptr;
+  check(TRITONBACKEND_ModelState(model, &state));
+  return static_cast<ServedModel*>(state);
+}
+
+}  // namespace
+}  // namespace shoprank::triton
+
+using namespace shoprank::triton;
+
+#define SHOPRANK_TRITON_EXPORT extern "C" __attribute__((visibility("default")))
+
+SHOPRANK_TRITON_EXPORT TRITONSERVER_Error* TRITONBACKEND_Initialize(TRITONBACKEND_Backend*) {
+  uint32_t major = 0, minor = 0;
+  if (TRITONSERVER_Error* e = TRITONBACKEND_ApiVersion(&major, &minor)) return e;
+  if (major != kTritonBackendApiMajor) {
+    const std::string message = "shoprank backend: built for Triton's backend API " +
+                                std::to_string(kTritonBackendApiMajor) + ".x, this server has " +
+                                std::to_string(major) + "." + std::to_string(minor);
+    return TRITONSERVER_ErrorNew(TRITONSERVER_ERROR_UNSUPPORTED, message.c_str());
+  }
+  return nullptr;
+}
+
+SHOPRANK_TRITON_EXPORT TRITONSERVER_Error* TRITONBACKEND_ModelInitialize(
+    TRITONBACKEND_Model* model) {
+  return guarded("shoprank backend", [&] {
+    std::unique_ptr<ServedModel> served = load_model(model);
+    check(TRITONBACKEND_ModelSetState(model, served.get()));
+    served.release();  // ModelFinalize deletes it
+  });
+}
+
+SHOPRANK_TRITON_EXPORT TRITONSERVER_Error* TRITONBACKEND_ModelFinalize(
+    TRITONBACKEND_Model* model) {
+  return guarded("shoprank backend", [&] { delete served_model(model); });
+}
+
+SHOPRANK_TRITON_EXPORT TRITONSERVER_Error* TRITONBACKEND_ModelInstanceExecute(
+    TRITONBACKEND_ModelInstance* instance, TRITONBACKEND_Request** requests,
+    const uint32_t request_count) {
+  // An error returned here hands every request back to Triton, so it is returned only
+  // before any request was touched.
+  ServedModel* model = nullptr;
+  if (TRITONSERVER_Error* e = guarded("shoprank backend", [&] {
+        TRITONBACKEND_Model* owner = nullptr;
+        check(TRITONBACKEND_ModelInstanceModel(instance, &owner));
+        model = served_model(owner);
+      }))
+    return e;
+  execute(instance, *model, requests, request_count);
+  return nullptr;
+}

@@ -1,0 +1,174 @@
+#include "request.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "shoprank/errors.h"
+
+namespace shoprank::triton {
+
+namespace {
+
+const std::string kLengths = "__lengths";
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+// The n of a [1, n] tensor: one query per request.
+int64_t one_query(const std::string& name, const WireTensor& t) {
+  SHOPRANK_EXPECTS(t.shape.size() == 2 && t.shape[0] == 1 && t.shape[1] >= 0, name,
+                   ": one query per request, shaped [1, n]; got shape ", shape_text(t.shape));
+  return t.shape[1];
+}
+
+template <typename T>
+std::vector<T> numbers(const std::string& name, const WireTensor& t, WireType type) {
+  SHOPRANK_EXPECTS(t.type == type, name, ": wrong data type for this column");
+  const int64_t n = one_query(name, t);
+  SHOPRANK_EXPECTS(t.bytes == uint64_t(n) * sizeof(T), name, ": ", t.bytes, " bytes for ", n,
+                   " values");
+  std::vector<T> out(static_cast<size_t>(n));
+  if (n) std::memcpy(out.data(), t.data, t.bytes);
+  return out;
+}
+
+// Strict UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF), as Python's
+// bytes.decode("utf-8") accepts it.
+bool is_utf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    const unsigned c = *p;
+    int more;
+    unsigned low = 0x80, high = 0xBF;  // the range of the first continuation byte
+    if (c < 0x80) { ++p; continue; }
+    if (c >= 0xC2 && c <= 0xDF) more = 1;
+    else if (c >= 0xE0 && c <= 0xEF) {
+      more = 2;
+      if (c == 0xE0) low = 0xA0;
+      if (c == 0xED) high = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      more = 3;
+      if (c == 0xF0) low = 0x90;
+      if (c == 0xF4) high = 0x8F;
+    } else {
+      return false;
+    }
+    if (end - p <= more) return false;
+    for (int i = 1; i <= more; ++i) {
+      const unsigned b = p[i];
+      if (b < (i == 1 ? low : 0x80) || b > (i == 1 ? high : 0xBF)) return false;
+    }
+    p += more + 1;
+  }
+  return true;
+}
+
+// Triton's BYTES layout: each element a 4-byte little-endian length, then its bytes.
+std::vector<std::string> strings(const std::string& name, const WireTensor& t) {
+  SHOPRANK_EXPECTS(t.type == WireType::Bytes, name, ": wrong data type for this column");
+  const int64_t n = one_query(name, t);
+  std::vector<std::string> out;
+  out.reserve(static_cast<size_t>(n));
+  uint64_t at = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t length = 0;
+    SHOPRANK_EXPECTS(t.bytes - at >= sizeof length, name, ": element ", i, " is cut short");
+    std::memcpy(&length, t.data + at, sizeof length);
+    at += sizeof length;
+    SHOPRANK_EXPECTS(t.bytes - at >= length, name, ": element ", i, " is cut short");
+    out.emplace_back(t.data + at, length);
+    at += length;
+    SHOPRANK_EXPECTS(is_utf8(out.back()), name, ": not UTF-8 text (element ", i, ")");
+  }
+  SHOPRANK_EXPECTS(at == t.bytes, name, ": ", t.bytes - at, " bytes after the last element");
+  return out;
+}
+
+RawColumn read_column(const std::string& name, InputType type,
+                      const std::map<std::string, WireTensor>& tensors) {
+  const WireTensor& t = tensors.at(name);
+  RawColumn c;
+  c.type = type;
+  switch (type) {
+    case InputType::Int64:
+    case InputType::TimestampMs:
+      c.ints = numbers<int64_t>(name, t, WireType::Int64);
+      c.rows = static_cast<int64_t>(c.ints.size());
+      break;
+    case InputType::Float64:
+      c.floats = numbers<double>(name, t, WireType::Fp64);
+      c.rows = static_cast<int64_t>(c.floats.size());
+      break;
+    case InputType::String:
+      c.strings = strings(name, t);
+      c.rows = static_cast<int64_t>(c.strings.size());
+      break;
+    case InputType::StringList: {
+      auto lengths = tensors.find(name + kLengths);
+      SHOPRANK_EXPECTS(lengths != tensors.end(), name, ": a list column needs ", name, kLengths,
+                       " too");
+      c.strings = strings(name, t);
+      const auto counts = numbers<int64_t>(name + kLengths, lengths->second, WireType::Int64);
+      c.offsets.assign(1, 0);
+      for (int64_t count : counts) {
+        SHOPRANK_EXPECTS(count >= 0 && c.offsets.back() + count <= int64_t(c.strings.size()),
+                         name, kLengths, ": the lengths must be >= 0 and add up to the ",
+                         c.strings.size(), " elements of ", name);
+        c.offsets.push_back(c.offsets.back() + count);
+      }
+      SHOPRANK_EXPECTS(c.offsets.back() == int64_t(c.strings.size()), name, kLengths,
+                       ": the lengths must be >= 0 and add up to the ", c.strings.size(),
+                       " elements of ", name);
+      c.rows = static_cast<int64_t>(counts.size());
+      break;
+    }
+  }
+  return c;
+}
+
+int64_t read_k(const std::map<std::string, WireTensor>& tensors, int64_t candidates) {
+  auto found = tensors.find("k");
+  SHOPRANK_EXPECTS(found != tensors.end(), "missing input k (how many items to return)");
+  const auto k = numbers<int64_t>("k", found->second, WireType::Int64);
+  SHOPRANK_EXPECTS(k.size() == 1, "k: expected one value, got ", k.size());
+  SHOPRANK_EXPECTS(candidates > 0, "no candidates to rank");
+  SHOPRANK_EXPECTS(k[0] >= 1 && k[0] <= candidates,
+                   "k must be between 1 and the number of candidates (", candidates, "), got ",
+                   k[0]);
+  return k[0];
+}
+
+}  // namespace
+
+RankRequest read_request(const RequestRules& rules,
+                         const std::map<std::string, WireTensor>& tensors) {
+  RankRequest request;
+  for (const InputSpec& spec : rules.inputs) {
+    if (!tensors.count(spec.name)) {
+      SHOPRANK_EXPECTS(!tensors.count(spec.name + kLengths), spec.name, kLengths,
+                       " was sent without ", spec.name);
+      continue;  // a side table supplies it, or the engine names it missing
+    }
+    RawColumn column = read_column(spec.name, spec.type, tensors);
+    request.candidates = std::max(request.candidates, column.rows);
+    request.batch.emplace(spec.name, std::move(column));
+  }
+  SHOPRANK_EXPECTS(!rules.max_candidates || request.candidates <= rules.max_candidates,
+                   request.candidates, " candidates in one request; this model takes at most ",
+                   rules.max_candidates, " (export-triton --max-candidates)");
+  request.k = read_k(tensors, request.candidates);
+  if (!rules.item_key.empty()) {
+    auto ids = request.batch.find(rules.item_key);
+    if (ids != request.batch.end() && !ids->second.ints.empty() &&
+        ids->second.rows == request.candidates) {
+      request.item_ids = ids->second.ints;
+    }
+  }
+  return request;
+}
+
+}  // namespace shoprank::triton
