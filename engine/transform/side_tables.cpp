@@ -2,13 +2,26 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
+#include <unordered_map>
 
 #include "shoprank/errors.h"
 
 namespace shoprank {
+
+// Per-value features by (feature, given values); entries are never removed, so pointers
+// to them stay valid for the Ranker's life.
+struct SideTable::ValueCache {
+  static constexpr size_t kBudgetBytes = size_t(64) << 20;
+  std::shared_mutex lock;
+  std::unordered_map<std::string, std::vector<std::pair<size_t, FeatureColumn>>> entries;
+  size_t bytes = 0;
+};
 
 namespace {
 std::vector<uint8_t> valid_flags(const TensorFile& tensors, const std::string& name, int64_t rows) {
@@ -78,8 +91,9 @@ std::optional<RawColumn> key_column(const json::Value& t, const TensorFile& tens
 }
 
 // Computes every feature that reads only the table's columns (and key) for every table row,
-// and notes the columns that the other features read too. The key joins the columns only
-// while the features are computed: the table itself is not copied.
+// finds the per-value features (table columns, not the key, and inputs from elsewhere), and
+// notes the columns that the other features read too. The key joins the columns only while
+// the features are computed: the table itself is not copied.
 void compute_ahead(SideTable& table, std::optional<RawColumn> key,
                    const FeatureTransform& transform) {
   const bool with_key = key && table.columns.emplace(table.key, std::move(*key)).second;
@@ -90,15 +104,91 @@ void compute_ahead(SideTable& table, std::optional<RawColumn> key,
       table.features.emplace_back(i, std::move(column));
       continue;
     }
+    SideTable::PerValue f{i, {}, {}};
+    for (const auto& name : transform.feature_inputs(i)) {
+      (table.columns.count(name) ? f.read : f.given).push_back(name);
+    }
+    const bool reads_key = std::count(f.read.begin(), f.read.end(), table.key) > 0;
+    if (!f.read.empty() && !f.given.empty() && !reads_key) {
+      table.per_value.push_back(std::move(f));
+      continue;
+    }
     const auto& inputs = transform.feature_inputs(i);
     read_elsewhere.insert(inputs.begin(), inputs.end());
   }
+  table.cache = std::make_shared<SideTable::ValueCache>();
   if (with_key) table.columns.erase(table.key);
   for (const auto& [name, column] : table.columns) {
     if (read_elsewhere.count(name)) table.still_read.push_back(name);
   }
 }
 }  // namespace
+
+namespace {
+// Row 0 of a column as bytes that tell its values apart (type, null, value).
+void append_value_key(const RawColumn& c, std::string& key) {
+  auto add = [&key](const void* data, size_t n) { key.append(static_cast<const char*>(data), n); };
+  auto add_text = [&](const std::string& text) {
+    const uint64_t n = text.size();
+    add(&n, sizeof n);
+    key += text;
+  };
+  const bool present = c.present(0);
+  key += static_cast<char>(c.type);
+  key += static_cast<char>(present);
+  if (!present) return;
+  switch (c.type) {
+    case InputType::Int64:
+    case InputType::TimestampMs: add(&c.ints[0], sizeof(int64_t)); break;
+    case InputType::Float64: add(&c.floats[0], sizeof(double)); break;
+    case InputType::String: add_text(c.strings[0]); break;
+    case InputType::StringList: {
+      const int64_t n = c.offsets[1] - c.offsets[0];
+      add(&n, sizeof n);
+      for (int64_t e = c.offsets[0]; e < c.offsets[1]; ++e) {
+        key += static_cast<char>(c.element_present(e));
+        add_text(c.strings[e]);
+      }
+      break;
+    }
+  }
+}
+
+size_t feature_bytes(const FeatureColumn& f) {
+  return f.ids.size() * sizeof(int32_t) + f.values.size() * sizeof(float) +
+         f.offsets.size() * sizeof(int64_t);
+}
+}  // namespace
+
+const std::vector<std::pair<size_t, FeatureColumn>>* SideTable::per_value_feature(
+    const PerValue& f, const RawBatch& batch, const FeatureTransform& transform) const {
+  std::string key(reinterpret_cast<const char*>(&f.feature), sizeof f.feature);
+  for (const auto& name : f.given) {
+    auto it = batch.find(name);
+    if (it == batch.end() || it->second.rows != 1) return nullptr;
+    check_column(name, it->second);
+    append_value_key(it->second, key);
+  }
+  {
+    std::shared_lock<std::shared_mutex> reading(cache->lock);
+    auto found = cache->entries.find(key);
+    if (found != cache->entries.end()) return &found->second;
+    if (cache->bytes >= ValueCache::kBudgetBytes) return nullptr;
+  }
+  RawBatch columns;  // this table's columns it reads, every row, and the given values
+  for (const auto& name : f.read) columns.emplace(name, this->columns.at(name));
+  for (const auto& name : f.given) columns.emplace(name, batch.at(name));
+  FeatureColumn column;
+  if (!transform.compute(f.feature, columns, column)) return nullptr;  // a type the transform names
+  std::unique_lock<std::shared_mutex> writing(cache->lock);
+  if (cache->bytes >= ValueCache::kBudgetBytes && !cache->entries.count(key)) return nullptr;
+  auto [entry, added] = cache->entries.try_emplace(std::move(key));
+  if (added) {
+    cache->bytes += feature_bytes(column);
+    entry->second.emplace_back(f.feature, std::move(column));
+  }
+  return &entry->second;
+}
 
 std::vector<int64_t> SideTable::rows_of(const RawColumn& key_column) const {
   std::vector<int64_t> rows(static_cast<size_t>(key_column.rows), -1);
@@ -109,7 +199,8 @@ std::vector<int64_t> SideTable::rows_of(const RawColumn& key_column) const {
 }
 
 SideTables::SideTables(const json::Value& ranker, const TensorFile& tensors,
-                       const FeatureTransform& transform) {
+                       const FeatureTransform& transform)
+    : transform_(&transform) {
   for (const auto& [name, t] : ranker["tables"].members()) {
     SideTable table;
     table.name = name;
@@ -130,6 +221,9 @@ SideTables::SideTables(const json::Value& ranker, const TensorFile& tensors,
 }
 
 void SideTables::fill(RawBatch& batch, std::vector<KnownFeatures>& known) const {
+  // many-row tables whose per-value features wait until every table has filled its
+  // columns (a given value may come from another table): (table, its entry in known)
+  std::vector<std::pair<const SideTable*, size_t>> waiting;
   for (const SideTable& table : tables_) {
     bool carries_none = true, lacks_some = false;
     for (const auto& [name, column] : table.columns) {
@@ -145,9 +239,14 @@ void SideTables::fill(RawBatch& batch, std::vector<KnownFeatures>& known) const 
                      "\": a list cannot be the key of side table ", table.name);
     std::vector<int64_t> rows = table.rows_of(key->second);
     const bool all_known = std::none_of(rows.begin(), rows.end(), [](int64_t r) { return r < 0; });
-    if (carries_none && all_known && !table.features.empty()) {
+    if (carries_none && all_known && !(table.features.empty() && table.per_value.empty())) {
       for (const auto& name : table.still_read) {
         batch.emplace(name, gather(table.columns.at(name), rows));
+      }
+      if (rows.size() == 1) {  // a one-row table (the user's) gives its values as columns
+        for (const auto& f : table.per_value) fill_columns(batch, table, f.read, rows);
+      } else if (!table.per_value.empty()) {
+        waiting.emplace_back(&table, known.size());
       }
       known.push_back({table.key, &table.features, std::move(rows)});
       continue;
@@ -155,6 +254,24 @@ void SideTables::fill(RawBatch& batch, std::vector<KnownFeatures>& known) const 
     for (const auto& [name, column] : table.columns) {
       if (!batch.count(name)) batch.emplace(name, gather(column, rows));
     }
+  }
+  for (const auto& [table, at] : waiting) {
+    for (const auto& f : table->per_value) {
+      if (const auto* features = table->per_value_feature(f, batch, *transform_)) {
+        std::vector<int64_t> rows = known[at].rows;
+        known.push_back({table->key, features, std::move(rows)});
+      } else {
+        fill_columns(batch, *table, f.read, known[at].rows);
+      }
+    }
+  }
+}
+
+void SideTables::fill_columns(RawBatch& batch, const SideTable& table,
+                              const std::vector<std::string>& names,
+                              const std::vector<int64_t>& rows) {
+  for (const auto& name : names) {
+    if (!batch.count(name)) batch.emplace(name, gather(table.columns.at(name), rows));
   }
 }
 

@@ -166,3 +166,31 @@ def test_features_computed_ahead_equal_computed_per_request(exported, rng):
         else:
             np.testing.assert_array_equal(computed[name], gathered[name], name)
             np.testing.assert_array_equal(with_unknown[name][:-1], gathered[name][:-1], name)
+
+
+def test_per_value_features_equal_computed_per_request(exported, rng):
+    """One user and many items: the crosses of a user's column with an item's (age band x
+    category) are computed for every item once per value and then gathered, for values
+    from the users table or given in the request, on first use and from the cache; equal,
+    exactly, to the same rows with every column given (computed per row)."""
+    ranker, _, world = exported
+    spec, tensors = build_ranker(world / ranker.architecture)
+    crosses = [f["name"] for f in spec["features"] if f["op"] == "cross_categorify"]
+    assert crosses, "the default logs' features have crosses"
+    raw = request_rows(world, rng, n=300)
+    items = {name: raw[name] for name in ("item_id", "timestamp", "position")}
+    users = np.unique(raw["user_id"])[:3]
+    for user_id in [*users, users[0]]:  # the last one's values come from the cache
+        for given in ({}, {"age_band": ["35-44"], "region": [None]}):
+            request = {**items, "user_id": [user_id], "device": ["app"],
+                       "context_category": ["c001"], **given}
+            gathered = ranker.transform(request)
+            rows = {**items, **{n: list(v) * 300 for n, v in request.items() if n not in items}}
+            computed = ranker.transform(ts.lookup_side_tables(spec, tensors, rows))
+            for name in ranker.feature_names:
+                want, got = computed[name], gathered[name]
+                if isinstance(want, tuple):
+                    for w, g in zip(want, got):
+                        np.testing.assert_array_equal(g, w, name)
+                else:
+                    np.testing.assert_array_equal(got, want, err_msg=f"{name} {given}")

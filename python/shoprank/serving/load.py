@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,10 +157,20 @@ _METRIC = re.compile(r'^(nv_inference_\w+)\{model="([^"]+)",version="[^"]*"\} ([
 BREAKDOWN = ("queue", "compute_input", "compute_infer", "compute_output")
 
 
-def scrape(metrics_url: str) -> dict[tuple[str, str], float]:
-    """{(metric, model): value} of Triton's per-model counters."""
-    with urllib.request.urlopen(f"http://{metrics_url}/metrics", timeout=10) as response:
-        text = response.read().decode()
+def scrape(metrics_url: str, wait_s: float = 10) -> dict[tuple[str, str], float]:
+    """{(metric, model): value} of Triton's per-model counters. Triton opens its metrics
+    port a moment after it reports ready: a refused connection is tried again for wait_s."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{metrics_url}/metrics", timeout=10) as response:
+                text = response.read().decode()
+            break
+        except urllib.error.URLError as error:
+            if not isinstance(error.reason, ConnectionRefusedError) or \
+                    time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
     values = {}
     for line in text.splitlines():
         match = _METRIC.match(line)

@@ -7,8 +7,13 @@
 // a batch whose keys are all known and that carries none of the table's columns gathers
 // them by row instead of computing them again (most of a request's transform otherwise:
 // hash lookups of the same strings for every request).
+//
+// Features that read a table's columns and values the request gives once (a user's age band
+// crossed with an item's category) are computed for every table row the first time a value
+// is seen and kept, within a memory budget, for the requests that give it again.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,8 +32,21 @@ struct SideTable {
   std::vector<std::pair<size_t, FeatureColumn>> features;  // computed ahead, every table row
   std::vector<std::string> still_read;  // the columns that other features read as well
 
+  struct PerValue {
+    size_t feature;
+    std::vector<std::string> given, read;  // its inputs from elsewhere / from this table
+  };
+  std::vector<PerValue> per_value;
+  struct ValueCache;
+  std::shared_ptr<ValueCache> cache;     // the per-value features computed so far
+
   // The table rows of the batch's key column (-1: unknown or null key).
   std::vector<int64_t> rows_of(const RawColumn& key_column) const;
+  // Feature f for every table row with the batch's given values, all one-row columns:
+  // cached, or computed and cached; nullptr when they are not one-row columns of the
+  // declared types, or the cache's budget is spent (the feature is then computed per row).
+  const std::vector<std::pair<size_t, FeatureColumn>>* per_value_feature(
+      const PerValue& f, const RawBatch& batch, const FeatureTransform& transform) const;
 };
 
 class SideTables {
@@ -40,12 +58,18 @@ class SideTables {
   // Adds to batch every table column it lacks, looked up by the table's key column
   // (columns the batch carries are kept as given). A key column of one row gives one row.
   // Where every key is known and the batch carries none of a table's columns, adds only the
-  // columns that features not computed ahead read, and appends the table's features to
-  // `known` for the transform to gather.
+  // columns that features not computed ahead read, and appends the table's features (and
+  // its per-value features for the batch's values) to `known` for the transform to gather.
   void fill(RawBatch& batch, std::vector<KnownFeatures>& known) const;
 
  private:
   std::vector<SideTable> tables_;
+  const FeatureTransform* transform_;  // the Ranker's, which outlives this
+
+  // Adds the table's columns `names` at `rows` that the batch lacks.
+  static void fill_columns(RawBatch& batch, const SideTable& table,
+                           const std::vector<std::string>& names,
+                           const std::vector<int64_t>& rows);
 };
 
 // The column's rows at `rows` (-1: a null row).
