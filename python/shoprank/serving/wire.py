@@ -1,4 +1,5 @@
-"""The tensors of a ranking request on the wire, shared by the Triton models and the client.
+"""The tensors of a ranking request on the wire, shared by the Triton models and the client
+(the `ranker` model's C++ backend reads the same layout: csrc/triton/request.cpp).
 
 One request is one query: every tensor has a leading batch dimension of 1.
 
