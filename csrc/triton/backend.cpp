@@ -1,13 +1,13 @@
 // libtriton_shoprank.so: a Triton backend that serves a shoprank Ranker inside the server's
 // own process. The Python backend's `ranker` model paid for a stub process per instance
 // (request tensors copied through shared memory, two process wake-ups, Python decoding the
-// strings) on every request; here a request is read straight from Triton's buffers into the
-// engine.
+// strings) on every request; here the engine reads a request's columns from Triton's own
+// buffers, in the server's process.
 //
 // A model with `backend: "shoprank"` (shoprank export-triton writes one) loads
 // MODEL/<version>/artifacts and reads these config parameters: threads (engine CPU threads
 // per request, 0 = all cores), max_candidates (0 = no limit) and item_key. The request and
-// response layout is request.h's. Every request of a batch is answered on its own: a bad
+// response layout is request.h's; a request that names its outputs gets only those. Every request of a batch is answered on its own: a bad
 // one gets an INVALID_ARG error naming what was wrong, the others their ranking.
 #include <chrono>
 #include <deque>
@@ -72,8 +72,13 @@ json::Value model_config(TRITONBACKEND_Model* model) {
   size_t size = 0;
   TRITONSERVER_Error* error = TRITONSERVER_MessageSerializeToJson(message, &text, &size);
   json::Value config;
-  if (error == nullptr) config = json::Value::parse(std::string_view(text, size), "config.pbtxt");
-  TRITONSERVER_MessageDelete(message);
+  try {
+    if (error == nullptr) config = json::Value::parse(std::string_view(text, size), "config.pbtxt");
+  } catch (...) {
+    if (TRITONSERVER_Error* e = TRITONSERVER_MessageDelete(message)) TRITONSERVER_ErrorDelete(e);
+    throw;
+  }
+  if (TRITONSERVER_Error* e = TRITONSERVER_MessageDelete(message)) TRITONSERVER_ErrorDelete(e);
   check(error);
   return config;
 }
@@ -114,7 +119,7 @@ std::unique_ptr<ServedModel> load_model(TRITONBACKEND_Model* model) {
   served->rules.inputs = served->ranker->inputs();
   served->rules.item_key = parameter(config, "item_key", served->ranker->item_key());
   served->rules.max_candidates = integer_parameter(config, "max_candidates", 0);
-  served->threads = static_cast<int>(integer_parameter(config, "threads", 1));
+  served->threads = static_cast<int>(integer_parameter(config, "threads", 0));
   log(TRITONSERVER_LOG_INFO,
       "shoprank: model '" + served->name + "' version " + std::to_string(version) + ": " +
           served->ranker->architecture() + ", " +
@@ -151,8 +156,8 @@ std::map<std::string, WireTensor> request_tensors(TRITONBACKEND_Request* request
       TRITONSERVER_MemoryType memory = TRITONSERVER_MEMORY_CPU;
       int64_t memory_id = 0;
       check(TRITONBACKEND_InputBuffer(input, b, &data, &size, &memory, &memory_id));
-      if (memory != TRITONSERVER_MEMORY_CPU)
-        throw std::runtime_error(std::string(name) + ": input not in CPU memory");
+      if (memory != TRITONSERVER_MEMORY_CPU && memory != TRITONSERVER_MEMORY_CPU_PINNED)
+        throw std::runtime_error(std::string(name) + ": input not in host memory");
       if (buffers == 1) {
         t.data = static_cast<const char*>(data);
       } else {
@@ -165,9 +170,22 @@ std::map<std::string, WireTensor> request_tensors(TRITONBACKEND_Request* request
   return tensors;
 }
 
+// Whether the request asked for output `name` (asking for none means all).
+bool wanted(TRITONBACKEND_Request* request, const std::string& name) {
+  uint32_t count = 0;
+  check(TRITONBACKEND_RequestOutputCount(request, &count));
+  for (uint32_t i = 0; i < count; ++i) {
+    const char* requested = nullptr;
+    check(TRITONBACKEND_RequestOutputName(request, i, &requested));
+    if (name == requested) return true;
+  }
+  return count == 0;
+}
+
 template <typename T>
-void add_output(TRITONBACKEND_Response* response, const char* name, TRITONSERVER_DataType type,
-                const std::vector<T>& values) {
+void add_output(TRITONBACKEND_Request* request, TRITONBACKEND_Response* response,
+                const char* name, TRITONSERVER_DataType type, const std::vector<T>& values) {
+  if (!wanted(request, name)) return;
   const int64_t shape[2] = {1, static_cast<int64_t>(values.size())};
   TRITONBACKEND_Output* output = nullptr;
   check(TRITONBACKEND_ResponseOutput(response, &output, name, type, shape, 2));
@@ -176,8 +194,8 @@ void add_output(TRITONBACKEND_Response* response, const char* name, TRITONSERVER
   int64_t memory_id = 0;
   check(TRITONBACKEND_OutputBuffer(output, &buffer, values.size() * sizeof(T), &memory,
                                    &memory_id));
-  if (memory != TRITONSERVER_MEMORY_CPU)
-    throw std::runtime_error(std::string(name) + ": output buffer not in CPU memory");
+  if (memory != TRITONSERVER_MEMORY_CPU && memory != TRITONSERVER_MEMORY_CPU_PINNED)
+    throw std::runtime_error(std::string(name) + ": output buffer not in host memory");
   std::copy(values.begin(), values.end(), static_cast<T*>(buffer));
 }
 
@@ -196,8 +214,8 @@ void answer(const ServedModel& model, TRITONBACKEND_Request* request,
   if (!rank.item_ids.empty()) {
     for (int64_t& row : best.rows) row = rank.item_ids[static_cast<size_t>(row)];
   }
-  add_output(response, "item_ids", TRITONSERVER_TYPE_INT64, best.rows);
-  add_output(response, "scores", TRITONSERVER_TYPE_FP32, best.scores);
+  add_output(request, response, "item_ids", TRITONSERVER_TYPE_INT64, best.rows);
+  add_output(request, response, "scores", TRITONSERVER_TYPE_FP32, best.scores);
 }
 
 void execute(TRITONBACKEND_ModelInstance* instance, const ServedModel& model,
@@ -211,6 +229,7 @@ void execute(TRITONBACKEND_ModelInstance* instance, const ServedModel& model,
     timing.exec_start = now_ns();
     TRITONBACKEND_Response* response = nullptr;
     TRITONSERVER_Error* failure = TRITONBACKEND_ResponseNew(&response, request);
+    bool sent = false;
     if (failure == nullptr) {
       failure = guarded(model.name, [&] { answer(model, request, response, timing); });
       if (TRITONSERVER_Error* e = TRITONBACKEND_ResponseSend(response, kTritonResponseCompleteFinal,
@@ -218,13 +237,15 @@ void execute(TRITONBACKEND_ModelInstance* instance, const ServedModel& model,
         log(TRITONSERVER_LOG_ERROR, "shoprank: a response could not be sent: " +
                                         std::string(TRITONSERVER_ErrorMessage(e)));
         TRITONSERVER_ErrorDelete(e);
+      } else {
+        sent = true;
       }
     } else {
       log(TRITONSERVER_LOG_ERROR, "shoprank: no response could be made for a request: " +
                                       std::string(TRITONSERVER_ErrorMessage(failure)));
     }
     timing.exec_end = now_ns();
-    const bool ok = failure == nullptr;
+    const bool ok = sent && failure == nullptr;
     if (failure) TRITONSERVER_ErrorDelete(failure);
     if (ok) {
       if (!answered) batch.compute_start = timing.compute_start;

@@ -23,7 +23,7 @@ enum TRITONSERVER_DataType : int {
   TRITONSERVER_TYPE_INVALID = 0, TRITONSERVER_TYPE_INT32 = 8, TRITONSERVER_TYPE_INT64 = 9,
   TRITONSERVER_TYPE_FP32 = 11, TRITONSERVER_TYPE_FP64 = 12, TRITONSERVER_TYPE_BYTES = 13,
 };
-enum TRITONSERVER_MemoryType : int { TRITONSERVER_MEMORY_CPU = 0 };
+enum TRITONSERVER_MemoryType : int { TRITONSERVER_MEMORY_CPU = 0, TRITONSERVER_MEMORY_CPU_PINNED = 1 };
 enum TRITONSERVER_Error_Code : int {
   TRITONSERVER_ERROR_INTERNAL = 1, TRITONSERVER_ERROR_INVALID_ARG = 3,
   TRITONSERVER_ERROR_UNSUPPORTED = 5,
@@ -32,8 +32,7 @@ enum TRITONSERVER_LogLevel : int { TRITONSERVER_LOG_INFO = 0, TRITONSERVER_LOG_E
 enum TRITONBACKEND_ArtifactType : int { TRITONBACKEND_ARTIFACT_FILESYSTEM = 0 };
 constexpr uint32_t kTritonRequestReleaseAll = 1;
 constexpr uint32_t kTritonResponseCompleteFinal = 1;
-constexpr uint32_t kTritonBackendApiMajor = 1;
-constexpr uint32_t kTritonBackendApiMinor = 19;  // Triton 2.51's; older minors lack nothing we use
+constexpr uint32_t kTritonBackendApiMajor = 1;  // declared from API 1.19 (Triton 2.51)
 
 using TRITONSERVER_ErrorPtr = TRITONSERVER_Error*;
 
@@ -73,6 +72,11 @@ TRITONSERVER_ErrorPtr TRITONBACKEND_RequestInputCount(TRITONBACKEND_Request* req
 TRITONSERVER_ErrorPtr TRITONBACKEND_RequestInputByIndex(TRITONBACKEND_Request* request,
                                                         const uint32_t index,
                                                         TRITONBACKEND_Input** input);
+TRITONSERVER_ErrorPtr TRITONBACKEND_RequestOutputCount(TRITONBACKEND_Request* request,
+                                                       uint32_t* count);
+TRITONSERVER_ErrorPtr TRITONBACKEND_RequestOutputName(TRITONBACKEND_Request* request,
+                                                      const uint32_t index,
+                                                      const char** output_name);
 TRITONSERVER_ErrorPtr TRITONBACKEND_RequestRelease(TRITONBACKEND_Request* request,
                                                    uint32_t release_flags);
 TRITONSERVER_ErrorPtr TRITONBACKEND_InputProperties(TRITONBACKEND_Input* input,

@@ -15,12 +15,23 @@
 namespace shoprank {
 
 // Per-value features by (feature, given values); entries are never removed, so pointers
-// to them stay valid for the Ranker's life.
+// to them stay valid for the Ranker's life. Bounded: 64 MiB per table (keys and entries
+// counted), and 1,024 values per feature, so that a feature crossed with a value of many
+// (a user id) neither costs a whole-table compute for every new value for ever nor takes
+// the room of the few-valued ones (an age band); past either, features are computed per row.
 struct SideTable::ValueCache {
   static constexpr size_t kBudgetBytes = size_t(64) << 20;
+  static constexpr size_t kValuesPerFeature = 1024;
+  static constexpr size_t kEntryOverheadBytes = 128;  // the map node, the vector, the name
   std::shared_mutex lock;
   std::unordered_map<std::string, std::vector<std::pair<size_t, FeatureColumn>>> entries;
+  std::unordered_map<size_t, size_t> values;  // entries per feature
   size_t bytes = 0;
+
+  bool full(size_t feature) const {  // call with the lock held
+    auto it = values.find(feature);
+    return bytes >= kBudgetBytes || (it != values.end() && it->second >= kValuesPerFeature);
+  }
 };
 
 namespace {
@@ -173,7 +184,7 @@ const std::vector<std::pair<size_t, FeatureColumn>>* SideTable::per_value_featur
     std::shared_lock<std::shared_mutex> reading(cache->lock);
     auto found = cache->entries.find(key);
     if (found != cache->entries.end()) return &found->second;
-    if (cache->bytes >= ValueCache::kBudgetBytes) return nullptr;
+    if (cache->full(f.feature)) return nullptr;
   }
   RawBatch columns;  // this table's columns it reads, every row, and the given values
   for (const auto& name : f.read) columns.emplace(name, this->columns.at(name));
@@ -181,12 +192,13 @@ const std::vector<std::pair<size_t, FeatureColumn>>* SideTable::per_value_featur
   FeatureColumn column;
   if (!transform.compute(f.feature, columns, column)) return nullptr;  // a type the transform names
   std::unique_lock<std::shared_mutex> writing(cache->lock);
-  if (cache->bytes >= ValueCache::kBudgetBytes && !cache->entries.count(key)) return nullptr;
-  auto [entry, added] = cache->entries.try_emplace(std::move(key));
-  if (added) {
-    cache->bytes += feature_bytes(column);
-    entry->second.emplace_back(f.feature, std::move(column));
-  }
+  auto found = cache->entries.find(key);
+  if (found != cache->entries.end()) return &found->second;  // another thread was quicker
+  if (cache->full(f.feature)) return nullptr;
+  cache->bytes += key.size() + feature_bytes(column) + ValueCache::kEntryOverheadBytes;
+  ++cache->values[f.feature];
+  auto entry = cache->entries.try_emplace(std::move(key)).first;
+  entry->second.emplace_back(f.feature, std::move(column));
   return &entry->second;
 }
 

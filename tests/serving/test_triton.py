@@ -200,6 +200,24 @@ def test_the_ranker_reports_its_timings_to_triton(served, rng):
         assert int(infer[step]["ns"]) > 0, step
 
 
+@pytest.mark.parametrize("model", ["ensemble", "ranker"])
+def test_a_request_for_one_output_gets_that_one(served, rng, model):
+    import tritonclient.grpc as grpc
+
+    server, ranker, world = served
+    user, items = random_request(world, rng, 25)
+    tensors = client_for(server, "grpc", model).request_tensors(user, items, 4)
+    inputs = []
+    for name, array in tensors.items():
+        tensor = grpc.InferInput(name, list(array.shape), wire.datatype(array))
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
+    answer = grpc.InferenceServerClient(server.grpc_url).infer(
+        model, inputs, outputs=[grpc.InferRequestedOutput(wire.ITEM_IDS)])
+    assert [o.name for o in answer.get_response().outputs] == [wire.ITEM_IDS]
+    np.testing.assert_array_equal(answer.as_numpy(wire.ITEM_IDS)[0], ranker.rank(user, items, 4)[0])
+
+
 def test_a_client_without_a_server_is_not_ready_and_says_why():
     from shoprank.serving.server import free_port
 

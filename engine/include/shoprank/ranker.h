@@ -4,7 +4,8 @@
 //   shoprank::RawBatch request = ...;  // user columns (one row) + candidate columns (n rows)
 //   shoprank::Ranked best = ranker.rank(request, /*k=*/10);
 //
-// A Ranker is immutable once loaded: any number of threads may call it at once.
+// A loaded Ranker may be called by any number of threads at once (its only mutable part,
+// the side tables' cache of per-value features, has its own lock and a memory bound).
 #pragma once
 
 #include <cstdint>

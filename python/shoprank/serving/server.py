@@ -262,9 +262,11 @@ def _environment(home: Path) -> dict:
         libs.append(env["LD_LIBRARY_PATH"])
     env["LD_LIBRARY_PATH"] = ":".join(libs)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    # Every model instance is a process with its own OpenMP pool: idle workers that spin
-    # take the cores from the one request being served (ranker, 1,000 candidates,
-    # concurrency 1, 2 cores, runs interleaved: p99 10.3-12.5 ms spinning, 7.8-8.1 passive).
+    # Every Python-backend model instance is a process with its own OpenMP pool, and the
+    # server has one more for the C++ ranker: idle workers that spin take the cores from the
+    # one request being served (ranker, 1,000 candidates, concurrency 1, 2 cores, runs
+    # interleaved: p99 2.98-4.92 ms passive, 4.34-5.66 spinning; earlier, with the ranker in
+    # a Python stub, 7.8-8.1 passive against 10.3-12.5).
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
 

@@ -10,7 +10,8 @@
 //
 // Features that read a table's columns and values the request gives once (a user's age band
 // crossed with an item's category) are computed for every table row the first time a value
-// is seen and kept, within a memory budget, for the requests that give it again.
+// is seen and kept, within a memory budget (side_tables.cpp), for the requests that give it
+// again: the only state a loaded Ranker adds to, behind its own lock.
 #pragma once
 
 #include <memory>
@@ -64,7 +65,7 @@ class SideTables {
 
  private:
   std::vector<SideTable> tables_;
-  const FeatureTransform* transform_;  // the Ranker's, which outlives this
+  const FeatureTransform* transform_;  // the Ranker's (its transform_ is declared first)
 
   // Adds the table's columns `names` at `rows` that the batch lacks.
   static void fill_columns(RawBatch& batch, const SideTable& table,
