@@ -62,25 +62,23 @@ struct ServedModel {
   std::string name;
   std::unique_ptr<Ranker> ranker;
   RequestRules rules;
-  int threads = 1;
+  int threads = 0;
+};
+
+struct MessageDelete {  // the model config message is the caller's to delete
+  void operator()(TRITONSERVER_Message* message) const {
+    if (TRITONSERVER_Error* e = TRITONSERVER_MessageDelete(message)) TRITONSERVER_ErrorDelete(e);
+  }
 };
 
 json::Value model_config(TRITONBACKEND_Model* model) {
   TRITONSERVER_Message* message = nullptr;
   check(TRITONBACKEND_ModelConfig(model, 1, &message));
+  const std::unique_ptr<TRITONSERVER_Message, MessageDelete> owned(message);
   const char* text = nullptr;
   size_t size = 0;
-  TRITONSERVER_Error* error = TRITONSERVER_MessageSerializeToJson(message, &text, &size);
-  json::Value config;
-  try {
-    if (error == nullptr) config = json::Value::parse(std::string_view(text, size), "config.pbtxt");
-  } catch (...) {
-    if (TRITONSERVER_Error* e = TRITONSERVER_MessageDelete(message)) TRITONSERVER_ErrorDelete(e);
-    throw;
-  }
-  if (TRITONSERVER_Error* e = TRITONSERVER_MessageDelete(message)) TRITONSERVER_ErrorDelete(e);
-  check(error);
-  return config;
+  check(TRITONSERVER_MessageSerializeToJson(message, &text, &size));
+  return json::Value::parse(std::string_view(text, size), "config.pbtxt");
 }
 
 std::string parameter(const json::Value& config, const std::string& key,

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -115,16 +114,14 @@ void compute_ahead(SideTable& table, std::optional<RawColumn> key,
       table.features.emplace_back(i, std::move(column));
       continue;
     }
+    const auto& inputs = transform.feature_inputs(i);
     SideTable::PerValue f{i, {}, {}};
-    for (const auto& name : transform.feature_inputs(i)) {
-      (table.columns.count(name) ? f.read : f.given).push_back(name);
-    }
+    for (const auto& name : inputs) (table.columns.count(name) ? f.read : f.given).push_back(name);
     const bool reads_key = std::count(f.read.begin(), f.read.end(), table.key) > 0;
     if (!f.read.empty() && !f.given.empty() && !reads_key) {
       table.per_value.push_back(std::move(f));
       continue;
     }
-    const auto& inputs = transform.feature_inputs(i);
     read_elsewhere.insert(inputs.begin(), inputs.end());
   }
   table.cache = std::make_shared<SideTable::ValueCache>();
@@ -252,9 +249,7 @@ void SideTables::fill(RawBatch& batch, std::vector<KnownFeatures>& known) const 
     std::vector<int64_t> rows = table.rows_of(key->second);
     const bool all_known = std::none_of(rows.begin(), rows.end(), [](int64_t r) { return r < 0; });
     if (carries_none && all_known && !(table.features.empty() && table.per_value.empty())) {
-      for (const auto& name : table.still_read) {
-        batch.emplace(name, gather(table.columns.at(name), rows));
-      }
+      fill_columns(batch, table, table.still_read, rows);
       if (rows.size() == 1) {  // a one-row table (the user's) gives its values as columns
         for (const auto& f : table.per_value) fill_columns(batch, table, f.read, rows);
       } else if (!table.per_value.empty()) {

@@ -75,18 +75,25 @@ def test_triton_answers_as_the_in_process_ranker(served, rng, protocol, model):
             assert ids.dtype == np.int64 and scores.dtype == np.float32
 
 
-def _raw_infer(server, tensors: dict, model="ensemble"):
-    """Sends tensors as given (no client-side checks) over gRPC; returns the error text."""
+def _grpc_inputs(tensors: dict) -> list:
+    """The tensors as gRPC inputs, as given (no client-side checks)."""
     import tritonclient.grpc as grpc
 
-    client = grpc.InferenceServerClient(server.grpc_url)
     inputs = []
     for name, array in tensors.items():
         tensor = grpc.InferInput(name, list(array.shape), wire.datatype(array))
         tensor.set_data_from_numpy(array)
         inputs.append(tensor)
+    return inputs
+
+
+def _raw_infer(server, tensors: dict, model="ensemble"):
+    """Sends tensors as given over gRPC; returns the error text."""
+    import tritonclient.grpc as grpc
+
+    client = grpc.InferenceServerClient(server.grpc_url)
     with pytest.raises(Exception) as error:
-        client.infer(model, inputs)
+        client.infer(model, _grpc_inputs(tensors))
     return str(error.value)
 
 
@@ -207,13 +214,8 @@ def test_a_request_for_one_output_gets_that_one(served, rng, model):
     server, ranker, world = served
     user, items = random_request(world, rng, 25)
     tensors = client_for(server, "grpc", model).request_tensors(user, items, 4)
-    inputs = []
-    for name, array in tensors.items():
-        tensor = grpc.InferInput(name, list(array.shape), wire.datatype(array))
-        tensor.set_data_from_numpy(array)
-        inputs.append(tensor)
     answer = grpc.InferenceServerClient(server.grpc_url).infer(
-        model, inputs, outputs=[grpc.InferRequestedOutput(wire.ITEM_IDS)])
+        model, _grpc_inputs(tensors), outputs=[grpc.InferRequestedOutput(wire.ITEM_IDS)])
     assert [o.name for o in answer.get_response().outputs] == [wire.ITEM_IDS]
     np.testing.assert_array_equal(answer.as_numpy(wire.ITEM_IDS)[0], ranker.rank(user, items, 4)[0])
 
