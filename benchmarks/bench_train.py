@@ -1,7 +1,7 @@
 """Training throughput of DLRM and DCN-v2 on fused against per-feature embedding tables,
 with the test AUC each reaches, on the same generated data and seed, in one run.
 
-    python benchmarks/bench_train.py                      # default data set (1M rows)
+    python benchmarks/bench_train.py                      # default data set (5M rows)
     python benchmarks/bench_train.py --rows 300000 --epochs 2
 
 The logs are generated and processed once (kept in --data); each model then trains with
@@ -83,7 +83,10 @@ def plot(rows: list[dict], path: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    from shoprank.data.generator import DEFAULT_ROWS
+
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS,
+                        help=f"generated rows (default {DEFAULT_ROWS:,}: the default data set)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=common.RESULTS / "train-data",

@@ -15,11 +15,15 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from shoprank.data.generator import DEFAULT_ITEMS, DEFAULT_ROWS, DEFAULT_USERS
+
     parser.add_argument("--out", required=True, help="output folder (must be new or empty)")
-    parser.add_argument("--users", type=int, default=20_000, help="users (default 20000)")
-    parser.add_argument("--items", type=int, default=5_000, help="items (default 5000)")
-    parser.add_argument("--rows", type=int, default=1_000_000,
-                        help="impressions (default 1000000)")
+    parser.add_argument("--users", type=int, default=DEFAULT_USERS,
+                        help=f"users (default {DEFAULT_USERS})")
+    parser.add_argument("--items", type=int, default=DEFAULT_ITEMS,
+                        help=f"items (default {DEFAULT_ITEMS})")
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS,
+                        help=f"impressions (default {DEFAULT_ROWS})")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--format", choices=["shoprank", "criteo"], default="shoprank",
                         help="shoprank: Parquet + side tables; criteo: the Criteo TSV layout")
