@@ -70,6 +70,7 @@ def plot(rows: list[dict], path: Path) -> None:
     oracle = rows[0].get("oracle_auc")
     if oracle:
         axes[1].axhline(oracle, color="black", linestyle="--", label=f"oracle {oracle:.3f}")
+        axes[1].axhline(oracle - 0.02, color="grey", linestyle=":", label="oracle - 0.02")
         axes[1].legend(fontsize=8)
     low = min(r["test_auc"] for r in rows)
     axes[1].set_ylim(low - 0.05, (oracle or max(r["test_auc"] for r in rows)) + 0.01)
