@@ -82,10 +82,10 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     from shoprank.data.generator import DEFAULT_ROWS
 
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS,
                         help=f"generated rows (default {DEFAULT_ROWS:,}: the default data set)")
     parser.add_argument("--epochs", type=int, default=1)
