@@ -15,7 +15,8 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from shoprank.data.generator import DEFAULT_ITEMS, DEFAULT_ROWS, DEFAULT_USERS
+    from shoprank.data.generator import (DEFAULT_CHUNK_ROWS, DEFAULT_ITEMS, DEFAULT_ROWS,
+                                         DEFAULT_USERS)
 
     parser.add_argument("--out", required=True, help="output folder (must be new or empty)")
     parser.add_argument("--users", type=int, default=DEFAULT_USERS,
@@ -27,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--format", choices=["shoprank", "criteo"], default="shoprank",
                         help="shoprank: Parquet + side tables; criteo: the Criteo TSV layout")
-    parser.add_argument("--chunk-rows", type=int, default=1_000_000,
-                        help="rows per chunk: bounds memory (default 1000000)")
+    parser.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS,
+                        help=f"rows per chunk: bounds memory (default {DEFAULT_CHUNK_ROWS})")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -29,12 +29,13 @@ START = np.datetime64("2024-01-01T00:00:00", "ms")
 # reached test AUC 0.736 and a tuned logistic regression 0.742 against an oracle of 0.766;
 # at 5M the DLRM reaches 0.750 against 0.764 (benchmarks/README.md, bench_train).
 DEFAULT_USERS, DEFAULT_ITEMS, DEFAULT_ROWS = 20_000, 5_000, 5_000_000
+DEFAULT_CHUNK_ROWS = 1_000_000
 
 
 def generate(out_dir, *, users: int = DEFAULT_USERS, items: int = DEFAULT_ITEMS,
-             rows: int = DEFAULT_ROWS,
-             seed: int = 0, format: str = "shoprank", chunk_rows: int = 1_000_000,
-             progress: bool = True, overwrite: bool = False) -> dict:
+             rows: int = DEFAULT_ROWS, seed: int = 0, format: str = "shoprank",
+             chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: bool = True,
+             overwrite: bool = False) -> dict:
     for name, value in (("users", users), ("items", items), ("rows", rows),
                         ("chunk_rows", chunk_rows)):
         if value < 1:
