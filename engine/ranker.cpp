@@ -28,8 +28,17 @@ Ranker Ranker::load(const std::string& folder) {
   r.tables_ = std::make_shared<SideTables>(spec, artifacts->tensors, *r.transform_);
   r.forward_ = std::make_shared<model::Forward>(spec["model"], artifacts->tensors,
                                                 r.transform_->feature_names());
-  for (const auto& table : r.tables_->tables()) {
-    if (table.name == "items") r.item_key_ = table.key;
+  if (spec.has("item_key")) {
+    r.item_key_ = spec["item_key"].as_string();
+    const auto& known = r.inputs();
+    SHOPRANK_EXPECTS(r.item_key_.empty() ||
+                         std::any_of(known.begin(), known.end(),
+                                     [&](const InputSpec& s) { return s.name == r.item_key_; }),
+                     spec["item_key"].path(), ": ", r.item_key_, " is not an input");
+  } else {  // folders exported before ranker.json named it
+    for (const auto& table : r.tables_->tables()) {
+      if (table.name == "items") r.item_key_ = table.key;
+    }
   }
   r.device_ = std::make_shared<DeviceCopy>();
   r.storage_ = std::move(artifacts);  // tensors.bin stays alive as long as the Ranker

@@ -38,7 +38,7 @@ class Ranker {
   const std::vector<std::string>& feature_names() const { return transform_->feature_names(); }
   const std::string& architecture() const { return forward_->architecture(); }
   const std::string& folder() const { return folder_; }
-  // The side table a candidate id names (e.g. "items" keyed by item_id), or empty.
+  // The input whose values name the candidates (the logs' item id column), or empty.
   const std::string& item_key() const { return item_key_; }
 
   // The model inputs of raw rows: side-table columns filled in from their keys, then the

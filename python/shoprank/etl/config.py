@@ -1,24 +1,8 @@
 """The logs config: how a user describes their own interaction logs to ``shoprank etl``.
 
-A small JSON file beside the data (``shoprank generate`` writes one for its logs)::
-
-    {"format": "parquet",                        # parquet | csv | criteo
-     "impressions": "impressions/*.parquet",     # glob, relative to the config file
-     "timestamp": "timestamp",                   # null: the file order is the time order
-     "label": "click", "other_labels": ["purchase"],
-     "user_id": "user_id", "item_id": "item_id",
-     "side_tables": {"items": {"path": "items.parquet", "key": "item_id"}},
-     "categorical": ["item_id", "device"],       # Categorify (freq_threshold, null/unseen ids)
-     "hashed": {"session_id": 100000},           # HashBucket into that many buckets
-     "multi_valued": ["tags"],                   # list columns, Categorify per element
-     "continuous": ["price"],                    # FillMissing, Clip >= 0, LogOp, Normalize
-     "crosses": [["user_id", "category"]],       # Categorify of the combination
-     "time_features": ["timestamp"],             # hour and weekday
-     "statistics": {"count": ["item_id"], "ctr": ["item_id"]},   # on the train window only
-     "passthrough": ["_p_click"],                # carried to the output untouched
-     "filters": {"drop_null": ["user_id"]},      # the only way rows may be dropped
-     "split": {"valid": 0.1, "test": 0.1},       # the latest 10% test, the 10% before valid
-     "freq_threshold": 2}
+A JSON file beside the data (``shoprank generate`` writes one for its logs). Its format,
+every key with its default and a complete example, is in README.md ("Your own logs");
+tests/etl/test_config_docs.py checks that section against this module.
 """
 
 from __future__ import annotations
@@ -32,17 +16,22 @@ P_CLICK = "_p_click"  # the generator's true click probability: carried, never a
 CRITEO_COLUMNS = (["label"] + [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i in range(1, 27)])
 
 
+SPLITS = ("train", "valid", "test")
+DERIVED_TABLES = {"users": "user_id", "items": "item_id"}  # table: the config key of its key
+
+
 @dataclasses.dataclass(frozen=True)
 class SideTable:
     path: Path
     key: str
+    derived: bool = False  # made by the ETL from the logs' own columns (tables/ in its output)
 
 
 @dataclasses.dataclass(frozen=True)
 class LogsConfig:
     root: Path                       # the folder the config's paths are relative to
     format: str
-    impressions: str
+    impressions: str                 # a glob, or "" where split_files name each split's
     label: str
     timestamp: str | None = None
     other_labels: tuple[str, ...] = ()
@@ -61,6 +50,9 @@ class LogsConfig:
     drop_null: tuple[str, ...] = ()
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
+    split_files: dict[str, str] = dataclasses.field(default_factory=dict)  # split: glob
+    user_columns: tuple[str, ...] = ()   # columns of the logs that belong to the user ...
+    item_columns: tuple[str, ...] = ()   # ... and to the item: the ETL derives their tables
     freq_threshold: int = 1
     p_click: str | None = None       # criteo: a .npy sidecar of true click probabilities
 
@@ -74,6 +66,18 @@ class LogsConfig:
     def labels(self) -> tuple[str, ...]:
         return (self.label, *self.other_labels)
 
+    @property
+    def derived_tables(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """{table name: (key column, columns)} of the tables the ETL derives from the logs."""
+        columns = {"users": (self.user_id, self.user_columns),
+                   "items": (self.item_id, self.item_columns)}
+        return {name: entry for name, entry in columns.items() if entry[1]}
+
+    @property
+    def impression_globs(self) -> dict[str, str]:
+        """{split: glob} of files given per split, or {"all": glob} of logs to split by time."""
+        return dict(self.split_files) or {"all": self.impressions}
+
     def feature_columns(self) -> list[str]:
         """Every raw column a feature is built from (after the side tables are joined)."""
         columns = [*self.categorical, *self.hashed, *self.multi_valued, *self.continuous,
@@ -86,14 +90,15 @@ class LogsConfig:
         keys = [t.key for t in self.side_tables.values()]
         extra = [self.timestamp] if self.timestamp else []
         passthrough = [c for c in self.passthrough if not (self.p_click and c == P_CLICK)]
+        derived = [c for key, columns in self.derived_tables.values() for c in (key, *columns)]
         return list(dict.fromkeys([*keys, *extra, *self.labels, *self.feature_columns(),
-                                   *passthrough, *self.drop_null]))
+                                   *passthrough, *self.drop_null, *derived]))
 
 
 _KNOWN_KEYS = {"format", "impressions", "timestamp", "label", "other_labels", "user_id",
                "item_id", "side_tables", "categorical", "hashed", "multi_valued", "continuous",
                "crosses", "time_features", "statistics", "passthrough", "filters", "split",
-               "freq_threshold", "p_click"}
+               "freq_threshold", "p_click", "user_columns", "item_columns"}
 
 
 def load_config(path: str | Path) -> LogsConfig:
@@ -120,10 +125,13 @@ def from_dict(raw: dict, root: Path) -> LogsConfig:
     fmt = raw.get("format", "parquet")
     if fmt not in FORMATS:
         raise ValueError(f"format: expected one of {FORMATS}, got {fmt!r}")
-    for key in ("impressions", "label"):
-        if not isinstance(raw.get(key), str):
-            raise ValueError(f"{key}: required, a string")
+    if not isinstance(raw.get("label"), str):
+        raise ValueError("label: required, a string")
+    impressions, split_files = _impressions(raw.get("impressions"))
     split = raw.get("split", {})
+    if split and split_files:
+        raise ValueError("split: the impressions are already split into files; give either "
+                         "split fractions or a file pattern per split, not both")
     valid, test = float(split.get("valid", 0.1)), float(split.get("test", 0.1))
     if not (0 <= valid < 1 and 0 < test < 1 and valid + test < 1):
         raise ValueError(f"split: valid and test must be fractions with valid + test < 1 and "
@@ -151,7 +159,7 @@ def from_dict(raw: dict, root: Path) -> LogsConfig:
             raise ValueError(f"side_tables.{name}: expected {{'path': ..., 'key': ...}}")
         sides[name] = SideTable(root / table["path"], str(table["key"]))
     config = LogsConfig(
-        root=root, format=fmt, impressions=raw["impressions"], label=raw["label"],
+        root=root, format=fmt, impressions=impressions, label=raw["label"],
         timestamp=raw.get("timestamp"), other_labels=tuple(_strings(raw.get("other_labels", []),
                                                                      "other_labels")),
         user_id=raw.get("user_id"), item_id=raw.get("item_id"), side_tables=sides,
@@ -163,11 +171,70 @@ def from_dict(raw: dict, root: Path) -> LogsConfig:
         ctr_statistics=tuple(_strings(statistics.get("ctr", []), "statistics.ctr")),
         passthrough=tuple(_strings(raw.get("passthrough", []), "passthrough")),
         drop_null=tuple(_strings(filters.get("drop_null", []), "filters.drop_null")),
-        valid_fraction=valid, test_fraction=test, freq_threshold=freq,
-        p_click=raw.get("p_click"),
+        valid_fraction=valid, test_fraction=test, split_files=split_files,
+        user_columns=tuple(_strings(raw.get("user_columns", []), "user_columns")),
+        item_columns=tuple(_strings(raw.get("item_columns", []), "item_columns")),
+        freq_threshold=freq, p_click=raw.get("p_click"),
     )
     _check_roles(config)
+    _check_derived_tables(config)
     return config
+
+
+def _impressions(value) -> tuple[str, dict[str, str]]:
+    """(glob, {}) or ("", {split: glob}) from the config's "impressions"."""
+    if isinstance(value, str):
+        return value, {}
+    if not isinstance(value, dict):
+        raise ValueError("impressions: required, a file pattern or {\"train\": pattern, "
+                         "\"valid\": pattern, \"test\": pattern}")
+    unknown = sorted(set(value) - set(SPLITS))
+    if unknown or not {"train", "test"} <= set(value):
+        raise ValueError(f"impressions: the splits must be train and test, and valid if "
+                         f"wanted; got {sorted(value)}")
+    if not all(isinstance(v, str) for v in value.values()):
+        raise ValueError(f"impressions: expected a file pattern per split, got {value!r}")
+    return "", {name: value[name] for name in SPLITS if name in value}
+
+
+def _check_derived_tables(config: LogsConfig) -> None:
+    for name, key_setting in DERIVED_TABLES.items():
+        columns = config.user_columns if name == "users" else config.item_columns
+        kind = f"{name[:-1]}_columns"
+        key = getattr(config, key_setting)
+        if not columns:
+            continue
+        if not key:
+            raise ValueError(f"{kind}: the config must name {key_setting} (the key of the "
+                             f"{name} table these columns make)")
+        if name in config.side_tables:
+            raise ValueError(f"{kind}: the config already has a side table {name!r}; list "
+                             f"its columns there, or drop the side table")
+        if key in columns:
+            raise ValueError(f"{kind}: {key!r} is the table's key, not one of its columns")
+    both = sorted(set(config.user_columns) & set(config.item_columns))
+    if both:
+        raise ValueError(f"columns listed for both the user and the item: {both}")
+    taken = sorted(set(config.user_columns + config.item_columns)
+                   & {config.label, *config.other_labels, config.timestamp})
+    if taken:
+        raise ValueError(f"user_columns / item_columns: {taken} are labels or the timestamp, "
+                         "not attributes of a user or an item")
+
+
+def read_back(etl_dir) -> LogsConfig:
+    """The logs config an ETL output was made from (named in its summary.json), with the
+    tables the ETL derived as side tables read from the output's tables/ folder."""
+    import json
+
+    etl_dir = Path(etl_dir)
+    summary = etl_dir / "summary.json"
+    if not summary.is_file():
+        raise FileNotFoundError(f"{summary}: not an ETL output folder (shoprank etl)")
+    config = load_config(json.loads(summary.read_text())["config"])
+    derived = {name: SideTable(etl_dir / "tables" / f"{name}.parquet", key, derived=True)
+               for name, (key, _) in config.derived_tables.items()}
+    return dataclasses.replace(config, side_tables={**config.side_tables, **derived})
 
 
 def _strings(values, key: str) -> list[str]:

@@ -24,11 +24,18 @@ class LogsError(ValueError):
     """The input logs (not the program) are at fault; the message says where."""
 
 
-def find_files(config: LogsConfig) -> list[Path]:
-    pattern = str(config.root / config.impressions)
-    files = sorted(Path(p) for p in glob.glob(pattern))
-    if not files:
-        raise LogsError(f"no input files match {pattern}")
+def find_files(config: LogsConfig, split: str | None = None) -> list[Path]:
+    """The impression files of one entry of config.impression_globs ("all", or a split's
+    own files), or of every entry; each opened once."""
+    globs = config.impression_globs
+    files = []
+    for name in [split] if split else globs:
+        pattern = str(config.root / globs[name])
+        found = sorted(Path(p) for p in glob.glob(pattern))
+        if not found:
+            raise LogsError(f"no input files match {pattern}" +
+                            (f" (the {name} split)" if name != "all" else ""))
+        files += found
     for path in files:
         check_file(path, config.format)
     return files

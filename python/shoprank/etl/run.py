@@ -4,6 +4,8 @@ Output folder::
 
     train/ valid/ test/     processed Parquet per split, each with the Merlin schema.pbtxt
     workflow/               the fitted NVTabular Workflow (Workflow.load) and its statistics
+    tables/                 users / items tables derived from already-joined logs, if the
+                            config asks (derived_tables.py)
     summary.json            rows in/out per split, what was dropped and why, cardinalities,
                             unseen/null shares, the oracle AUC where the logs carry it
 
@@ -22,8 +24,9 @@ from pathlib import Path
 from shoprank._output import output_folder
 from shoprank.etl.cluster import choose_device, dask_cluster
 from shoprank.etl.config import P_CLICK, load_config
-from shoprank.etl.reading import find_files, list_column_types, read_logs
-from shoprank.etl.split import split_by_time
+from shoprank.etl.derived_tables import write_derived_tables
+from shoprank.etl.reading import find_files, list_column_types
+from shoprank.etl.split import read_and_split
 from shoprank.etl.summary import categorical_columns, output_rows, split_summary
 from shoprank.etl.workflow import build_workflow
 
@@ -47,8 +50,7 @@ def run_etl(config_path, out_dir, *, device: str = "auto", workers: int | None =
 def _run(config, tmp: Path, *, cpu: bool, progress: bool, say) -> dict:
     files = find_files(config)
     say(f"reading {len(files)} {config.format} file(s) from {config.root}")
-    ddf, rows_read, dropped = read_logs(config, files)
-    splits, windows = split_by_time(ddf, config, rows_read - sum(dropped.values()))
+    splits, windows, rows_read, dropped = read_and_split(config)
     workflow = build_workflow(config, tmp / "stats", cpu=cpu)
     stages = _progress(["join and split", "fit on train",
                         *[f"transform {name}" for name in splits]], progress)
@@ -57,7 +59,7 @@ def _run(config, tmp: Path, *, cpu: bool, progress: bool, say) -> dict:
     # (fit, transform, counting) reads plain files instead of re-running the join.
     staged = {name: tmp / "staged" / name for name in splits}
     list_types = list_column_types(config, files)
-    rows_in = {}
+    rows_in, derived = {}, {}
     for stage in stages:
         if stage == "join and split":
             for name, part in splits.items():
@@ -66,9 +68,13 @@ def _run(config, tmp: Path, *, cpu: bool, progress: bool, say) -> dict:
                 rows_in[name] = output_rows(staged[name])
                 if rows_in[name] == 0:
                     raise ValueError(
-                        f"the {name} split is empty: the logs span too short a time for "
-                        f"split fractions valid={config.valid_fraction}, "
-                        f"test={config.test_fraction}")
+                        f"the {name} split is empty: " + (
+                            f"its files ({config.split_files[name]}) hold no rows"
+                            if config.split_files else
+                            f"the logs span too short a time for split fractions "
+                            f"valid={config.valid_fraction}, test={config.test_fraction}"))
+            derived = write_derived_tables(config, [staged[name] for name in splits],
+                                           tmp / "tables", list_types)
         elif stage == "fit on train":
             workflow.fit(_dataset(staged["train"], cpu))
         else:
@@ -93,7 +99,10 @@ def _run(config, tmp: Path, *, cpu: bool, progress: bool, say) -> dict:
         say(f"  {name:<5} {rows_in[name]:>10,} rows  {windows[name][0]} .. {windows[name][1]}"
             + (f"  oracle AUC {per_split[name]['oracle_auc']:.4f}"
                if "oracle_auc" in per_split[name] else ""))
+    for name, rows in derived.items():
+        say(f"  derived the {name} table from the logs: {rows:,} rows")
     return {"rows_read": rows_read, "dropped": dropped, "splits": per_split,
+            "derived_tables": derived,
             "cardinalities": categorical_columns(schema),
             "output_columns": list(schema.column_names)}
 

@@ -1,7 +1,8 @@
 """Splitting logs by time: train is the earliest window, test the latest, valid between.
 
 Logs with a timestamp split at its quantiles (rows sharing a timestamp stay together);
-logs without one (Criteo) split by row order, which is their time order.
+logs without one (Criteo) split by row order, which is their time order. Logs a user has
+already split come as files per split (``split_by_files``).
 """
 
 from __future__ import annotations
@@ -9,10 +10,34 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shoprank.etl.config import LogsConfig
-from shoprank.etl.reading import ROW
+from shoprank.etl.config import SPLITS, LogsConfig
+from shoprank.etl.reading import ROW, find_files, read_logs
 
-SPLITS = ("train", "valid", "test")
+
+def read_and_split(config: LogsConfig) -> tuple[dict, dict, int, dict]:
+    """({split: dask DataFrame}, {split: window}, rows read, {reason: rows dropped}), by
+    time or by the files given per split."""
+    if config.split_files:
+        return split_by_files(config)
+    ddf, rows_read, dropped = read_logs(config, find_files(config))
+    splits, windows = split_by_time(ddf, config, rows_read - sum(dropped.values()))
+    return splits, windows, rows_read, dropped
+
+
+def split_by_files(config: LogsConfig) -> tuple[dict, dict, int, dict]:
+    """Each split read from its own files; its window is the time its rows span."""
+    splits, windows, rows_read, dropped = {}, {}, 0, {}
+    for name in config.split_files:
+        splits[name], rows, drops = read_logs(config, find_files(config, name))
+        rows_read += rows
+        for reason, count in drops.items():
+            dropped[reason] = dropped.get(reason, 0) + count
+        if config.timestamp:
+            stamps = splits[name][config.timestamp]
+            windows[name] = [str(stamps.min().compute()), str(stamps.max().compute())]
+        else:
+            windows[name] = ["files", config.split_files[name]]
+    return splits, windows, rows_read, dropped
 
 
 def split_by_time(ddf, config: LogsConfig, rows: int) -> tuple[dict, dict]:

@@ -61,10 +61,13 @@ def build_model(schema, label: str, spec: ModelSpec):
                                    l2_batch_regularization_factor=spec.embedding_l2)
     output = mm.BinaryOutput(label)
     if spec.architecture == "dlrm":
-        return mm.DLRMModel(schema, embeddings=embeddings,
+        # mm.DLRMModel, but told its input schema: Merlin's version learns it from an input
+        # block, which its DLRM has only when there are continuous features; without one the
+        # model prepares no list feature and its embeddings never see them.
+        body = mm.DLRMBlock(schema, embeddings=embeddings,
                             bottom_block=mm.MLPBlock(list(spec.bottom_mlp), activation=spec.activation),
-                            top_block=mm.MLPBlock(list(spec.top_mlp), activation=spec.activation),
-                            prediction_tasks=output)
+                            top_block=mm.MLPBlock(list(spec.top_mlp), activation=spec.activation))
+        return mm.Model(body, output, schema=features)
     inputs = mm.InputBlockV2(features, categorical=embeddings)
     return mm.DCNModel(schema, depth=spec.cross_depth,
                        deep_block=mm.MLPBlock(list(spec.top_mlp), activation=spec.activation),

@@ -51,7 +51,7 @@ def build_ranker(model_dir) -> tuple[dict, dict]:
     used = {f["name"] for f in forward["embeddings"]["features"]} | set(forward["continuous"])
     features = [f for f in transform["features"] if f["name"] in used]
     reads = {c for f in features for c in f["inputs"]}
-    keys = {t["key"] for t in transform["tables"].values()}
+    keys = {t["key"] for t in transform["tables"].values()} | {transform["item_key"]}
     inputs = [i for i in transform["inputs"] if i["name"] in reads | keys]
     tables = {}
     for name, table in transform["tables"].items():
@@ -59,7 +59,8 @@ def build_ranker(model_dir) -> tuple[dict, dict]:
         if columns:
             tables[name] = {**table, "columns": columns}
     spec = {"format": FORMAT, "version": VERSION, "label": forward["label"],
-            "inputs": inputs, "features": features, "tables": tables, "model": forward,
+            "inputs": inputs, "features": features, "tables": tables,
+            "item_key": transform["item_key"], "model": forward,
             "source": {"model": str(model_dir.resolve()), "etl": str(etl_dir.resolve())}}
     tensors = {**model_tensors, **transform_tensors}
     named = _tensor_names(spec)

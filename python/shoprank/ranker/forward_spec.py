@@ -61,19 +61,24 @@ def extract_forward(model, spec=None, schema=None, label: str | None = None
     against what the model holds when given; the model itself is the truth.
     """
     description, variables = _extract(model, spec, schema, label)
-    return description, {name: np.asarray(v.numpy(), dtype=np.float32)
-                         for name, v in variables.items()}
+    return description, {name: _value(v) for name, v in variables.items()}
 
 
 def folder_entry(model, spec, schema, label, weight_names) -> dict | None:
     """model.json's "forward" entry: the description and, for every tensor, the name of its
-    array in weights.npz. ``weight_names`` maps ``variable.ref()`` to that name. None for a
-    model the engine does not compute (per-feature embedding tables)."""
-    if spec is not None and getattr(spec, "tables", "fused") != "fused":
-        return None
+    array in weights.npz, or the list of arrays it stacks (per-feature embedding tables,
+    stacked into one). ``weight_names`` maps ``variable.ref()`` to that name."""
     description, variables = _extract(model, spec, schema, label)
     return {"description": description,
-            "tensors": {name: weight_names[v.ref()] for name, v in variables.items()}}
+            "tensors": {name: [weight_names[p.ref()] for p in v] if isinstance(v, list)
+                        else weight_names[v.ref()] for name, v in variables.items()}}
+
+
+def _value(variable) -> np.ndarray:
+    """A variable's value as float32; a list of tables stacked into one."""
+    if isinstance(variable, list):
+        return np.concatenate([_value(part) for part in variable], axis=0)
+    return np.asarray(variable.numpy(), dtype=np.float32)
 
 
 def extract_forward_from_folder(model_dir) -> tuple[dict, dict[str, np.ndarray]]:
@@ -85,17 +90,15 @@ def extract_forward_from_folder(model_dir) -> tuple[dict, dict[str, np.ndarray]]
     model_json, weights = load_weights(model_dir)
     entry = model_json.get("forward")
     if entry is None:
-        tables = model_json.get("spec", {}).get("tables", "fused")
-        if tables != "fused":
-            raise ValueError(f"{model_dir}: the model uses {tables} embedding tables; the "
-                             "engine's forward needs one fused table (train with --tables fused)")
         return extract_forward(load_keras_model(model_dir), None, None, model_json.get("label"))
     description, tensors = entry["description"], {}
-    for name, key in entry["tensors"].items():
-        if key not in weights:
-            raise ValueError(f"{model_dir}: model.json names weights.npz array {key!r} for "
-                             f"{name}, but weights.npz has no such array")
-        tensors[name] = np.asarray(weights[key], dtype=np.float32)
+    for name, keys in entry["tensors"].items():
+        parts = keys if isinstance(keys, list) else [keys]
+        for key in parts:
+            if key not in weights:
+                raise ValueError(f"{model_dir}: model.json names weights.npz array {key!r} "
+                                 f"for {name}, but weights.npz has no such array")
+        tensors[name] = np.concatenate([np.asarray(weights[k], np.float32) for k in parts])
     check_description(description, tensors)
     return description, tensors
 
@@ -107,6 +110,7 @@ def _extract(model, spec, schema, label):
     from merlin.models.tf.core.aggregation import ConcatFeatures, StackFeatures
     from merlin.models.tf.core.combinators import ParallelBlock, WithShortcut
     from merlin.models.tf.inputs.continuous import Continuous, ContinuousFeatures
+    from merlin.models.tf.inputs.embedding import EmbeddingTable
     from merlin.models.tf.outputs.base import ModelOutput
     from merlin.models.tf.outputs.classification import BinaryOutput
 
@@ -130,21 +134,10 @@ def _extract(model, spec, schema, label):
                          "engine's forward does not compute")
 
     # embeddings
-    fused = of_type(FusedEmbeddings)
-    if len(fused) != 1:
-        raise ValueError("the engine's forward needs a model on one FusedEmbeddings table "
-                         f"(--tables fused); this model has {len(fused)}")
-    fused = fused[0]
-    variables = {"model/embeddings/table": fused.table}
-    layout = fused.layout()
-    features = []
-    for i, f in enumerate(layout["features"]):
-        end = layout["features"][i + 1]["offset"] if i + 1 < len(layout["features"]) \
-            else layout["rows"]
-        features.append({**f, "cardinality": int(end - f["offset"])})
-    embeddings = {"table": "model/embeddings/table", "rows": layout["rows"],
-                  "dim": layout["dim"], "pooling": layout["pooling"], "empty_list": "zeros",
-                  "features": features}
+    table, layout = _embedding_layout(of_type(FusedEmbeddings), of_type(EmbeddingTable), spec)
+    variables = {"model/embeddings/table": table}
+    embeddings = {"table": "model/embeddings/table", **layout, "empty_list": "zeros"}
+    features = layout["features"]
     categorical = [f["name"] for f in features]
 
     # output head
@@ -266,8 +259,55 @@ def _extract(model, spec, schema, label):
 
     _check_all_weights_used(model, variables)
     _check_against(description, spec, schema)
-    check_description(description, {n: np.empty(v.shape, np.float32) for n, v in variables.items()})
+    check_description(description, {n: np.empty(_shape(v), np.float32)
+                                     for n, v in variables.items()})
     return description, variables
+
+
+def _embedding_layout(fused, tables, spec) -> tuple[object, dict]:
+    """(the table's variable, or the per-feature tables' variables to stack into one; the
+    description's rows, dim, pooling and features with their offsets into the one table)."""
+    if len(fused) + bool(tables) != 1:
+        raise ValueError("expected one FusedEmbeddings table or Merlin's per-feature tables; "
+                         f"this model has {len(fused)} fused and {len(tables)} per-feature")
+    if fused:
+        layout = fused[0].layout()
+        features = []
+        for i, f in enumerate(layout["features"]):
+            end = layout["features"][i + 1]["offset"] if i + 1 < len(layout["features"]) \
+                else layout["rows"]
+            features.append({**f, "cardinality": int(end - f["offset"])})
+        return fused[0].table, {**{k: layout[k] for k in ("rows", "dim", "pooling")},
+                                "features": features}
+    # Merlin's per-feature tables (one per domain; a table may serve several features): the
+    # engine reads them stacked into one, each feature from its table's first row
+    parts, features, rows, dims, poolings = [], [], 0, set(), set()
+    for table in tables:
+        variable = table.table.embeddings
+        size, dim = (int(d) for d in variable.shape)
+        for name, column in table.features.items():
+            features.append({"name": name, "offset": rows, "list": bool(column.is_list),
+                             "cardinality": size})
+            if column.is_list:
+                poolings.add(table.sequence_combiner)
+        parts.append(variable)
+        rows += size
+        dims.add(dim)
+    if len(dims) != 1:
+        raise ValueError(f"per-feature tables of different widths {sorted(dims)}: the engine "
+                         "needs one embedding width")
+    if len(poolings) > 1 or not poolings <= {"mean", "sum"}:
+        raise ValueError(f"list features pooled by {sorted(map(str, poolings))}: the engine "
+                         "pools every list feature by one of mean or sum")
+    pooling = poolings.pop() if poolings else getattr(spec, "pooling", "mean")
+    return parts, {"rows": rows, "dim": dims.pop(), "pooling": pooling, "features": features}
+
+
+def _shape(variable) -> tuple[int, ...]:
+    if isinstance(variable, list):
+        shapes = [_shape(part) for part in variable]
+        return (sum(s[0] for s in shapes), *shapes[0][1:])
+    return tuple(int(d) for d in variable.shape)
 
 
 def _walk(layer, path=()):
@@ -337,7 +377,7 @@ def _mlp(layers, prefix, variables) -> list[dict]:
 
 
 def _check_all_weights_used(model, variables):
-    used = {v.ref() for v in variables.values()}
+    used = {p.ref() for v in variables.values() for p in (v if isinstance(v, list) else [v])}
     left = [v.name for v in model.trainable_weights if v.ref() not in used]
     left += [v.name for v in model.non_trainable_weights
              if "should_compute_train_metrics_for_batch" not in v.name]

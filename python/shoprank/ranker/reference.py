@@ -18,14 +18,14 @@ class ReferenceRanker:
         import nvtabular as nvt
         import pandas as pd
 
-        from shoprank.etl.config import load_config
+        from shoprank.etl.config import read_back
         from shoprank.models.export import load_keras_model
         from shoprank.ranker.export import etl_folder, model_folder
         from shoprank.ranker.transform_spec import _raw_columns
 
         model_dir = model_folder(model_dir)
         etl_dir = etl_folder(model_dir)
-        self.config = load_config(json.loads((etl_dir / "summary.json").read_text())["config"])
+        self.config = read_back(etl_dir)
         self.workflow = nvt.Workflow.load(str(etl_dir / "workflow"))
         self.model = load_keras_model(model_dir)
         model_json = json.loads((model_dir / "model.json").read_text())
@@ -123,12 +123,12 @@ def sample_request(model_dir, candidates: int, seed: int = 0) -> tuple[dict, dic
     `shoprank generate` wrote (device and browsed category are its columns)."""
     import pandas as pd
 
-    from shoprank.etl.config import load_config
+    from shoprank.etl.config import read_back
     from shoprank.ranker.export import etl_folder, model_folder
 
     etl_dir = etl_folder(model_folder(model_dir))
     summary = json.loads((etl_dir / "summary.json").read_text())
-    config = load_config(summary["config"])
+    config = read_back(etl_dir)
     users = pd.read_parquet(config.side_tables["users"].path).dropna()
     items = pd.read_parquet(config.side_tables["items"].path, columns=[config.item_id])
     items = items[config.item_id].to_numpy()

@@ -37,7 +37,6 @@ Where Workflow.transform itself fails (the reference gives the documented meanin
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -76,13 +75,10 @@ def extract_transform(etl_dir) -> tuple[dict, dict[str, np.ndarray]]:
     import nvtabular as nvt
     from merlin.schema import Tags
 
-    from shoprank.etl.config import load_config
+    from shoprank.etl.config import read_back
 
     etl_dir = Path(etl_dir)
-    summary_path = etl_dir / "summary.json"
-    if not summary_path.is_file():
-        raise FileNotFoundError(f"{summary_path}: not an ETL output folder (shoprank etl)")
-    config = load_config(json.loads(summary_path.read_text())["config"])
+    config = read_back(etl_dir)
     workflow_dir = etl_dir / "workflow"
     workflow = nvt.Workflow.load(str(workflow_dir))
     raw = _raw_columns(config)
@@ -108,11 +104,14 @@ def extract_transform(etl_dir) -> tuple[dict, dict[str, np.ndarray]]:
         features.append(feature)
 
     used = list(dict.fromkeys(s for f in features for s in f["inputs"]))
-    keys = [t.key for t in config.side_tables.values()]
+    # the item id names the candidates even where no feature reads it
+    item_key = config.item_id if config.item_id in raw else ""
+    keys = [t.key for t in config.side_tables.values()] + ([item_key] if item_key else [])
     inputs = [{"name": c, "type": raw[c]["type"], "table": raw[c]["table"]}
               for c in dict.fromkeys([*used, *keys])]
     tables = _side_tables(config, inputs, raw, tensors)
-    return {"inputs": inputs, "features": features, "tables": tables}, tensors
+    return {"inputs": inputs, "features": features, "tables": tables,
+            "item_key": item_key}, tensors
 
 
 def _raw_columns(config) -> dict[str, dict]:
@@ -137,6 +136,8 @@ def _raw_columns(config) -> dict[str, dict]:
         for field in pq.read_schema(table.path):
             if field.name not in found:
                 found[field.name] = _arrow_type(field.type, table_name)
+            elif table.derived and field.name != table.key:  # typed as the logs had it
+                found[field.name]["table"] = table_name
     if config.timestamp and config.timestamp in found:
         found[config.timestamp] = {"type": "timestamp_ms", "table": found[config.timestamp]
                                    ["table"], "dtype": "datetime64[ns]"}

@@ -1,0 +1,123 @@
+"""Users' own logs of another shape than the generator's (tests/user_logs.py: ids,
+categorical attributes, a genre list, no numeric column, no side tables, tied timestamps):
+every combination of list feature / none x continuous feature / none x DLRM / DCN-v2 x
+fused / per-feature tables trains, exports, and the native engine equals the Python path
+(NVTabular + TensorFlow): scores within 1e-5, and rank() returns the candidates' item ids,
+for logs without tables and for tables the ETL derived from the joined logs."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("merlin.models")
+from tests import user_logs  # noqa: E402
+
+QUIET = dict(progress=False, say=lambda *_: None)
+SMALL = dict(embedding_dim=8, bottom_mlp=(16, 8), top_mlp=(16, 8))
+SCORE_ATOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Trains and exports a model on demand, once per (config, architecture, tables)."""
+    from shoprank.etl import run_etl
+    from shoprank.models.build import ModelSpec
+    from shoprank.models.train import train
+    from shoprank.ranker.export import export_ranker
+
+    root = tmp_path_factory.mktemp("user-logs")
+    done = {}
+
+    def get(architecture, tables, **variant):
+        name = "-".join([architecture, tables] + [k for k, v in sorted(variant.items()) if v])
+        logs = "logs-" + "-".join(k for k, v in sorted(variant.items()) if v)
+        if not (root / logs).exists():
+            user_logs.write(root / logs / "raw", user_logs.config(**variant))
+            run_etl(root / logs / "raw" / "logs.json", root / logs / "features", **QUIET)
+        if name not in done:
+            spec = ModelSpec(architecture=architecture, tables=tables, **SMALL)
+            train(root / logs / "features", root / name, spec=spec, epochs=1, batch_size=512,
+                  **QUIET)
+            export_ranker(root / name, root / f"{name}-artifacts")
+            done[name] = root
+        return root / name, root / f"{name}-artifacts", root / logs / "raw"
+    return get
+
+
+def latest_rows(raw_dir, inputs, rows=300) -> dict:
+    frame = pd.read_parquet(raw_dir / "ratings").tail(rows)
+    return {c: frame[c].tolist() if frame[c].dtype == object else frame[c].to_numpy()
+            for c in inputs if c in frame}
+
+
+def catalogue(raw_dir) -> pd.DataFrame:
+    """Every item once, in an order unlike its ids (so row numbers and ids differ)."""
+    frame = pd.read_parquet(raw_dir / "ratings").drop_duplicates("item_id")
+    return frame.sample(frac=1.0, random_state=3).reset_index(drop=True)
+
+
+COMBINATIONS = list(itertools.product([True, False], [False, True], ["dlrm", "dcn"],
+                                      ["fused", "per-feature"]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lists,continuous,architecture,tables", COMBINATIONS,
+                         ids=[f"{'list' if lst else 'nolist'}-{'cont' if c else 'nocont'}-{a}-{t}"
+                              for lst, c, a, t in COMBINATIONS])
+def test_every_shape_trains_exports_and_matches_the_python_path(trained, lists, continuous,
+                                                               architecture, tables):
+    import shoprank
+    from shoprank.ranker.reference import ReferenceRanker
+
+    model, artifacts, raw_dir = trained(architecture, tables, lists=lists,
+                                        continuous=continuous)
+    ranker, reference = shoprank.Ranker.load(artifacts), ReferenceRanker(model)
+    features = {"gender", "age", "occupation", "user_id", "item_id"}
+    features |= {"genres"} if lists else set()
+    features |= {"year"} if continuous else set()
+    assert set(ranker.feature_names) == features
+    rows = latest_rows(raw_dir, ranker.inputs)
+    np.testing.assert_allclose(ranker.score(rows), reference.score(rows), rtol=0,
+                               atol=SCORE_ATOL)
+
+    items = catalogue(raw_dir)
+    user = {c: rows[c][0] for c in ("user_id", "gender", "age", "occupation")}
+    candidates = {c: items[c].tolist() if items[c].dtype == object else items[c].to_numpy()
+                  for c in ranker.inputs if c in items and c not in user}
+    ids, scores = ranker.rank(user, candidates, k=10)
+    want_ids, want_scores = reference.rank(user, candidates, k=10)
+    assert ranker.item_key == "item_id"
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_allclose(scores, want_scores, rtol=0, atol=SCORE_ATOL)
+    assert set(ids) <= set(items["item_id"]) and not np.array_equal(
+        ids, np.sort(items.index[:10]))  # item ids, not row numbers
+
+
+@pytest.mark.parametrize("architecture", ["dlrm", "dcn"])
+def test_derived_tables_let_a_request_name_user_and_items_by_id(trained, architecture):
+    import shoprank
+    from shoprank.ranker.reference import ReferenceRanker
+
+    model, artifacts, raw_dir = trained(architecture, "fused", derived=True, continuous=True)
+    ranker, reference = shoprank.Ranker.load(artifacts), ReferenceRanker(model)
+    assert ranker.tables == {"gender": "users", "age": "users", "occupation": "users",
+                             "genres": "items", "year": "items"}
+    items = catalogue(raw_dir)
+    user_id = int(items["user_id"].iloc[0])
+    ids, scores = ranker.rank({"user_id": user_id}, items["item_id"].to_numpy(), k=10)
+    # the same as giving every column (the latest values of the logs are the tables' rows)
+    latest = pd.read_parquet(raw_dir / "ratings").sort_values("timestamp", kind="stable")
+    user = latest[latest["user_id"] == user_id].iloc[-1]
+    item_rows = latest.drop_duplicates("item_id", keep="last").set_index("item_id").loc[
+        items["item_id"]]
+    given = {"user_id": user_id, "gender": user["gender"], "age": user["age"],
+             "occupation": user["occupation"]}
+    want_ids, want_scores = reference.rank(given, {
+        "item_id": items["item_id"].to_numpy(), "genres": item_rows["genres"].map(list).tolist(),
+        "year": item_rows["year"].to_numpy()}, k=10)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_allclose(scores, want_scores, rtol=0, atol=SCORE_ATOL)
