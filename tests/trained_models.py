@@ -1,6 +1,7 @@
 """Trained and exported models shared by the engine and serving tests (a pytest plugin of
 tests/conftest.py, so one session trains them once): small generated logs, one
-epoch of a DLRM and of a stacked DCN-v2 on fused tables, each exported for the engine."""
+epoch of a DLRM and of a stacked DCN-v2 on fused tables, each exported for the engine; and
+on demand, models of a user's own ratings log (tests/user_logs.py) in any of its shapes."""
 
 from __future__ import annotations
 
@@ -51,3 +52,31 @@ def dlrm(world):
 @pytest.fixture(scope="session")
 def dcn(world):
     return _export(world, "dcn")
+
+
+@pytest.fixture(scope="session")
+def user_logs_model(tmp_path_factory):
+    """get(architecture, tables, lists=, continuous=, derived=) -> (model folder, artifact
+    folder, raw logs folder): trained (one epoch) and exported once per session."""
+    pytest.importorskip("merlin.models")
+    from shoprank.etl import run_etl
+    from shoprank.models.build import ModelSpec
+    from shoprank.models.train import train
+    from shoprank.ranker.export import export_ranker
+    from tests import user_logs
+
+    root = tmp_path_factory.mktemp("user-logs")
+
+    def get(architecture, tables, **variant):
+        shape = "-".join(k for k, v in sorted(variant.items()) if v) or "plain"
+        logs, name = root / f"logs-{shape}", root / f"{architecture}-{tables}-{shape}"
+        if not logs.exists():
+            user_logs.write(logs / "raw", user_logs.config(**variant))
+            run_etl(logs / "raw" / "logs.json", logs / "features", **QUIET)
+        if not name.exists():
+            spec = ModelSpec(architecture=architecture, tables=tables, embedding_dim=8,
+                             bottom_mlp=(16, 8), top_mlp=(16, 8))
+            train(logs / "features", name, spec=spec, epochs=1, batch_size=512, **QUIET)
+            export_ranker(name, root / f"{name.name}-artifacts")
+        return name, root / f"{name.name}-artifacts", logs / "raw"
+    return get

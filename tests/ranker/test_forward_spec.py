@@ -1,7 +1,8 @@
-"""forward_spec: the extracted forward pass of DLRM, DCN stacked and DCN parallel equals
-the Keras model's predictions, on the test split and on fresh random rows (empty lists
-included); from the live model, from the model folder's model.json + weights.npz, and from
-the reloaded SavedModel. TensorFlow on the CPU; tiny models, one epoch."""
+"""forward_spec: the extracted forward pass of DLRM, DCN stacked and DCN parallel (on fused
+and on per-feature tables) equals the Keras model's predictions, on the test split and on
+fresh random rows (empty lists included); from the live model, from the model folder's
+model.json + weights.npz, and from the reloaded SavedModel. TensorFlow on the CPU; tiny
+models, one epoch."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ QUIET = dict(progress=False, say=lambda *_: None)
 SMALL = dict(embedding_dim=8, bottom_mlp=(16, 8), top_mlp=(32, 16))
 SPECS = {"dlrm": ModelSpec(**SMALL),
          "dcn-stacked": ModelSpec(architecture="dcn", **SMALL),
-         "dcn-parallel": ModelSpec(architecture="dcn", stacked=False, **SMALL)}
+         "dcn-parallel": ModelSpec(architecture="dcn", stacked=False, **SMALL),
+         # Merlin's per-feature tables, read as one table stacked from them
+         "dlrm-per-feature": ModelSpec(tables="per-feature", **SMALL),
+         "dcn-per-feature": ModelSpec(architecture="dcn", tables="per-feature", **SMALL)}
 TOLERANCE = 1e-5  # absolute, on probabilities
 
 
@@ -211,11 +215,3 @@ def test_empty_lists_pool_to_zeros_and_bad_ids(models, data):
             np.array([listed["cardinality"]])] * n}, continuous)
     with pytest.raises(ValueError, match="continuous feature .* is missing"):
         numpy_forward(description, tensors, {**categorical, listed["name"]: [[]] * n}, {})
-
-
-def test_per_feature_tables_are_refused(data):
-    spec = ModelSpec(tables="per-feature", **SMALL)
-    model = build_model(data.schema, data.label, spec)
-    keras_predict(model, split_batch(data))
-    with pytest.raises(ValueError, match="one FusedEmbeddings table"):
-        extract_forward(model, spec)

@@ -14,38 +14,8 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("merlin.models")
-from tests import user_logs  # noqa: E402
 
-QUIET = dict(progress=False, say=lambda *_: None)
-SMALL = dict(embedding_dim=8, bottom_mlp=(16, 8), top_mlp=(16, 8))
 SCORE_ATOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """Trains and exports a model on demand, once per (config, architecture, tables)."""
-    from shoprank.etl import run_etl
-    from shoprank.models.build import ModelSpec
-    from shoprank.models.train import train
-    from shoprank.ranker.export import export_ranker
-
-    root = tmp_path_factory.mktemp("user-logs")
-    done = {}
-
-    def get(architecture, tables, **variant):
-        name = "-".join([architecture, tables] + [k for k, v in sorted(variant.items()) if v])
-        logs = "logs-" + "-".join(k for k, v in sorted(variant.items()) if v)
-        if not (root / logs).exists():
-            user_logs.write(root / logs / "raw", user_logs.config(**variant))
-            run_etl(root / logs / "raw" / "logs.json", root / logs / "features", **QUIET)
-        if name not in done:
-            spec = ModelSpec(architecture=architecture, tables=tables, **SMALL)
-            train(root / logs / "features", root / name, spec=spec, epochs=1, batch_size=512,
-                  **QUIET)
-            export_ranker(root / name, root / f"{name}-artifacts")
-            done[name] = root
-        return root / name, root / f"{name}-artifacts", root / logs / "raw"
-    return get
 
 
 def latest_rows(raw_dir, inputs, rows=300) -> dict:
@@ -68,12 +38,12 @@ COMBINATIONS = list(itertools.product([True, False], [False, True], ["dlrm", "dc
 @pytest.mark.parametrize("lists,continuous,architecture,tables", COMBINATIONS,
                          ids=[f"{'list' if lst else 'nolist'}-{'cont' if c else 'nocont'}-{a}-{t}"
                               for lst, c, a, t in COMBINATIONS])
-def test_every_shape_trains_exports_and_matches_the_python_path(trained, lists, continuous,
+def test_every_shape_trains_exports_and_matches_the_python_path(user_logs_model, lists, continuous,
                                                                architecture, tables):
     import shoprank
     from shoprank.ranker.reference import ReferenceRanker
 
-    model, artifacts, raw_dir = trained(architecture, tables, lists=lists,
+    model, artifacts, raw_dir = user_logs_model(architecture, tables, lists=lists,
                                         continuous=continuous)
     ranker, reference = shoprank.Ranker.load(artifacts), ReferenceRanker(model)
     features = {"gender", "age", "occupation", "user_id", "item_id"}
@@ -98,11 +68,11 @@ def test_every_shape_trains_exports_and_matches_the_python_path(trained, lists, 
 
 
 @pytest.mark.parametrize("architecture", ["dlrm", "dcn"])
-def test_derived_tables_let_a_request_name_user_and_items_by_id(trained, architecture):
+def test_derived_tables_let_a_request_name_user_and_items_by_id(user_logs_model, architecture):
     import shoprank
     from shoprank.ranker.reference import ReferenceRanker
 
-    model, artifacts, raw_dir = trained(architecture, "fused", derived=True, continuous=True)
+    model, artifacts, raw_dir = user_logs_model(architecture, "fused", derived=True, continuous=True)
     ranker, reference = shoprank.Ranker.load(artifacts), ReferenceRanker(model)
     assert ranker.tables == {"gender": "users", "age": "users", "occupation": "users",
                              "genres": "items", "year": "items"}

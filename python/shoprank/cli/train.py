@@ -15,28 +15,33 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="the output folder of shoprank etl")
     parser.add_argument("--out", required=True, help="where the model and its logs go")
-    parser.add_argument("--model", choices=["dlrm", "dcn"], default="dlrm")
-    parser.add_argument("--tables", choices=["fused", "per-feature"], default="fused")
-    parser.add_argument("--embedding-dim", type=int, default=16)
+    parser.add_argument("--model", choices=["dlrm", "dcn"], default="dlrm",
+                        help="the architecture")
+    parser.add_argument("--tables", choices=["fused", "per-feature"], default="fused",
+                        help="one embedding table for every categorical feature, or Merlin's "
+                             "table per feature")
+    parser.add_argument("--embedding-dim", type=int, default=16,
+                        help="width of every embedding")
     parser.add_argument("--pooling", choices=["mean", "sum"], default="mean",
                         help="how list features (tags) pool their embeddings")
     parser.add_argument("--bottom-mlp", type=_sizes, default=(64, 16),
-                        help="DLRM bottom MLP widths, comma-separated (default 64,16)")
+                        help="DLRM bottom MLP widths, comma-separated (default: 64,16)")
     parser.add_argument("--top-mlp", type=_sizes, default=(128, 64),
-                        help="DLRM top / DCN deep MLP widths (default 128,64)")
+                        help="DLRM top / DCN deep MLP widths (default: 128,64)")
     parser.add_argument("--cross-depth", type=int, default=2, help="DCN cross layers")
     parser.add_argument("--parallel", action="store_true",
                         help="DCN: cross and deep side by side (default: stacked)")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=2048)
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
-    parser.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
+    parser.add_argument("--epochs", type=int, default=4, help="the most epochs to train")
+    parser.add_argument("--batch-size", type=int, default=2048, help="rows per training step")
+    parser.add_argument("--learning-rate", type=float, default=2e-3, help="Adam's (peak) rate")
+    parser.add_argument("--schedule", choices=["cosine", "constant"], default="cosine",
+                        help="the learning rate over the epochs")
     parser.add_argument("--patience", type=int, default=2,
                         help="epochs without a better validation AUC before stopping")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the same seed, the same weights")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--overwrite", action="store_true", help="start again in a used --out")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _sizes(text: str) -> tuple[int, ...]:

@@ -1,0 +1,62 @@
+"""A model of a user's own ratings log (tests/user_logs.py) served by Triton: for logs
+without side tables (every column travels with the request) and for tables the ETL
+derived (a request names the user and the items by id), both models over both protocols
+return the candidates' item ids and the in-process Ranker's scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shoprank.client import RankClient
+
+pytest.importorskip("merlin.models")
+pytest.importorskip("pytriton")
+
+
+@pytest.fixture(scope="module", params=["no tables", "derived tables"])
+def served(request, user_logs_model, tmp_path_factory):
+    import shoprank
+    from shoprank.serving.repository import ServingOptions, export_triton
+    from shoprank.serving.server import TritonServer, free_port
+
+    derived = request.param == "derived tables"
+    _, artifacts, raw = user_logs_model("dlrm", "fused", lists=True, continuous=False,
+                                        derived=derived)
+    repo = tmp_path_factory.mktemp("serving-user-logs") / "repo"
+    export_triton(artifacts, repo, ServingOptions(max_candidates=1_000))
+    server = TritonServer(repo, http_port=free_port(), grpc_port=free_port(),
+                          metrics_port=free_port(), exit_timeout_s=10)
+    with server:
+        server.wait_ready()
+        yield server, shoprank.Ranker.load(artifacts), raw, derived
+
+
+def request_for(raw, derived, rng):
+    import pandas as pd
+
+    frame = pd.read_parquet(raw / "ratings")
+    items = frame.drop_duplicates("item_id").sample(40, random_state=int(rng.integers(1000)))
+    row = frame.iloc[int(rng.integers(len(frame)))]
+    if derived:
+        return {"user_id": int(row["user_id"])}, items["item_id"].to_numpy()
+    user = {c: row[c] for c in ("gender", "age", "occupation")}
+    user["user_id"] = int(row["user_id"])
+    return user, {"item_id": items["item_id"].to_numpy(),
+                  "genres": items["genres"].map(list).tolist()}
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+@pytest.mark.parametrize("model", ["ensemble", "ranker"])
+def test_triton_returns_item_ids_as_the_in_process_ranker(served, rng, protocol, model):
+    server, ranker, raw, derived = served
+    url = server.grpc_url if protocol == "grpc" else server.http_url
+    with RankClient(url, protocol, model) as client:
+        for _ in range(3):
+            user, candidates = request_for(raw, derived, rng)
+            ids, scores = client.rank(user, candidates, 10)
+            want_ids, want_scores = ranker.rank(user, candidates, 10)
+            np.testing.assert_array_equal(ids, want_ids)
+            np.testing.assert_allclose(scores, want_scores, rtol=0, atol=1e-6)
+            given = candidates if derived else candidates["item_id"]
+            assert set(ids) <= set(given.tolist())
