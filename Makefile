@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip
 EXTRAS := pipeline,kernels,client,serving,bench,test
 # Debian packages the build, the tests and perf_analyzer (libb64) need (installed when
 # missing, as root).
-DEBIAN_PACKAGES := g++ libb64-0d
+DEBIAN_PACKAGES := g++ libb64-0d nginx-light libnginx-mod-http-js
 
 SYSTEM := $(VENV)/.system-ready
 DEPS   := $(VENV)/.deps-ready

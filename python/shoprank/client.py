@@ -8,10 +8,14 @@
 The request is the same as ``shoprank.Ranker.rank``'s: the user's columns (one value
 each) and the candidates (item ids, or a dict of columns), and the answer is too. The
 columns' types come from the served model's config, so values are sent as it reads them.
+A request that finds no server (refused, reset: tritonserver restarting under
+``shoprank serve``) is sent again for up to ``retry_for_s`` seconds: ranking is idempotent.
 Needs only NumPy and tritonclient.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
@@ -27,12 +31,15 @@ class RankError(RuntimeError):
 
 class RankClient:
     def __init__(self, url: str | None = None, protocol: str = "grpc", model: str = "ensemble",
-                 timeout_s: float = 60.0):
+                 timeout_s: float = 60.0, retry_for_s: float = 20.0):
         """url: host:port (default localhost:8001 for gRPC, localhost:8000 for HTTP);
-        model: "ensemble" (transform -> score -> select) or "ranker" (one step)."""
+        model: "ensemble" (transform -> score -> select) or "ranker" (one step);
+        retry_for_s: how long a request that found no server is tried again (0: never)."""
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}")
         self.protocol, self.model, self.timeout_s = protocol, model, timeout_s
+        self.retry_for_s = retry_for_s
+        self.retries = 0  # requests sent again, over this client's life
         self.url = url or ("localhost:8001" if protocol == "grpc" else "localhost:8000")
         if protocol == "grpc":
             import tritonclient.grpc as module
@@ -58,8 +65,8 @@ class RankClient:
         if self._inputs is not None:
             return
         try:
-            config = self._client.get_model_config(self.model)
-        except Exception as error:
+            config = self._retrying(lambda: self._client.get_model_config(self.model))
+        except RankError as error:
             raise RankError(f"{self.url}: cannot read model {self.model!r}'s config: "
                             f"{error}") from None
         config = config.get("config", config) if isinstance(config, dict) else \
@@ -88,13 +95,30 @@ class RankClient:
             tensor.set_data_from_numpy(array)
             inputs.append(tensor)
         outputs = [self._module.InferRequestedOutput(n) for n in (wire.ITEM_IDS, wire.SCORES)]
-        try:
-            deadline = {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
-            result = self._client.infer(self.model, inputs, outputs=outputs, **deadline)
-        except Exception as error:
-            message = getattr(error, "message", lambda: str(error))()
-            raise RankError(message or str(error)) from None
+        deadline = {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
+        result = self._retrying(lambda: self._client.infer(self.model, inputs, outputs=outputs,
+                                                           **deadline))
         return result.as_numpy(wire.ITEM_IDS)[0], result.as_numpy(wire.SCORES)[0]
+
+    def _retrying(self, send):
+        """send() until it is answered, or it fails other than by finding no server, or
+        retry_for_s has passed (waits doubling from 0.1 s, at most 2 s)."""
+        start, wait, tries = time.monotonic(), 0.1, 0
+        while True:
+            tries += 1
+            try:
+                return send()
+            except Exception as error:
+                message = getattr(error, "message", lambda: str(error))() or str(error)
+                if not _no_server(error):
+                    raise RankError(message) from None
+                spent = time.monotonic() - start
+                if spent + wait > self.retry_for_s:
+                    raise RankError(f"{self.url}: no server answered after {tries} tries in "
+                                    f"{spent:.1f} s: {message}") from None
+            self.retries += 1
+            time.sleep(wait)
+            wait = min(2 * wait, 2.0)
 
     def close(self) -> None:
         self._client.close()
@@ -104,6 +128,16 @@ class RankClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _no_server(error) -> bool:
+    """The request found no server to answer it (so sending it again may work): refused or
+    reset connections, gRPC UNAVAILABLE, and HTTP 502-504 from the guard in front of a
+    restarting server. Errors about the request itself are not."""
+    status = str(getattr(error, "status", lambda: "")() or "")
+    if status in ("StatusCode.UNAVAILABLE", "502", "503", "504"):
+        return True
+    return isinstance(error, (ConnectionError, OSError)) and not isinstance(error, TimeoutError)
 
 
 def _grpc_config_dict(response) -> dict:

@@ -185,7 +185,8 @@ def random_rows(setup: Setup, rng, n: int = 400) -> pd.DataFrame:
 
 def test_spec_shape_and_tensors(generated, tmp_path):
     spec, tensors = generated.spec, generated.tensors
-    assert set(spec) == {"inputs", "features", "tables"}
+    assert set(spec) == {"inputs", "features", "tables", "item_key"}
+    assert spec["item_key"] == "item_id"
     json.dumps(spec, allow_nan=False)  # plain JSON
     schema = generated.workflow.output_schema
     assert [f["name"] for f in spec["features"]] == [

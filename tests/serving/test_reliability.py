@@ -152,7 +152,7 @@ def test_a_new_version_loads_under_load_without_a_failure(repo, dlrm, dcn):
         import tritonclient.http as http
 
         export_triton(world / "dcn-artifacts", repo, version=2)
-        http.InferenceServerClient(server.http_url).load_model("ranker")  # in place, no gap
+        http.InferenceServerClient(server.admin_url).load_model("ranker")  # in place, no gap
         return {"at": time.perf_counter()}
 
     try:

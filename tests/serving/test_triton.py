@@ -183,7 +183,7 @@ def test_a_batch_over_the_limit_and_a_malformed_body_are_refused(served, rng):
                                      data=b'{"inputs": [ {"name": "k", ', method="POST")
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request, timeout=30)
-    assert error.value.code == 500  # Triton 2.51's answer to a malformed JSON body
+    assert error.value.code == 400  # the guard's (Triton 2.51 itself answers 500)
     assert "error" in json.loads(error.value.read())  # with its reason
     ids, _ = client.rank(user, items, 2)  # and the server serves on
     np.testing.assert_array_equal(ids, ranker.rank(user, items, 2)[0])
@@ -238,14 +238,17 @@ def test_a_server_that_cannot_start_says_why_and_leaves_nothing(served, tmp_path
 
     with pytest.raises(FileNotFoundError, match="not a model repository"):
         TritonServer(tmp_path)
-    with socket.socket() as taken:  # its HTTP port is in use
+    with socket.socket() as taken:  # the HTTP port in use: by Triton, or by its guard
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        server = TritonServer(served[0].repo, http_port=taken.getsockname()[1],
-                              grpc_port=free_port(), metrics_port=free_port())
-        with server, pytest.raises(ServerError, match="exited .* before it was ready"):
-            server.wait_ready(timeout_s=60)
-    assert server.process is None
+        port = taken.getsockname()[1]
+        for guard, words in ((False, "exited .* before it was ready"),
+                             (True, f"HTTP guard could not start on .*:{port}")):
+            server = TritonServer(served[0].repo, http_port=port, grpc_port=free_port(),
+                                  metrics_port=free_port(), guard=guard)
+            with server, pytest.raises(ServerError, match=words):
+                server.wait_ready(timeout_s=60)
+            assert server.process is None and server.guard is None
 
 
 def test_serve_command_answers_then_stops_on_sigterm(served, tmp_path):
@@ -266,9 +269,8 @@ def test_serve_command_answers_then_stops_on_sigterm(served, tmp_path):
              "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)],
             stdout=out, stderr=subprocess.STDOUT)
     try:
-        client = RankClient(f"127.0.0.1:{grpc}")
         deadline = time.monotonic() + 120
-        while not client.ready():
+        while "shoprank serve: ready" not in log.read_text():  # HTTP's guard up too
             assert process.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.5)
         code = main(["query", "--url", f"127.0.0.1:{http}", "--protocol", "http", "--model",

@@ -5,7 +5,11 @@ Starts tritonserver on the repository of shoprank export-triton with every model
 ready, streams its log, and on Ctrl-C or SIGTERM stops it cleanly: in-flight requests
 finish (up to --exit-timeout seconds) before it exits. A model whose Python stub dies
 (killed, out of memory) is unloaded and loaded again within seconds: Triton 2.51 neither
-restarts it nor reports it unready. No Docker and no GPU are needed.
+restarts it nor reports it unready. If tritonserver itself exits (aborted, killed), it is
+started again on the same ports, up to --max-restarts times in --restart-window seconds.
+HTTP requests pass a guard (nginx) that checks each one before Triton reads it; Triton's
+own HTTP endpoint (model control) listens on a loopback port it names. No Docker and no
+GPU are needed.
 """
 
 from __future__ import annotations
@@ -18,9 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", required=True, help="the model repository to serve")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
-    parser.add_argument("--http-port", type=int, default=8000)
-    parser.add_argument("--grpc-port", type=int, default=8001)
-    parser.add_argument("--metrics-port", type=int, default=8002)
+    parser.add_argument("--http-port", type=int, default=8000, help="HTTP, through the guard")
+    parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC")
+    parser.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics")
+    parser.add_argument("--no-guard", action="store_true",
+                        help="serve HTTP with Triton's own endpoint, unchecked (a request "
+                             "with a lying shape can abort the server)")
+    parser.add_argument("--max-restarts", type=int, default=5,
+                        help="restarts of tritonserver allowed within --restart-window")
+    parser.add_argument("--restart-window", type=float, default=300, help="seconds")
     parser.add_argument("--ready-timeout", type=float, default=120,
                         help="seconds to wait for every model to load (default 120)")
     parser.add_argument("--exit-timeout", type=int, default=30,
@@ -29,11 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, say) -> dict:
-    from shoprank.serving.server import ServerError, TritonServer
+    from shoprank.serving.server import TritonServer, supervise
 
     server = TritonServer(args.repo, host=args.host, http_port=args.http_port,
                           grpc_port=args.grpc_port, metrics_port=args.metrics_port,
-                          exit_timeout_s=args.exit_timeout, log=say, verbose=args.verbose)
+                          exit_timeout_s=args.exit_timeout, log=say, verbose=args.verbose,
+                          guard=not args.no_guard)
     stopping = []
 
     def stop(signum, _frame):
@@ -44,10 +55,12 @@ def run(args: argparse.Namespace, say) -> dict:
     try:
         server.start()
         server.wait_ready(args.ready_timeout)
-        say(f"shoprank serve: ready: HTTP {server.http_url}, gRPC {server.grpc_url}, "
-            f"metrics {server.host}:{server.metrics_port}; Ctrl-C stops it")
-        code = server.process.wait()
-        raise ServerError(f"tritonserver exited by itself (code {code})")
+        say(f"shoprank serve: ready: HTTP {server.http_url}"
+            + (f" (guarded; Triton's own: {server.admin_url})" if server.guard else "")
+            + f", gRPC {server.grpc_url}, metrics {server.host}:{server.metrics_port}; "
+            "Ctrl-C stops it")
+        supervise(server, say, max_restarts=args.max_restarts, window_s=args.restart_window,
+                  ready_timeout_s=args.ready_timeout)
     except KeyboardInterrupt:
         say(f"shoprank serve: {stopping[0] if stopping else 'SIGINT'}: stopping (in-flight "
             f"requests finish first)")

@@ -21,6 +21,12 @@ Triton 2.51 does not restart a Python-backend stub that died (killed, out of mem
 model answers every request with "Stub process ... is not healthy" while the health
 endpoints still say ready. A watchdog (on unless watch=False) notices a model's stub gone
 and unloads and loads that model (explicit model control), which starts a new one.
+
+HTTP goes through the guard (http_guard.py, on unless guard=False): nginx on the public
+HTTP port checks every request before Triton's own HTTP endpoint, which listens on a
+loopback port of its own (``admin_url``: model control, for the owner only). If
+tritonserver itself exits (aborted, killed), ``supervise`` starts it again on the same
+ports.
 """
 
 from __future__ import annotations
@@ -76,9 +82,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 class TritonServer:
     def __init__(self, repo, *, host: str = "127.0.0.1", http_port: int = 8000,
                  grpc_port: int = 8001, metrics_port: int = 8002, exit_timeout_s: int = 30,
-                 log=None, verbose: bool = False, watch: bool = True):
+                 log=None, verbose: bool = False, watch: bool = True, guard: bool = True):
         """log: a callable taking each line of the server's log (default: dropped);
-        watch: reload a model whose Python stub died (see the module's docstring)."""
+        watch: reload a model whose Python stub died; guard: HTTP through the guard (see
+        the module's docstring)."""
         self.repo = Path(repo).resolve()
         if not (self.repo / "ensemble" / "config.pbtxt").is_file():
             raise FileNotFoundError(f"{repo}: not a model repository (shoprank export-triton "
@@ -87,6 +94,9 @@ class TritonServer:
         self.http_port, self.grpc_port, self.metrics_port = http_port, grpc_port, metrics_port
         self.log, self.verbose, self.watch = log, verbose, watch
         self.reloads: list[str] = []  # the models the watchdog reloaded, in order
+        self.guard = None              # the HttpGuard, once the server is ready
+        self.guarded = guard
+        self.triton_http_port = free_port() if guard else http_port
         self._stopping = threading.Event()
         self.process: subprocess.Popen | None = None
         self._workspace: Path | None = None
@@ -101,25 +111,37 @@ class TritonServer:
     def grpc_url(self) -> str:
         return f"{self.host}:{self.grpc_port}"
 
+    @property
+    def admin_url(self) -> str:
+        """Triton's own HTTP endpoint: behind the guard, on loopback only."""
+        host = "127.0.0.1" if self.guarded else self.host
+        return f"{host}:{self.triton_http_port}"
+
     def start(self) -> "TritonServer":
         home = triton_home()
         stub = home / "python_backend_stubs" / f"{sys.version_info.major}.{sys.version_info.minor}"
         if not (stub / "triton_python_backend_stub").is_file():
             raise ServerError(f"the nvidia-pytriton wheel has no Python-backend stub for Python "
                               f"{sys.version_info.major}.{sys.version_info.minor}")
+        self._stopping.clear()
         self._workspace = Path(tempfile.mkdtemp(prefix="shoprank-triton-"))
         backend = self._workspace / "backends" / "python"
         shutil.copytree(home / "backends" / "python", backend)
         shutil.copy2(stub / "triton_python_backend_stub", backend)
         (self._workspace / "backends" / "shoprank").mkdir()
         shutil.copy2(shoprank_backend(), self._workspace / "backends" / "shoprank")
+        self._launch(home)
+        return self
+
+    def _launch(self, home: Path) -> None:
+        http_host = self.admin_url.rsplit(":", 1)[0]
         command = [
             str(home / "bin" / "tritonserver"),
             f"--model-repository={self.repo}",
             f"--backend-directory={self._workspace / 'backends'}",
             f"--cache-directory={home / 'caches'}",
             "--model-control-mode=explicit", "--load-model=*",
-            f"--http-address={self.host}", f"--http-port={self.http_port}",
+            f"--http-address={http_host}", f"--http-port={self.triton_http_port}",
             f"--grpc-address={self.host}", f"--grpc-port={self.grpc_port}",
             f"--metrics-address={self.host}", f"--metrics-port={self.metrics_port}",
             f"--exit-timeout-secs={self.exit_timeout_s}",
@@ -132,7 +154,19 @@ class TritonServer:
             preexec_fn=_die_with_parent)
         self._reader = threading.Thread(target=self._read_log, daemon=True)
         self._reader.start()
-        return self
+
+    def restart(self, timeout_s: float = 120) -> float:
+        """Starts tritonserver again after it exited by itself (same repository, ports and
+        workspace; the guard stays up meanwhile); returns the seconds until it was ready."""
+        start = time.monotonic()
+        if self.process is not None:
+            _kill_group(self.process.pid)  # stubs the dead server left behind
+            self.process.wait()
+            if self._reader is not None:
+                self._reader.join(timeout=5)
+        self._launch(triton_home())
+        self.wait_ready(timeout_s)
+        return time.monotonic() - start
 
     def _read_log(self) -> None:
         for line in self.process.stdout:
@@ -140,7 +174,7 @@ class TritonServer:
 
     def ready(self) -> bool:
         try:
-            with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready",
+            with urllib.request.urlopen(f"http://{self.admin_url}/v2/health/ready",
                                         timeout=2) as response:
                 return response.status == 200
         except (urllib.error.URLError, OSError):
@@ -156,11 +190,24 @@ class TritonServer:
                 raise ServerError(f"tritonserver exited (code {code}) before it was ready:\n"
                                   + self.tail())
             if self.ready():
+                if self.guarded and self.guard is None:
+                    self._start_guard()
                 if self.watch:
-                    threading.Thread(target=self._watch, daemon=True).start()
+                    threading.Thread(target=self._watch, args=(self.process,),
+                                     daemon=True).start()
                 return self
             time.sleep(0.25)
         raise ServerError(f"tritonserver was not ready after {timeout_s:.0f} s:\n" + self.tail())
+
+    def _start_guard(self) -> None:
+        from shoprank.serving.http_guard import GuardError, HttpGuard
+
+        try:
+            self.guard = HttpGuard(self._workspace, host=self.host, port=self.http_port,
+                                   triton_url=self.admin_url).start()
+        except GuardError as error:
+            raise ServerError(f"the HTTP guard could not start on {self.http_url}: "
+                              f"{error}") from None
 
     def stubs(self) -> Counter:
         """Live Python-backend stubs per (model, version)."""
@@ -171,7 +218,7 @@ class TritonServer:
         version on disk. Raises ServerError with Triton's reason if either fails."""
         for action in ("unload", "load"):
             request = urllib.request.Request(
-                f"http://{self.http_url}/v2/repository/models/{model}/{action}", data=b"{}",
+                f"http://{self.admin_url}/v2/repository/models/{model}/{action}", data=b"{}",
                 method="POST", headers={"Content-Type": "application/json"})
             try:
                 with urllib.request.urlopen(request, timeout=300):
@@ -179,24 +226,26 @@ class TritonServer:
             except (urllib.error.URLError, OSError) as error:
                 detail = error.read().decode() if hasattr(error, "read") else error
                 raise ServerError(f"{action} of model {model!r} failed: {detail}") from None
+        if self.guard is not None:  # the new version's inputs may differ
+            self.guard.refresh()
 
     def model_states(self) -> dict[tuple[str, str], str]:
         """{(model, version): state} from Triton's repository index (READY, UNAVAILABLE)."""
-        request = urllib.request.Request(f"http://{self.http_url}/v2/repository/index",
+        request = urllib.request.Request(f"http://{self.admin_url}/v2/repository/index",
                                          data=b"{}", method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:
             index = json.loads(response.read())
         return {(entry["name"], entry.get("version", "")): entry.get("state", "")
                 for entry in index}
 
-    def _watch(self, interval_s: float = 1.0, patience: int = 3) -> None:
+    def _watch(self, process, interval_s: float = 1.0, patience: int = 3) -> None:
         """A model version READY in Triton's index with fewer stubs than it had, for
         `patience` checks in a row, has lost one (a version being loaded or unloaded on
         purpose is not READY, and its count is taken afresh)."""
         expected, short = self.stubs(), Counter()
         while not self._stopping.wait(interval_s):
-            if self.process is None or self.process.poll() is not None:
-                return
+            if self.process is not process or process.poll() is not None:
+                return  # this server is gone; a restarted one has its own watchdog
             try:
                 live, states = self.stubs(), self.model_states()
             except (urllib.error.URLError, OSError, ValueError):
@@ -227,9 +276,14 @@ class TritonServer:
         return "\n".join(self.log_lines[-lines:])
 
     def stop(self) -> int | None:
-        """SIGTERM, then (past the exit timeout) SIGKILL to the whole process group."""
+        """The guard first (it lets its open requests finish and closes its connections to
+        Triton, which would otherwise wait for them); then SIGTERM, and past the exit timeout
+        SIGKILL, to tritonserver's whole process group."""
         code = None
         self._stopping.set()
+        if self.guard is not None:
+            self.guard.stop()
+            self.guard = None
         if self.process is not None:
             if self.process.poll() is None:
                 self.process.send_signal(signal.SIGTERM)
@@ -308,3 +362,40 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def exit_reason(code: int | None) -> str:
+    """Why a process ended, in words, from its return code."""
+    if code is None or code >= 0:
+        return f"exited with code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        return f"killed by signal {-code}"
+    why = {"SIGKILL": "kill -9, or the kernel's out-of-memory killer",
+           "SIGABRT": "it aborted on a fatal error", "SIGSEGV": "it crashed"}.get(name)
+    return f"killed by {name}" + (f" ({why})" if why else "")
+
+
+def supervise(server: TritonServer, say, *, max_restarts: int = 5, window_s: float = 300.0,
+              ready_timeout_s: float = 120) -> None:
+    """Waits on tritonserver and starts it again whenever it exits by itself (aborted,
+    killed, crashed), saying why; returns once the server is stopped on purpose, and raises
+    ServerError once it has exited more than max_restarts times within window_s seconds
+    (something is wrong that a restart does not mend)."""
+    exits: list[float] = []
+    while True:
+        code = server.process.wait()
+        if server._stopping.is_set():  # stopped on purpose
+            return
+        now = time.monotonic()
+        exits = [t for t in exits if now - t < window_s] + [now]
+        reason = exit_reason(code)
+        if len(exits) > max_restarts:
+            raise ServerError(f"tritonserver {reason}; it exited {len(exits)} times in "
+                              f"{window_s:.0f} s: giving up. Its last log lines:\n"
+                              + server.tail())
+        say(f"shoprank serve: tritonserver {reason}; restarting it "
+            f"({len(exits)} of at most {max_restarts} restarts in {window_s:.0f} s)")
+        seconds = server.restart(ready_timeout_s)
+        say(f"shoprank serve: ready again after {seconds:.1f} s")

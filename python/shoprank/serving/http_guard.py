@@ -1,0 +1,202 @@
+"""The HTTP guard: nginx (Debian's nginx-light with its njs module) in front of Triton's
+HTTP endpoint, so that no HTTP request reaches Triton 2.51's JSON reader unchecked.
+
+That reader allocates what an input's shape declares before it reads the data: one request
+declaring [1, 2^40] elements aborts tritonserver (std::bad_alloc), one declaring 3e9 gets it
+killed for memory (fixed upstream only in 2026, in no build on the package registries).
+The guard listens on the public HTTP port; Triton's own HTTP port is on loopback only:
+
+* bodies over ``max_body_bytes`` get 413 from nginx before anything reads them;
+* every infer request is checked by http_guard.js (inputs known to the model, datatypes,
+  each declared element count equal to the data it carries, JSON or binary, and within the
+  model's limits, strings bounded) and passed on only if it holds; otherwise 400 with
+  Triton's error body naming the input and the rule;
+* health, metadata, config and statistics (GET) pass; everything else (model control,
+  shared-memory registration, trace and log settings) is refused with 403: those stay on
+  Triton's loopback port for the server's owner.
+
+The limits are read from the served models themselves (Triton's metadata and configs) when
+the guard starts and again after a model is reloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+NGINX = "/usr/sbin/nginx"
+NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
+INSTALL = "apt-get install nginx-light libnginx-mod-http-js"
+
+
+class GuardError(RuntimeError):
+    """The guard could not start (nginx or its njs module missing, port taken)."""
+
+
+def guard_limits(triton_url: str, *, max_list_length: int, max_string_bytes: int) -> dict:
+    """http_guard.js's limits for every model Triton serves, from its metadata: per input
+    the datatype, the shape's rank and the most elements a request may declare (the batch
+    size times, per variable dimension, max_candidates + 1 (offsets have one more), times
+    max_list_length for a list's flat values)."""
+    index = _call(triton_url, "/v2/repository/index", data=b"{}")
+    models, described = {}, {}
+    for entry in index:
+        name = entry["name"]
+        if entry.get("state") == "READY" and name not in described:
+            described[name] = (_call(triton_url, f"/v2/models/{name}"),
+                               _call(triton_url, f"/v2/models/{name}/config"))
+    candidates = [int(config["parameters"]["max_candidates"]["string_value"])
+                  for _, config in described.values()
+                  if "max_candidates" in config.get("parameters", {})]
+    default_candidates = max(candidates, default=100_000)
+    for name, (metadata, config) in described.items():
+        parameters = config.get("parameters", {})
+        limit = int(parameters["max_candidates"]["string_value"]) \
+            if "max_candidates" in parameters else default_candidates
+        names = {i["name"] for i in metadata["inputs"]}
+        inputs = {}
+        for tensor in metadata["inputs"]:
+            shape = tensor["shape"]
+            batch = max(int(config.get("max_batch_size", 0)), 1)
+            elements = batch if config.get("max_batch_size", 0) else 1
+            for size in shape[1:] if config.get("max_batch_size", 0) else shape:
+                elements *= (limit + 1) if size < 0 else max(int(size), 1)
+            is_list = {tensor["name"] + "__lengths", tensor["name"] + "__offsets"} & names
+            inputs[tensor["name"]] = {"datatype": tensor["datatype"], "rank": len(shape),
+                                      "max_elements": elements * (max_list_length if is_list
+                                                                  else 1)}
+        models[name] = {"inputs": inputs, "outputs": [o["name"] for o in metadata["outputs"]]}
+    return {"models": models, "max_string_bytes": max_string_bytes}
+
+
+def _call(base: str, path: str, data: bytes | None = None):
+    request = urllib.request.Request(f"http://{base}{path}", data=data,
+                                     method="POST" if data is not None else "GET")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+class HttpGuard:
+    """nginx on host:port in front of Triton's HTTP endpoint at triton_url (loopback)."""
+
+    def __init__(self, workspace: Path, *, host: str, port: int, triton_url: str,
+                 max_body_bytes: int = 64 << 20, max_list_length: int = 256,
+                 max_string_bytes: int = 65_536, log=None):
+        for path, what in ((NGINX, "nginx"), (NJS_MODULE, "nginx's njs module")):
+            if not Path(path).exists():
+                raise GuardError(f"the HTTP guard needs {what} ({path}): {INSTALL}")
+        self.folder = Path(workspace) / "http-guard"
+        self.host, self.port, self.triton_url = host, port, triton_url
+        self.max_body_bytes, self.log = max_body_bytes, log
+        self.max_list_length, self.max_string_bytes = max_list_length, max_string_bytes
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 10) -> "HttpGuard":
+        with socket.socket() as probe:  # nginx would retry for seconds before it says so
+            try:
+                probe.bind((self.host, self.port))
+            except OSError as error:
+                raise GuardError(f"{self.host}:{self.port} is in use ({error})") from None
+        for sub in ("js", "tmp"):
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(__file__).with_name("http_guard.js"), self.folder / "js")
+        self.write_limits()
+        (self.folder / "nginx.conf").write_text(self._config())
+        from shoprank.serving.server import _die_with_parent
+
+        self.process = subprocess.Popen(
+            [NGINX, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf")],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            text=True, errors="replace", start_new_session=True, preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                output = self.process.stdout.read()
+                raise GuardError(f"nginx exited (code {self.process.returncode}): {output}")
+            try:  # answered through nginx by Triton: both up
+                with urllib.request.urlopen(f"http://{self.host}:{self.port}/v2/health/live",
+                                            timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise GuardError(f"nginx did not listen on {self.host}:{self.port} in {timeout_s} s")
+
+    def write_limits(self) -> None:
+        limits = guard_limits(self.triton_url, max_list_length=self.max_list_length,
+                              max_string_bytes=self.max_string_bytes)
+        (self.folder / "js" / "guard_limits.js").write_text(
+            "export default " + json.dumps(limits, indent=1) + ";\n")
+
+    def refresh(self) -> None:
+        """New limits after a model changed (nginx reloads its configuration gracefully)."""
+        self.write_limits()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGHUP)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)  # graceful: finish open requests
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def _config(self) -> str:
+        tmp = self.folder / "tmp"
+        body = self.max_body_bytes
+        return f"""# Written by shoprank (serving/http_guard.py) for one server run.
+load_module {NJS_MODULE};
+daemon off;
+master_process on;
+worker_processes auto;
+pid {self.folder / 'nginx.pid'};
+error_log stderr error;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    server_tokens off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    client_max_body_size {body};
+    client_body_buffer_size {body};
+    subrequest_output_buffer_size {body};
+    default_type application/json;
+    js_path {self.folder / 'js'};
+    js_import guard from http_guard.js;
+    upstream triton {{ server {self.triton_url}; keepalive 64; }}
+    server {{
+        listen {self.host}:{self.port};
+        error_page 413 = @too_large;
+        location @too_large {{ return 413 '{{"error": "the request body is over {body} bytes"}}'; }}
+        location ~ ^/v2/models/[^/]+(/versions/[0-9]+)?/infer$ {{ js_content guard.infer; }}
+        location /triton/ {{
+            internal;
+            proxy_pass http://triton/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 300s;
+        }}
+        location ~ ^/v2(/health/(live|ready)|/models/stats|/models/[^/]+(/versions/[0-9]+)?(/ready|/config|/stats)?)?$ {{
+            limit_except GET {{ deny all; }}
+            proxy_pass http://triton;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+        location / {{ return 403 '{{"error": "not served on this port"}}'; }}
+    }}
+}}
+"""

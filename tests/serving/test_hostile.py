@@ -1,0 +1,288 @@
+"""The deployment against hostile requests (loopback, free ports, a fixed seed):
+
+* the shape lie that aborted Triton 2.51 over HTTP ([1, 2^40] declared, 50 values sent)
+  gets 400 from the guard and the next valid request is answered;
+* a seeded stream of malformed requests over HTTP and gRPC against `ensemble` and `ranker`
+  (shape and datatype lies, truncated and random bodies, binary-size lies, oversized
+  strings, bad __lengths, extreme k, unknown and repeated inputs): every one answered with
+  a client error, the server up, its memory bounded, and a valid request afterwards gets
+  the same ids and scores as before;
+* kill -9 of tritonserver under 4 clients: the supervisor has it ready again on the same
+  ports, and the clients' retries see every request answered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from shoprank.client import RankClient
+from shoprank.serving import wire
+
+pytest.importorskip("merlin.models")
+pytest.importorskip("pytriton")
+
+SEED = 20261203
+MODELS = ("ensemble", "ranker")
+FUZZ_HTTP, FUZZ_GRPC = 1_600, 400   # per model
+RSS_GROWTH_LIMIT = 150 << 20
+
+
+@pytest.fixture(scope="module")
+def served(dlrm, tmp_path_factory):
+    from shoprank.serving.repository import ServingOptions, export_triton
+    from shoprank.serving.server import TritonServer, free_port
+
+    ranker, _, world = dlrm
+    repo = tmp_path_factory.mktemp("hostile") / "repo"
+    export_triton(world / "dlrm-artifacts", repo, ServingOptions(max_candidates=2_000))
+    server = TritonServer(repo, http_port=free_port(), grpc_port=free_port(),
+                          metrics_port=free_port(), exit_timeout_s=10)
+    with server:
+        server.wait_ready()
+        yield server, ranker
+    assert server.process is None and server.guard is None
+
+
+def valid_request(rng, n=300):
+    user = {"user_id": 7, "device": "app", "context_category": "c003", "position": 0,
+            "timestamp": np.datetime64("2024-03-20T10:00", "ms")}
+    return user, rng.integers(0, 200, n)
+
+
+def post(server, model, body: bytes, headers=None) -> tuple[int, bytes]:
+    """(status, response body)."""
+    request = urllib.request.Request(f"http://{server.http_url}/v2/models/{model}/infer",
+                                     data=body, method="POST", headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def json_inputs(server, model, rng) -> list[dict]:
+    """A valid request's inputs as Triton's JSON (what a hand-written client sends)."""
+    with RankClient(server.http_url, "http", model) as client:
+        tensors = client.request_tensors(*valid_request(rng, int(rng.integers(1, 50))), 5)
+    return [{"name": name, "shape": list(array.shape), "datatype": wire.datatype(array),
+             "data": [v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+                      for v in array.reshape(-1).tolist()]}
+            for name, array in tensors.items()]
+
+
+def test_the_shape_lie_gets_400_and_the_next_request_is_answered(served, rng):
+    server, ranker = served
+    for model in MODELS:
+        inputs = json_inputs(server, model, rng)
+        for entry in inputs:
+            if entry["name"] == "item_id":
+                entry["shape"], entry["data"] = [1, 1099511627776], list(range(50))
+        status, body = post(server, model, json.dumps({"inputs": inputs}).encode())
+        assert status == 400 and b"item_id" in body
+        with RankClient(server.http_url, "http", model) as client:
+            user, items = valid_request(rng)
+            ids, _ = client.rank(user, items, 10)
+            np.testing.assert_array_equal(ids, ranker.rank(user, items, 10)[0])
+    assert server.process.poll() is None
+
+
+def http_mutations(inputs: list[dict], chance: random.Random) -> tuple[bytes, dict]:
+    """One malformed HTTP request built from valid inputs."""
+    inputs = json.loads(json.dumps(inputs))
+    target = chance.choice(inputs)
+    kind = chance.randrange(12)
+    headers = {}
+    if kind == 0:    # shape lie: more, fewer, huge, negative, fractional, wrong rank
+        target["shape"] = chance.choice([[1, 10**12], [10**9, 3], [1, len(target["data"]) + 1],
+                                         [1, max(len(target["data"]) - 1, 0)], [-1, 5],
+                                         [1.5, 2], [len(target["data"])], [1, 1, 1, 1, 1, 1],
+                                         "big", [2**53, 2**53]])
+    elif kind == 1:  # datatype lie
+        target["datatype"] = chance.choice(["FP32", "INT128", "BYTES", "INT64", "BOOL", "", 7])
+    elif kind == 2:  # an unknown, empty or repeated input
+        inputs.append(chance.choice([{**target, "name": "nope"}, {**target, "name": ""},
+                                     dict(target)]))
+    elif kind == 3:  # oversized or wrongly typed elements
+        target["data"] = [chance.choice(["x" * chance.choice([10_000, 70_000]), None, {}, 1e308,
+                                         True, "2"]) for _ in target["data"]]
+    elif kind == 4:  # __lengths that lie: negative, too long, not summing up
+        for entry in inputs:
+            if entry["name"].endswith(wire.LENGTHS):
+                entry["data"] = [chance.choice([-5, 10**9, 3, 0]) for _ in entry["data"]]
+    elif kind == 5:  # extreme k
+        for entry in inputs:
+            if entry["name"] == wire.K:
+                entry["data"] = [chance.choice([0, -1, 2**62, 10**6])]
+                entry["shape"] = chance.choice([[1, 1], [1, 2], [2, 1]])
+                entry["data"] *= entry["shape"][0] * entry["shape"][1]
+    elif kind == 6:  # no inputs, or something else than a list of inputs
+        return json.dumps(chance.choice([{}, {"inputs": []}, {"inputs": "x"}, [],
+                                         {"inputs": [None, 3]}])).encode(), headers
+    elif kind == 7:  # deeply nested data (written as text: Python's json recurses)
+        depth = chance.choice([3, 5_000])
+        target["data"] = "NESTED"
+        nested = "[" * depth + json.dumps(inputs[inputs.index(target)]["shape"]) + "]" * depth
+        return json.dumps({"inputs": inputs}).replace('"NESTED"', nested).encode(), headers
+    elif kind == 8:  # random bytes
+        return bytes(chance.getrandbits(8) for _ in range(chance.randrange(1, 400))), headers
+    elif kind == 9:  # binary data that lies about its size
+        body = json.dumps({"inputs": [{**target, "data": None,
+                                       "parameters": {"binary_data_size": chance.choice(
+                                           [8, 10**12, -3, 4])}}]}).encode()
+        headers["Inference-Header-Content-Length"] = str(chance.choice(
+            [len(body), len(body) + 100, -1, "x"]))
+        return body + bytes(chance.randrange(0, 16)), headers
+    elif kind == 10:  # missing data
+        del target["data"]
+    body = json.dumps({"inputs": inputs}).encode()
+    if kind == 11:   # truncated JSON
+        body = body[:chance.randrange(1, len(body))]
+    return body, headers
+
+
+def grpc_mutation(server, model, rng, chance: random.Random):
+    """One malformed gRPC request; returns the error's status (or "OK")."""
+    import tritonclient.grpc as grpc
+    from tritonclient.utils import InferenceServerException
+
+    with RankClient(server.grpc_url, "grpc", model) as client:
+        tensors = client.request_tensors(*valid_request(rng, int(rng.integers(1, 50))), 5)
+    kind = chance.randrange(5)
+    inputs = []
+    for name, array in tensors.items():
+        if kind == 0 and name.endswith(wire.LENGTHS):
+            array = np.full_like(array, chance.choice([-3, 10**9, 7]))
+        if kind == 1 and name == wire.K:
+            array = np.array([[chance.choice([0, -1, 2**62])]], np.int64)
+        if kind == 2 and array.dtype == object:
+            array = np.array([["y" * 70_000] * array.shape[1]], dtype=object)
+        tensor = grpc.InferInput(name, list(array.shape), wire.datatype(array))
+        tensor.set_data_from_numpy(array)
+        if kind == 3 and name == "item_id":
+            tensor.set_shape([1, 10**12])  # the shape lie
+        if kind == 4 and name == "item_id":
+            tensor = grpc.InferInput(name, list(array.shape), "FP32")
+            tensor.set_data_from_numpy(array.astype(np.float32))
+        inputs.append(tensor)
+    client = grpc.InferenceServerClient(server.grpc_url)
+    try:
+        client.infer(model, inputs)
+        return "OK"
+    except InferenceServerException as error:
+        return error.status()
+    finally:
+        client.close()
+
+
+def server_rss(server) -> int:
+    """Resident bytes of tritonserver and its stubs."""
+    pids = [server.process.pid] + [int(p.name) for p in __import__("pathlib").Path("/proc").glob(
+        "[0-9]*") if _parent(p) == server.process.pid]
+    total = 0
+    for pid in pids:
+        try:
+            for line in open(f"/proc/{pid}/status"):
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def _parent(proc) -> int:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+@pytest.mark.slow
+def test_a_stream_of_malformed_requests_is_answered_and_changes_nothing(served, rng):
+    server, _ = served
+    chance = random.Random(SEED)
+    print(f"fuzz seed {SEED}")
+    user, items = valid_request(np.random.default_rng(SEED))
+    before = {m: RankClient(server.grpc_url, "grpc", m).rank(user, items, 20) for m in MODELS}
+    rss_before = server_rss(server)
+    statuses, examples = {}, {}
+    start = time.monotonic()
+    for model in MODELS:
+        inputs = json_inputs(server, model, rng)
+        for _ in range(FUZZ_HTTP):
+            request = http_mutations(inputs, chance)
+            status, answer = post(server, model, *request)
+            statuses.setdefault(("http", model, status), 0)
+            statuses[("http", model, status)] += 1
+            examples.setdefault(status, (request[0][:300], answer[:300]))
+        for _ in range(FUZZ_GRPC):
+            status = grpc_mutation(server, model, rng, chance)
+            statuses.setdefault(("grpc", model, status), 0)
+            statuses[("grpc", model, status)] += 1
+    print(f"{sum(statuses.values())} requests in {time.monotonic() - start:.1f} s:", statuses)
+    assert server.process.poll() is None, "tritonserver died"
+    growth = server_rss(server) - rss_before
+    assert growth < RSS_GROWTH_LIMIT, f"the server grew by {growth >> 20} MiB"
+    client_errors = {200, 400, 413, "OK", "StatusCode.INVALID_ARGUMENT"}
+    others = {key: n for key, n in statuses.items() if key[2] not in client_errors}
+    assert others == {}, [examples.get(key[2]) for key in others]
+    for model in MODELS:
+        ids, scores = RankClient(server.grpc_url, "grpc", model).rank(user, items, 20)
+        np.testing.assert_array_equal(ids, before[model][0])
+        np.testing.assert_array_equal(scores, before[model][1])
+
+
+@pytest.mark.slow
+def test_kill_9_under_load_is_recovered_without_a_failed_request(served, rng):
+    from shoprank.serving.server import supervise
+
+    server, ranker = served
+    said = []
+    supervisor = threading.Thread(target=supervise, args=(server, said.append), daemon=True)
+    supervisor.start()
+    stop, answered, failed = threading.Event(), [0], []
+    user, items = valid_request(rng)
+    expected = ranker.rank(user, items, 10)[0]
+
+    def load(protocol, model):
+        url = server.grpc_url if protocol == "grpc" else server.http_url
+        with RankClient(url, protocol, model, retry_for_s=30) as client:
+            while not stop.is_set():
+                try:
+                    ids, _ = client.rank(user, items, 10)
+                    assert np.array_equal(ids, expected)
+                    answered[0] += 1
+                except Exception as error:  # noqa: BLE001 - counted and shown
+                    failed.append(repr(error))
+
+    clients = [threading.Thread(target=load, args=pm) for pm in
+               [("grpc", "ranker"), ("http", "ranker"), ("grpc", "ensemble"),
+                ("http", "ensemble")]]
+    for thread in clients:
+        thread.start()
+    time.sleep(2)
+    before, killed = answered[0], time.monotonic()
+    os.kill(server.process.pid, signal.SIGKILL)
+    while not (said and said[-1].startswith("shoprank serve: ready again")):
+        assert time.monotonic() - killed < 60, said
+        time.sleep(0.05)
+    ready_after = time.monotonic() - killed
+    time.sleep(2)
+    stop.set()
+    for thread in clients:
+        thread.join(timeout=60)
+    print(f"kill -9: ready again after {ready_after:.1f} s; {answered[0]} requests answered "
+          f"({before} before the kill), {len(failed)} failed; supervisor: {said}")
+    assert failed == []
+    assert answered[0] > before
+    assert "killed by SIGKILL" in said[0]
+    assert ready_after < 30  # the issue's 10 s target is measured in benchmarks/README.md
