@@ -6,8 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 EXTRAS := pipeline,kernels,client,serving,bench,test
-# Debian packages the build, the tests and perf_analyzer (libb64) need (installed when
-# missing, as root).
+# Debian packages the build, the tests, perf_analyzer (libb64) and the HTTP guard in front
+# of Triton (nginx with its njs module) need (installed when missing, as root).
 DEBIAN_PACKAGES := g++ libb64-0d nginx-light libnginx-mod-http-js
 
 SYSTEM := $(VENV)/.system-ready

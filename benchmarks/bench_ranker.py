@@ -71,17 +71,19 @@ def request_from_keys(users, items, n: int, seed: int) -> tuple[dict, dict]:
 
 
 def small_model(out: Path) -> Path:
-    """A DLRM trained for one epoch on 200k generated rows (kept between runs)."""
-    if (out / "model" / "model.json").exists():
-        return out
+    """A DLRM trained for one epoch on 200k generated rows (kept between runs); returns
+    its training folder (train's --out: it starts anew there, so not beside the logs)."""
+    trained = out / "trained"
+    if (trained / "model" / "model.json").exists():
+        return trained
     from shoprank.data import generate
     from shoprank.etl import run_etl
     from shoprank.models.train import train
 
     generate(out / "logs", rows=200_000, overwrite=True)
     run_etl(out / "logs" / "logs.json", out / "features", overwrite=True)
-    train(out / "features", out, epochs=1, overwrite=True)
-    return out
+    train(out / "features", trained, epochs=1, overwrite=True)
+    return trained
 
 
 def add(results: list, n: int, method: str, timing: dict) -> None:

@@ -4,6 +4,8 @@
     python benchmarks/bench_serving.py            # trains a small DLRM first (a few minutes)
     python benchmarks/bench_serving.py --quick    # concurrency 1, 4, 16; gRPC; 1,000 only
     python benchmarks/bench_serving.py --models ranker --candidates 1000 --concurrency 1
+    python benchmarks/bench_serving.py --models ranker --protocols http http-direct \
+        --candidates 1000 --concurrency 1 4         # what the HTTP guard adds
 
 One server, one repository (shoprank export-triton --baseline) serving three models:
 
@@ -11,6 +13,9 @@ One server, one repository (shoprank export-triton --baseline) serving three mod
 * ranker: the same three steps in one model, in shoprank's C++ Triton backend (no stub);
 * baseline: the Python path in a Python-backend model (the saved NVTabular Workflow on a
   DataFrame, TensorFlow, argpartition), the way a Merlin user would serve the model.
+
+HTTP goes through shoprank's guard (nginx + njs, serving/http_guard.py); "http-direct" is
+Triton's own HTTP endpoint behind it, unguarded, measured in the same run for comparison.
 
 For every model, protocol (gRPC, HTTP), candidates per request (100, 1,000) and
 concurrency (1, 2, 4, 8, 16): perf_analyzer's throughput and p50 / p95 / p99 latency, and
@@ -52,12 +57,13 @@ def sweep(server, label, models, protocols, candidates, concurrencies, data, out
     for n in candidates:
         for model in models:
             for protocol in protocols:
-                url = server.grpc_url if protocol == "grpc" else server.http_url
+                url = {"grpc": server.grpc_url, "http": server.http_url,
+                       "http-direct": server.admin_url}[protocol]
                 for c in concurrencies:
                     before = load.scrape(metrics_url)
                     slow = 2 * c + 8 if model == "baseline" else 0  # ~0.3-1 s a request
                     result = load.run_perf_analyzer(
-                        model, url, protocol, data[n], c, window_ms=window_ms,
+                        model, url, protocol.split("-")[0], data[n], c, window_ms=window_ms,
                         window_requests=slow, csv_path=out / "perf_analyzer.csv")
                     after = load.scrape(metrics_url)
                     steps = {step: load.breakdown(before, after, step) for step in STEPS[model]}
@@ -90,20 +96,24 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    mine = [r for r in rows if r["batching"] == "dynamic" and r["protocol"] == "grpc"]
+    mine = [r for r in rows if r["batching"] == "dynamic"]
+    protocols = sorted({r["protocol"] for r in mine})
     sizes = sorted({r["candidates"] for r in mine})
     fig, axes = plt.subplots(2, len(sizes), figsize=(5 * len(sizes), 6.5), squeeze=False)
     for column, n in enumerate(sizes):
         for model in STEPS:
-            line = [r for r in mine if r["candidates"] == n and r["model"] == model]
-            if not line:
-                continue
-            x = [r["concurrency"] for r in line]
-            axes[0][column].plot(x, [r["requests_per_second"] for r in line], "o-", label=model)
-            axes[1][column].plot(x, [r["p99_ms"] for r in line], "o-", label=f"{model} p99")
-            axes[1][column].plot(x, [r["p50_ms"] for r in line], "x:", alpha=0.6,
-                                 label=f"{model} p50")
-        axes[0][column].set_title(f"{n:,} candidates per request, gRPC")
+            for protocol in protocols:
+                line = [r for r in mine if r["candidates"] == n and r["model"] == model
+                        and r["protocol"] == protocol]
+                if not line:
+                    continue
+                x, name = [r["concurrency"] for r in line], f"{model} {protocol}"
+                axes[0][column].plot(x, [r["requests_per_second"] for r in line], "o-",
+                                     label=name)
+                axes[1][column].plot(x, [r["p99_ms"] for r in line], "o-", label=f"{name} p99")
+                axes[1][column].plot(x, [r["p50_ms"] for r in line], "x:", alpha=0.6,
+                                     label=f"{name} p50")
+        axes[0][column].set_title(f"{n:,} candidates per request")
         axes[0][column].set_ylabel("requests / s")
         axes[1][column].set_ylabel("latency, ms")
         axes[1][column].set_xlabel("concurrent requests")
@@ -154,7 +164,8 @@ def main(argv=None) -> int:
     parser.add_argument("--candidates", type=int, nargs="+", default=[100, 1_000])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--protocols", nargs="+", default=["grpc", "http"],
-                        choices=["grpc", "http"])
+                        choices=["grpc", "http", "http-direct"],
+                        help="http-direct: Triton's own HTTP endpoint, without the guard")
     parser.add_argument("--threads", type=int, default=0,
                         help="engine threads per model instance (default 0: all cores)")
     parser.add_argument("--window-ms", type=int, default=2000,

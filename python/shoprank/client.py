@@ -44,7 +44,7 @@ class RankClient:
         if protocol == "grpc":
             import tritonclient.grpc as module
 
-            self._client = module.InferenceServerClient(self.url)
+            self._client = module.InferenceServerClient(self.url, channel_args=_channel_args())
         else:
             import tritonclient.http as module
 
@@ -102,7 +102,8 @@ class RankClient:
 
     def _retrying(self, send):
         """send() until it is answered, or it fails other than by finding no server, or
-        retry_for_s has passed (waits doubling from 0.1 s, at most 2 s)."""
+        retry_for_s has passed (waits doubling from 0.1 s, at most 0.5 s: a restarted
+        server is found within half a second of being ready)."""
         start, wait, tries = time.monotonic(), 0.1, 0
         while True:
             tries += 1
@@ -118,7 +119,7 @@ class RankClient:
                                     f"{spent:.1f} s: {message}") from None
             self.retries += 1
             time.sleep(wait)
-            wait = min(2 * wait, 2.0)
+            wait = min(2 * wait, 0.5)
 
     def close(self) -> None:
         self._client.close()
@@ -128,6 +129,22 @@ class RankClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _channel_args() -> list[tuple]:
+    """tritonclient's gRPC channel defaults, reconnecting within 0.1-1 s: gRPC's own backoff
+    (1 s growing 1.6x) kept clients waiting 7-11 s after a server that restarted in 1.8 s."""
+    from tritonclient.grpc import MAX_GRPC_MESSAGE_SIZE, KeepAliveOptions
+
+    keepalive = KeepAliveOptions()
+    return [("grpc.max_send_message_length", MAX_GRPC_MESSAGE_SIZE),
+            ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_SIZE),
+            ("grpc.keepalive_time_ms", keepalive.keepalive_time_ms),
+            ("grpc.keepalive_timeout_ms", keepalive.keepalive_timeout_ms),
+            ("grpc.keepalive_permit_without_calls", keepalive.keepalive_permit_without_calls),
+            ("grpc.http2.max_pings_without_data", keepalive.http2_max_pings_without_data),
+            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000)]
 
 
 def _no_server(error) -> bool:

@@ -286,3 +286,25 @@ def test_kill_9_under_load_is_recovered_without_a_failed_request(served, rng):
     assert answered[0] > before
     assert "killed by SIGKILL" in said[0]
     assert ready_after < 30  # the 10 s target is measured in benchmarks/README.md
+
+
+def test_model_control_is_for_the_owner_only(served):
+    import tritonclient.grpc as grpc
+    import tritonclient.http as http
+    from tritonclient.utils import InferenceServerException
+
+    server, _ = served
+    status, body = post(server, "ranker", b"{}")  # the guard's path works: the next does not
+    assert status == 400
+    request = urllib.request.Request(
+        f"http://{server.http_url}/v2/repository/models/ranker/unload", data=b"{}",
+        method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
+    client = grpc.InferenceServerClient(server.grpc_url)
+    with pytest.raises(InferenceServerException, match="(?i)restricted|denied|header"):
+        client.get_model_repository_index()
+    assert client.get_model_repository_index(headers=server.admin_grpc_headers)
+    assert http.InferenceServerClient(server.admin_url).get_model_repository_index()
+    assert server.process.poll() is None

@@ -17,7 +17,8 @@ CRITEO_COLUMNS = (["label"] + [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i i
 
 
 SPLITS = ("train", "valid", "test")
-DERIVED_TABLES = {"users": "user_id", "items": "item_id"}  # table: the config key of its key
+# the tables the ETL derives from already-joined logs: (table, its columns' key, its key's)
+DERIVED_TABLES = (("users", "user_columns", "user_id"), ("items", "item_columns", "item_id"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,9 +70,8 @@ class LogsConfig:
     @property
     def derived_tables(self) -> dict[str, tuple[str, tuple[str, ...]]]:
         """{table name: (key column, columns)} of the tables the ETL derives from the logs."""
-        columns = {"users": (self.user_id, self.user_columns),
-                   "items": (self.item_id, self.item_columns)}
-        return {name: entry for name, entry in columns.items() if entry[1]}
+        return {name: (getattr(self, key), getattr(self, columns))
+                for name, columns, key in DERIVED_TABLES if getattr(self, columns)}
 
     @property
     def impression_globs(self) -> dict[str, str]:
@@ -198,20 +198,18 @@ def _impressions(value) -> tuple[str, dict[str, str]]:
 
 
 def _check_derived_tables(config: LogsConfig) -> None:
-    for name, key_setting in DERIVED_TABLES.items():
-        columns = config.user_columns if name == "users" else config.item_columns
-        kind = f"{name[:-1]}_columns"
-        key = getattr(config, key_setting)
+    for name, setting, key_setting in DERIVED_TABLES:
+        columns, key = getattr(config, setting), getattr(config, key_setting)
         if not columns:
             continue
         if not key:
-            raise ValueError(f"{kind}: the config must name {key_setting} (the key of the "
+            raise ValueError(f"{setting}: the config must name {key_setting} (the key of the "
                              f"{name} table these columns make)")
         if name in config.side_tables:
-            raise ValueError(f"{kind}: the config already has a side table {name!r}; list "
+            raise ValueError(f"{setting}: the config already has a side table {name!r}; list "
                              f"its columns there, or drop the side table")
         if key in columns:
-            raise ValueError(f"{kind}: {key!r} is the table's key, not one of its columns")
+            raise ValueError(f"{setting}: {key!r} is the table's key, not one of its columns")
     both = sorted(set(config.user_columns) & set(config.item_columns))
     if both:
         raise ValueError(f"columns listed for both the user and the item: {both}")

@@ -203,7 +203,9 @@ function answer(r, status, body, headers) {
     r.return(status, body);
 }
 
-async function infer(r) {
+// Checks the request; passes it on to Triton (the proxy streams the answer back) or
+// answers 400 itself.
+function infer(r) {
     let body;
     try {
         body = check(r, decodeURIComponent(r.uri.split('/')[3]));
@@ -212,22 +214,11 @@ async function infer(r) {
         answer(r, 400, JSON.stringify({error: message}), {'Content-Type': 'application/json'});
         return;
     }
-    try {
-        const reply = await r.subrequest('/triton' + r.uri,
-                                         body === undefined ? {method: 'POST'}
-                                                            : {method: 'POST', body: body});
-        if (reply.status === 502 || reply.status === 504) {  // nginx's own: nobody answered
-            answer(r, 503, JSON.stringify({error: 'Triton is not answering (restarting?)'}),
-                   {'Content-Type': 'application/json'});
-            return;
-        }
-        answer(r, reply.status, reply.responseBuffer || '', {
-            'Content-Type': reply.headersOut['Content-Type'],
-            'Inference-Header-Content-Length': reply.headersOut['Inference-Header-Content-Length'],
-        });
-    } catch (e) {
-        answer(r, 502, JSON.stringify({error: `the server behind the guard failed: ${e.message}`}),
-               {'Content-Type': 'application/json'});
+    if (body === undefined) {
+        r.internalRedirect('/triton' + r.uri);
+    } else {
+        r.variables.guard_body = body;
+        r.internalRedirect('/triton-json' + r.uri);
     }
 }
 

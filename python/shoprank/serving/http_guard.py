@@ -159,7 +159,7 @@ class HttpGuard:
 load_module {NJS_MODULE};
 daemon off;
 master_process on;
-worker_processes auto;
+worker_processes 1;
 pid {self.folder / 'nginx.pid'};
 error_log stderr error;
 events {{ worker_connections 4096; }}
@@ -177,18 +177,31 @@ http {{
     default_type application/json;
     js_path {self.folder / 'js'};
     js_import guard from http_guard.js;
+    js_var $guard_body;
     upstream triton {{ server {self.triton_url}; keepalive 64; }}
     server {{
         listen {self.host}:{self.port};
         error_page 413 = @too_large;
         location @too_large {{ return 413 '{{"error": "the request body is over {body} bytes"}}'; }}
         location ~ ^/v2/models/[^/]+(/versions/[0-9]+)?/infer$ {{ js_content guard.infer; }}
-        location /triton/ {{
+        location /triton/ {{          # the request as it came (binary data after a header)
             internal;
             proxy_pass http://triton/;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_read_timeout 300s;
+        }}
+        location /triton-json/ {{     # JSON alone, as the guard read and re-wrote it
+            internal;
+            proxy_pass http://triton/;
+            proxy_set_body $guard_body;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 300s;
+        }}
+        error_page 502 504 = @not_answering;
+        location @not_answering {{
+            return 503 '{{"error": "Triton is not answering (restarting?)"}}';
         }}
         location ~ ^/v2(/health/(live|ready)|/models/stats|/models/[^/]+(/versions/[0-9]+)?(/ready|/config|/stats)?)?$ {{
             limit_except GET {{ deny all; }}

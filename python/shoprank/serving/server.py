@@ -24,7 +24,8 @@ and unloads and loads that model (explicit model control), which starts a new on
 
 HTTP goes through the guard (http_guard.py, on unless guard=False): nginx on the public
 HTTP port checks every request before Triton's own HTTP endpoint, which listens on a
-loopback port of its own (``admin_url``: model control, for the owner only). If
+loopback port of its own (``admin_url``: model control, for the owner only); over gRPC,
+model control, shared memory, trace and log settings need ``admin_grpc_headers``. If
 tritonserver itself exits (aborted, killed), ``supervise`` starts it again on the same
 ports.
 """
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -97,6 +99,8 @@ class TritonServer:
         self.guard = None              # the HttpGuard, once the server is ready
         self.guarded = guard
         self.triton_http_port = free_port() if guard else http_port
+        # gRPC's model control and shared-memory calls need this header when guarded
+        self.admin_token = secrets.token_hex(16)
         self._stopping = threading.Event()
         self.process: subprocess.Popen | None = None
         self._workspace: Path | None = None
@@ -110,6 +114,11 @@ class TritonServer:
     @property
     def grpc_url(self) -> str:
         return f"{self.host}:{self.grpc_port}"
+
+    @property
+    def admin_grpc_headers(self) -> dict:
+        """What a gRPC call of model control or shared memory must carry when guarded."""
+        return {"triton-grpc-protocol-shoprank-admin": self.admin_token}
 
     @property
     def admin_url(self) -> str:
@@ -143,6 +152,8 @@ class TritonServer:
             "--model-control-mode=explicit", "--load-model=*",
             f"--http-address={http_host}", f"--http-port={self.triton_http_port}",
             f"--grpc-address={self.host}", f"--grpc-port={self.grpc_port}",
+            *([f"--grpc-restricted-protocol=model-repository,shared-memory,trace,logging:"
+               f"shoprank-admin={self.admin_token}"] if self.guarded else []),
             f"--metrics-address={self.host}", f"--metrics-port={self.metrics_port}",
             f"--exit-timeout-secs={self.exit_timeout_s}",
             "--strict-readiness=true",
