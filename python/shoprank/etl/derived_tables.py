@@ -37,6 +37,6 @@ def write_derived_tables(config: LogsConfig, staged: list[Path], out: Path,
             if column in table.columns:
                 schema = schema.set(schema.get_field_index(column), pa.field(column, arrow_type))
         pq.write_table(pa.Table.from_pandas(table, schema=schema, preserve_index=False),
-                               out / f"{name}.parquet")
+                       out / f"{name}.parquet")
         written[name] = len(table)
     return written

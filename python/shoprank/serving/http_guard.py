@@ -178,7 +178,9 @@ http {{
     js_path {self.folder / 'js'};
     js_import guard from http_guard.js;
     js_var $guard_body;
-    upstream triton {{ server {self.triton_url}; keepalive 64; }}
+    # idle connections to Triton close within a second: a Triton told to stop waits for
+    # its open connections (its exit timeout would expire on the guard's idle ones)
+    upstream triton {{ server {self.triton_url}; keepalive 64; keepalive_timeout 1s; }}
     server {{
         listen {self.host}:{self.port};
         error_page 413 = @too_large;
