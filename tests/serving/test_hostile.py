@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,8 +187,8 @@ def grpc_mutation(server, model, rng, chance: random.Random):
 
 def server_rss(server) -> int:
     """Resident bytes of tritonserver and its stubs."""
-    pids = [server.process.pid] + [int(p.name) for p in __import__("pathlib").Path("/proc").glob(
-        "[0-9]*") if _parent(p) == server.process.pid]
+    pids = [server.process.pid] + [int(p.name) for p in Path("/proc").glob("[0-9]*")
+                                   if _parent(p) == server.process.pid]
     total = 0
     for pid in pids:
         try:

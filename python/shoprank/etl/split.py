@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shoprank.etl.config import SPLITS, LogsConfig
+from shoprank.etl.config import LogsConfig
 from shoprank.etl.reading import ROW, find_files, read_logs
 
 
