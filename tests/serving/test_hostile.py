@@ -28,6 +28,7 @@ import pytest
 
 from shoprank.client import RankClient
 from shoprank.serving import wire
+from tests.serving.running import running_server
 
 pytest.importorskip("merlin.models")
 pytest.importorskip("pytriton")
@@ -40,16 +41,9 @@ RSS_GROWTH_LIMIT = 150 << 20
 
 @pytest.fixture(scope="module")
 def served(dlrm, tmp_path_factory):
-    from shoprank.serving.repository import ServingOptions, export_triton
-    from shoprank.serving.server import TritonServer, free_port
-
     ranker, _, world = dlrm
     repo = tmp_path_factory.mktemp("hostile") / "repo"
-    export_triton(world / "dlrm-artifacts", repo, ServingOptions(max_candidates=2_000))
-    server = TritonServer(repo, http_port=free_port(), grpc_port=free_port(),
-                          metrics_port=free_port(), exit_timeout_s=10)
-    with server:
-        server.wait_ready()
+    with running_server(world / "dlrm-artifacts", repo, max_candidates=2_000) as server:
         yield server, ranker
     assert server.process is None and server.guard is None
 

@@ -13,6 +13,7 @@ import pytest
 
 from shoprank.client import RankClient, RankError
 from shoprank.serving import wire
+from tests.serving.running import running_server
 
 pytest.importorskip("merlin.models")
 pytest.importorskip("pytriton")
@@ -23,16 +24,9 @@ PROTOCOLS_AND_MODELS = [(p, m) for p in ("grpc", "http") for m in ("ensemble", "
 @pytest.fixture(scope="module")
 def served(dlrm, tmp_path_factory):
     """(TritonServer, in-process Ranker, world) for the module; stopped at its end."""
-    from shoprank.serving.repository import ServingOptions, export_triton
-    from shoprank.serving.server import TritonServer, free_port
-
     ranker, _, world = dlrm
     repo = tmp_path_factory.mktemp("serving") / "repo"
-    export_triton(world / "dlrm-artifacts", repo, ServingOptions(max_candidates=5_000))
-    server = TritonServer(repo, http_port=free_port(), grpc_port=free_port(),
-                          metrics_port=free_port(), exit_timeout_s=10)
-    with server:
-        server.wait_ready()
+    with running_server(world / "dlrm-artifacts", repo, max_candidates=5_000) as server:
         yield server, ranker, world
     assert server.process is None
 

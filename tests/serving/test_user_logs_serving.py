@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from shoprank.client import RankClient
+from tests.serving.running import running_server
 
 pytest.importorskip("merlin.models")
 pytest.importorskip("pytriton")
@@ -17,18 +18,11 @@ pytest.importorskip("pytriton")
 @pytest.fixture(scope="module", params=["no tables", "derived tables"])
 def served(request, user_logs_model, tmp_path_factory):
     import shoprank
-    from shoprank.serving.repository import ServingOptions, export_triton
-    from shoprank.serving.server import TritonServer, free_port
-
     derived = request.param == "derived tables"
     _, artifacts, raw = user_logs_model("dlrm", "fused", lists=True, continuous=False,
                                         derived=derived)
     repo = tmp_path_factory.mktemp("serving-user-logs") / "repo"
-    export_triton(artifacts, repo, ServingOptions(max_candidates=1_000))
-    server = TritonServer(repo, http_port=free_port(), grpc_port=free_port(),
-                          metrics_port=free_port(), exit_timeout_s=10)
-    with server:
-        server.wait_ready()
+    with running_server(artifacts, repo, max_candidates=1_000) as server:
         yield server, shoprank.Ranker.load(artifacts), raw, derived
 
 

@@ -223,8 +223,6 @@ def _check_derived_tables(config: LogsConfig) -> None:
 def read_back(etl_dir) -> LogsConfig:
     """The logs config an ETL output was made from (named in its summary.json), with the
     tables the ETL derived as side tables read from the output's tables/ folder."""
-    import json
-
     etl_dir = Path(etl_dir)
     summary = etl_dir / "summary.json"
     if not summary.is_file():

@@ -51,7 +51,7 @@ def build_ranker(model_dir) -> tuple[dict, dict]:
     used = {f["name"] for f in forward["embeddings"]["features"]} | set(forward["continuous"])
     features = [f for f in transform["features"] if f["name"] in used]
     reads = {c for f in features for c in f["inputs"]}
-    keys = {t["key"] for t in transform["tables"].values()} | {transform["item_key"]}
+    keys = {t["key"] for t in transform["tables"].values()} | {transform["item_key"]} - {""}
     inputs = [i for i in transform["inputs"] if i["name"] in reads | keys]
     tables = {}
     for name, table in transform["tables"].items():

@@ -51,21 +51,18 @@ def guard_limits(triton_url: str, *, max_list_length: int, max_string_bytes: int
         if entry.get("state") == "READY" and name not in described:
             described[name] = (_call(triton_url, f"/v2/models/{name}"),
                                _call(triton_url, f"/v2/models/{name}/config"))
-    candidates = [int(config["parameters"]["max_candidates"]["string_value"])
-                  for _, config in described.values()
-                  if "max_candidates" in config.get("parameters", {})]
-    default_candidates = max(candidates, default=100_000)
+    # a model without its own limit (the ensemble) gets the largest of the repository's
+    default = max(filter(None, (_candidates(c) for _, c in described.values())),
+                  default=100_000)
     for name, (metadata, config) in described.items():
-        parameters = config.get("parameters", {})
-        limit = int(parameters["max_candidates"]["string_value"]) \
-            if "max_candidates" in parameters else default_candidates
+        limit = _candidates(config) or default
+        batch = int(config.get("max_batch_size", 0))  # 0: no batch dimension in the shape
         names = {i["name"] for i in metadata["inputs"]}
         inputs = {}
         for tensor in metadata["inputs"]:
             shape = tensor["shape"]
-            batch = max(int(config.get("max_batch_size", 0)), 1)
-            elements = batch if config.get("max_batch_size", 0) else 1
-            for size in shape[1:] if config.get("max_batch_size", 0) else shape:
+            elements = max(batch, 1)
+            for size in shape[1:] if batch else shape:
                 elements *= (limit + 1) if size < 0 else max(int(size), 1)
             is_list = {tensor["name"] + "__lengths", tensor["name"] + "__offsets"} & names
             inputs[tensor["name"]] = {"datatype": tensor["datatype"], "rank": len(shape),
@@ -73,6 +70,11 @@ def guard_limits(triton_url: str, *, max_list_length: int, max_string_bytes: int
                                                                   else 1)}
         models[name] = {"inputs": inputs, "outputs": [o["name"] for o in metadata["outputs"]]}
     return {"models": models, "max_string_bytes": max_string_bytes}
+
+
+def _candidates(config: dict) -> int | None:
+    value = config.get("parameters", {}).get("max_candidates")
+    return int(value["string_value"]) if value else None
 
 
 def _call(base: str, path: str, data: bytes | None = None):

@@ -1,0 +1,19 @@
+"""One way the serving tests start a deployment: a repository exported from artifacts and
+a Triton server on free loopback ports, stopped when the block ends."""
+
+from __future__ import annotations
+
+import contextlib
+
+
+@contextlib.contextmanager
+def running_server(artifacts, repo, *, max_candidates: int):
+    from shoprank.serving.repository import ServingOptions, export_triton
+    from shoprank.serving.server import TritonServer, free_port
+
+    export_triton(artifacts, repo, ServingOptions(max_candidates=max_candidates))
+    server = TritonServer(repo, http_port=free_port(), grpc_port=free_port(),
+                          metrics_port=free_port(), exit_timeout_s=10)
+    with server:
+        server.wait_ready()
+        yield server
