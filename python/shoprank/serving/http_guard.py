@@ -168,6 +168,9 @@ events {{ worker_connections 4096; }}
 http {{
     access_log off;
     server_tokens off;
+    # nginx closes a connection after 1,000 requests by default: a client (or the pool to
+    # Triton) would reconnect every second or two under load, a tail-latency hit each time
+    keepalive_requests 1000000;
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;
@@ -182,7 +185,8 @@ http {{
     js_var $guard_body;
     # idle connections to Triton close within a second: a Triton told to stop waits for
     # its open connections (its exit timeout would expire on the guard's idle ones)
-    upstream triton {{ server {self.triton_url}; keepalive 64; keepalive_timeout 1s; }}
+    upstream triton {{ server {self.triton_url}; keepalive 64; keepalive_timeout 1s;
+                       keepalive_requests 1000000; }}
     server {{
         listen {self.host}:{self.port};
         error_page 413 = @too_large;
@@ -193,6 +197,7 @@ http {{
             proxy_pass http://triton/;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_buffering off;      # Triton's answer goes on as it comes
             proxy_read_timeout 300s;
         }}
         location /triton-json/ {{     # JSON alone, as the guard read and re-wrote it
@@ -201,6 +206,7 @@ http {{
             proxy_set_body $guard_body;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_buffering off;      # Triton's answer goes on as it comes
             proxy_read_timeout 300s;
         }}
         error_page 502 504 = @not_answering;
