@@ -10,6 +10,7 @@ namespace py = pybind11;
 namespace shoprank::bindings {
 void bind_topk(py::module_& m);
 void bind_ranker(py::module_& m);
+void bind_request(py::module_& m);
 }
 
 PYBIND11_MODULE(_engine, m) {
@@ -35,4 +36,5 @@ PYBIND11_MODULE(_engine, m) {
 
   shoprank::bindings::bind_topk(m);
   shoprank::bindings::bind_ranker(m);
+  shoprank::bindings::bind_request(m);
 }

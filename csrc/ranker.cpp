@@ -10,6 +10,7 @@
 #include <pybind11/stl.h>
 
 #include "shoprank/errors.h"
+#include "wire_tensors.h"
 
 namespace py = pybind11;
 
@@ -68,17 +69,15 @@ RawColumn to_column(const std::string& name, InputType type, const py::handle& v
 }
 
 RawBatch to_batch(const Ranker& ranker, const py::dict& columns) {
+  std::vector<std::string> names;
+  for (const auto& entry : columns) names.push_back(entry.first.cast<std::string>());
+  ranker.check_input_names(names);
   RawBatch batch;
   for (const auto& [key, value] : columns) {
     const std::string name = key.cast<std::string>();
     const auto& inputs = ranker.inputs();
     auto spec = std::find_if(inputs.begin(), inputs.end(),
                              [&](const InputSpec& s) { return s.name == name; });
-    if (spec == inputs.end()) {
-      std::string known;
-      for (const auto& s : inputs) known += (known.empty() ? "" : ", ") + s.name;
-      detail::throw_invalid("unknown input column(s): ", name, " (the model reads: ", known, ")");
-    }
     batch.emplace(name, to_column(name, spec->type, value));
   }
   return batch;
@@ -88,6 +87,11 @@ Device parse_device(const std::string& name) {
   if (name == "cpu") return Device::Cpu;
   if (name == "cuda") return Device::Cuda;
   detail::throw_invalid("device: expected \"cpu\" or \"cuda\", got \"", name, "\"");
+}
+
+py::tuple ranked_to_python(const std::vector<int64_t>& rows, const std::vector<float>& scores) {
+  return py::make_tuple(py::array_t<int64_t>(py::ssize_t(rows.size()), rows.data()),
+                        py::array_t<float>(py::ssize_t(scores.size()), scores.data()));
 }
 
 py::dict features_to_python(const ModelInputs& inputs) {
@@ -210,9 +214,42 @@ void bind_ranker(py::module_& m) {
           py::gil_scoped_release release;
           ranked = r.rank(std::move(batch), k, threads, where);
         }
-        return py::make_tuple(py::array_t<int64_t>(py::ssize_t(ranked.rows.size()), ranked.rows.data()),
-                              py::array_t<float>(py::ssize_t(ranked.scores.size()), ranked.scores.data()));
-      }, py::arg("columns"), py::arg("k"), py::arg("threads") = 0, py::arg("device") = "cpu");
+        return ranked_to_python(ranked.rows, ranked.scores);
+      }, py::arg("columns"), py::arg("k"), py::arg("threads") = 0, py::arg("device") = "cpu")
+      // A request's tensors ({name: array [1, n]}, request.h's layout), read by the engine's
+      // one request reader: the ensemble's steps and the in-process twin of the C++ backend.
+      .def("transform_request", [](const Ranker& r, const py::dict& tensors,
+                                   int64_t max_candidates) {
+        const PyWireTensors wire = to_wire(tensors);
+        RankRequest request = read_request(r.request_rules(max_candidates), wire.tensors, false);
+        ModelInputs inputs;
+        {
+          py::gil_scoped_release release;
+          inputs = r.transform(std::move(request.batch));
+        }
+        return features_to_python(inputs);
+      }, py::arg("tensors"), py::arg("max_candidates") = 0)
+      .def("forward_request", [](const Ranker& r, const py::dict& tensors, int threads) {
+        const PyWireTensors wire = to_wire(tensors);
+        const ModelInputs inputs = read_features(r.feature_names(), wire.tensors);
+        std::vector<float> scores;
+        {
+          py::gil_scoped_release release;
+          scores = r.forward(inputs, threads);
+        }
+        return py::array_t<float>(py::ssize_t(scores.size()), scores.data());
+      }, py::arg("tensors"), py::arg("threads") = 0)
+      .def("rank_request", [](const Ranker& r, const py::dict& tensors, int64_t max_candidates,
+                              int threads) {
+        const PyWireTensors wire = to_wire(tensors);
+        RankRequest request = read_request(r.request_rules(max_candidates), wire.tensors);
+        Ranked best;
+        {
+          py::gil_scoped_release release;
+          best = r.rank(std::move(request), threads);
+        }
+        return ranked_to_python(best.ids, best.scores);
+      }, py::arg("tensors"), py::arg("max_candidates") = 0, py::arg("threads") = 0);
 }
 
 }  // namespace shoprank::bindings

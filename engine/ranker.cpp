@@ -45,19 +45,26 @@ Ranker Ranker::load(const std::string& folder) {
   return r;
 }
 
-ModelInputs Ranker::transform(RawBatch batch) const {
+void Ranker::check_input_names(const std::vector<std::string>& names) const {
   std::string unknown;
-  for (const auto& [name, column] : batch) {
+  for (const auto& name : names) {
     const auto& known = inputs();
     const bool found = std::any_of(known.begin(), known.end(),
                                    [&](const InputSpec& s) { return s.name == name; });
     if (!found) unknown += (unknown.empty() ? "" : ", ") + name;
   }
   if (!unknown.empty()) {
-    std::string names;
-    for (const auto& s : inputs()) names += (names.empty() ? "" : ", ") + s.name;
-    detail::throw_invalid("unknown input column(s): ", unknown, " (the model reads: ", names, ")");
+    std::string names_read;
+    for (const auto& s : inputs()) names_read += (names_read.empty() ? "" : ", ") + s.name;
+    detail::throw_invalid("unknown input column(s): ", unknown, " (the model reads: ",
+                          names_read, ")");
   }
+}
+
+ModelInputs Ranker::transform(RawBatch batch) const {
+  std::vector<std::string> names;
+  for (const auto& entry : batch) names.push_back(entry.first);
+  check_input_names(names);
   std::vector<KnownFeatures> known;
   tables_->fill(batch, known);  // checks the keys it reads; the transform checks the rest
   return transform_->transform(batch, known);
@@ -74,23 +81,51 @@ std::vector<float> Ranker::forward(const ModelInputs& inputs, int threads, Devic
   return forward_->score(inputs, threads);
 }
 
-Ranked Ranker::rank(RawBatch batch, int64_t k, int threads, Device device) const {
-  const ModelInputs inputs = transform(std::move(batch));
-  SHOPRANK_EXPECTS(inputs.rows > 0, "no candidates to rank");
-  SHOPRANK_EXPECTS(k >= 1 && k <= inputs.rows, "k must be between 1 and the number of "
-                   "candidates (", inputs.rows, "), got ", k);
+namespace {
+void name_rows(Ranked& ranked, const std::vector<int64_t>& item_ids) {
+  ranked.ids = ranked.rows;
+  if (item_ids.empty()) return;
+  for (int64_t& id : ranked.ids) id = item_ids[static_cast<size_t>(id)];
+}
+}  // namespace
+
+Ranked select_best(const std::vector<float>& scores, int64_t k,
+                   const std::vector<int64_t>& item_ids) {
+  const auto candidates = static_cast<int64_t>(scores.size());
+  check_k(k, candidates);
+  SHOPRANK_EXPECTS(item_ids.empty() || int64_t(item_ids.size()) == candidates, "expected ",
+                   candidates, " item ids, got ", item_ids.size());
   Ranked out;
-  if (device == Device::Cuda) {
-    on_device().rank(inputs, k, out.rows, out.scores);
-    return out;
-  }
-  const std::vector<float> scores = forward_->score(inputs, threads);
   out.rows.resize(static_cast<size_t>(k));
   out.scores.resize(static_cast<size_t>(k));
-  topk(ConstMatrixView<float>{scores.data(), 1, inputs.rows}, k, std::nullopt,
+  topk(ConstMatrixView<float>{scores.data(), 1, candidates}, k, std::nullopt,
        MatrixView<float>{out.scores.data(), 1, k}, MatrixView<int64_t>{out.rows.data(), 1, k},
        TopKOptions{1});
+  name_rows(out, item_ids);
   return out;
+}
+
+Ranked Ranker::rank(RawBatch batch, int64_t k, int threads, Device device) const {
+  const ModelInputs inputs = transform(std::move(batch));
+  check_k(k, inputs.rows);
+  if (device == Device::Cuda) {
+    Ranked out;
+    on_device().rank(inputs, k, out.rows, out.scores);
+    name_rows(out, {});
+    return out;
+  }
+  return select_best(forward_->score(inputs, threads), k);
+}
+
+Ranked Ranker::rank(RankRequest request, int threads, Device device) const {
+  check_k(request.k, request.candidates);  // before the transform's work
+  Ranked out = rank(std::move(request.batch), request.k, threads, device);
+  name_rows(out, request.item_ids);
+  return out;
+}
+
+RequestRules Ranker::request_rules(int64_t max_candidates) const {
+  return RequestRules{inputs(), item_key_, max_candidates};
 }
 
 }  // namespace shoprank

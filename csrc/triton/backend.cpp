@@ -6,18 +6,19 @@
 //
 // A model with `backend: "shoprank"` (shoprank export-triton writes one) loads
 // MODEL/<version>/artifacts and reads these config parameters: threads (engine CPU threads
-// per request, 0 = all cores), max_candidates (0 = no limit) and item_key. The request and
-// response layout is request.h's; a request that names its outputs gets only those. Every request of a batch is answered on its own: a bad
-// one gets an INVALID_ARG error naming what was wrong, the others their ranking.
+// per request, 0 = all cores), max_candidates (0 = no limit) and item_key. The request
+// layout and its rules are the engine's (shoprank/request.h); a request that names its
+// outputs gets only those. Every request of a batch is answered on its own: a bad one gets
+// an INVALID_ARG error naming what was wrong, the others their ranking.
 #include <chrono>
 #include <deque>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
-#include "request.h"
 #include "shoprank/io/json.h"
 #include "shoprank/ranker.h"
+#include "shoprank/request.h"
 #include "triton_api.h"
 
 namespace shoprank::triton {
@@ -114,9 +115,8 @@ std::unique_ptr<ServedModel> load_model(TRITONBACKEND_Model* model) {
   const json::Value config = model_config(model);
   const std::string folder = std::string(location) + "/" + std::to_string(version) + "/artifacts";
   served->ranker = std::make_unique<Ranker>(Ranker::load(folder));
-  served->rules.inputs = served->ranker->inputs();
-  served->rules.item_key = parameter(config, "item_key", served->ranker->item_key());
-  served->rules.max_candidates = integer_parameter(config, "max_candidates", 0);
+  served->rules = served->ranker->request_rules(integer_parameter(config, "max_candidates", 0));
+  served->rules.item_key = parameter(config, "item_key", served->rules.item_key);
   served->threads = static_cast<int>(integer_parameter(config, "threads", 0));
   log(TRITONSERVER_LOG_INFO,
       "shoprank: model '" + served->name + "' version " + std::to_string(version) + ": " +
@@ -127,9 +127,8 @@ std::unique_ptr<ServedModel> load_model(TRITONBACKEND_Model* model) {
 }
 
 // A request's tensors by name; a tensor Triton holds in several pieces is joined in `joined`.
-std::map<std::string, WireTensor> request_tensors(TRITONBACKEND_Request* request,
-                                                  std::deque<std::string>& joined) {
-  std::map<std::string, WireTensor> tensors;
+WireTensors request_tensors(TRITONBACKEND_Request* request, std::deque<std::string>& joined) {
+  WireTensors tensors;
   uint32_t count = 0;
   check(TRITONBACKEND_RequestInputCount(request, &count));
   for (uint32_t i = 0; i < count; ++i) {
@@ -143,6 +142,8 @@ std::map<std::string, WireTensor> request_tensors(TRITONBACKEND_Request* request
     check(TRITONBACKEND_InputProperties(input, &name, &type, &shape, &dims, &bytes, &buffers));
     WireTensor& t = tensors[name];
     t.type = type == TRITONSERVER_TYPE_INT64 ? WireType::Int64
+             : type == TRITONSERVER_TYPE_INT32 ? WireType::Int32
+             : type == TRITONSERVER_TYPE_FP32 ? WireType::Fp32
              : type == TRITONSERVER_TYPE_FP64 ? WireType::Fp64
              : type == TRITONSERVER_TYPE_BYTES ? WireType::Bytes
                                                : WireType::Other;
@@ -207,12 +208,9 @@ void answer(const ServedModel& model, TRITONBACKEND_Request* request,
   std::deque<std::string> joined;
   RankRequest rank = read_request(model.rules, request_tensors(request, joined));
   timing.compute_start = now_ns();
-  Ranked best = model.ranker->rank(std::move(rank.batch), rank.k, model.threads);
+  const Ranked best = model.ranker->rank(std::move(rank), model.threads);
   timing.compute_end = now_ns();
-  if (!rank.item_ids.empty()) {
-    for (int64_t& row : best.rows) row = rank.item_ids[static_cast<size_t>(row)];
-  }
-  add_output(request, response, "item_ids", TRITONSERVER_TYPE_INT64, best.rows);
+  add_output(request, response, "item_ids", TRITONSERVER_TYPE_INT64, best.ids);
   add_output(request, response, "scores", TRITONSERVER_TYPE_FP32, best.scores);
 }
 

@@ -28,7 +28,7 @@ def rows(n=3):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda r: {**r, "colour": ["red"] * 3}, "unknown feature(s) ['colour']"),
+    (lambda r: {**r, "colour": ["red"] * 3}, "unknown input column(s): colour (the model reads: "),
     (lambda r: {k: v for k, v in r.items() if k != "timestamp"}, "missing required input column(s): timestamp"),
     (lambda r: {**r, "user_id": ["a", "b", "c"]}, "'user_id': expected integers, got 'a'"),
     (lambda r: {**r, "user_id": [1.5, 2, 3]}, "'user_id': expected integers, got 1.5"),

@@ -81,6 +81,20 @@ def _grpc_inputs(tensors: dict) -> list:
     return inputs
 
 
+def _raw_infer_http(server, tensors: dict, model="ensemble"):
+    """Sends tensors as given over HTTP (binary data, through the guard); the error text."""
+    import tritonclient.http as http
+
+    inputs = []
+    for name, array in tensors.items():
+        tensor = http.InferInput(name, list(array.shape), wire.datatype(array))
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
+    with pytest.raises(Exception) as error:
+        http.InferenceServerClient(server.http_url).infer(model, inputs)
+    return str(error.value)
+
+
 def _raw_infer(server, tensors: dict, model="ensemble"):
     """Sends tensors as given over gRPC; returns the error text."""
     import tritonclient.grpc as grpc
@@ -91,33 +105,25 @@ def _raw_infer(server, tensors: dict, model="ensemble"):
     return str(error.value)
 
 
-@pytest.mark.parametrize("model", ["ensemble", "ranker"])
-def test_bad_requests_get_a_reason_and_the_server_goes_on(served, rng, model):
-    server, ranker, world = served
-    client = client_for(server, "grpc", model)
-    user, items = random_request(world, rng, 20)
-    good = client.request_tensors(user, items, 5)
-
+def bad_requests(good: dict, rng) -> tuple[dict, dict]:
+    """({error: tensors} the engine's request reader refuses, {error: tensors} Triton (or the
+    HTTP guard) refuses before any model runs, worded by Triton)."""
     def without(name):
         return {n: t for n, t in good.items() if n != name}
 
-    bad = {
+    engine = {
         "k must be between 1 and the number of candidates \\(20\\), got 21":
             {**good, "k": np.array([[21]], np.int64)},
         "k must be between 1 and the number of candidates \\(20\\), got 0":
             {**good, "k": np.array([[0]], np.int64)},
-        "missing.*context_category": without("context_category"),
-        "missing .*k": without("k"),
-        "input 'price' data-type is 'FP32', but model '[a-z]+' expects 'FP64'":
-            {**good, "price": rng.random((1, 20)).astype(np.float32)},
-        "unexpected inference input 'colour'": {**good, "colour": good["device"]},
-        "INVALID_ARG.*one query per request, shaped \\[1, n\\]; got shape \\[2, 1\\]":
+        "missing.*context_category": without("context_category"),  # ranker: Triton's words
+        "missing .*k": without("k"),  # Triton's words where k is required (ranker)
+        "[a-z_]+: one query per request, shaped \\[1, n\\]; got shape \\[2, 1\\]":
             {n: np.repeat(t, 2, axis=0) for n, t in good.items()},
-        "tags: a list column needs tags__lengths":
+        "tags: a list column needs tags__lengths too":
             {**without("tags__lengths"), "tags": np.array([[b"t1"]], dtype=object)},
         "6000 candidates in one request; this model takes at most 5000":
-            client.request_tensors(user, rng.integers(0, 50, 6000), 5),
-        "unexpected shape for input 'k'": {**good, "k": np.array([[1, 2]], np.int64)},
+            {**good, "item_id": rng.integers(0, 50, (1, 6000))},
         "tags__lengths was sent without tags":
             {**without("tags"), "tags__lengths": np.zeros((1, 20), np.int64)},
         "tags__lengths: the lengths must be >= 0 and add up to the 2 elements of tags":
@@ -125,17 +131,56 @@ def test_bad_requests_get_a_reason_and_the_server_goes_on(served, rng, model):
              "tags__lengths": np.eye(1, 20, dtype=np.int64) * 3},
         "device: not UTF-8 text": {**good, "device": np.array([[b"\xff\xfe"]], dtype=object)},
     }
-    for message, tensors in bad.items():
-        import re
+    triton = {
+        "input 'price' data-type is 'FP32', but model '[a-z]+' expects 'FP64'":
+            {**good, "price": rng.random((1, 20)).astype(np.float32)},
+        "unexpected inference input 'colour'": {**good, "colour": good["device"]},
+        "unexpected shape for input 'k'": {**good, "k": np.array([[1, 2]], np.int64)},
+    }
+    return engine, triton
 
-        reason = _raw_infer(server, tensors, model)
-        assert re.search(message, reason), (message, reason)
-        ids, _ = client.rank(user, items, 5)  # the next good request is served
-        np.testing.assert_array_equal(ids, ranker.rank(user, items, 5)[0])
-    with pytest.raises(ValueError, match="unknown feature\\(s\\) \\['colour'\\]"):
+
+ENTRY_POINTS = ["in-process"] + [f"{p}-{m}" for p, m in PROTOCOLS_AND_MODELS]
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_bad_requests_get_one_reason_at_every_entry_point(served, rng, entry):
+    """The engine's request rules (request.h) answer in one wording wherever a request
+    enters: in-process, the C++ backend (ranker) and the Python steps (ensemble), over gRPC
+    and HTTP; Triton's own rules are checked over gRPC; the next good request is served."""
+    import re
+
+    server, ranker, world = served
+    client = client_for(server, "grpc", "ranker")
+    user, items = random_request(world, rng, 20)
+    good = client.request_tensors(user, items, 5)
+    engine, triton = bad_requests(good, rng)
+    if entry == "in-process":
+        send = _in_process(ranker)
+    else:
+        protocol, model = entry.split("-")
+        send = _raw_infer_http if protocol == "http" else _raw_infer
+        send = (lambda infer, model: lambda tensors: infer(server, tensors, model))(send, model)
+        if protocol == "grpc":
+            engine = {**engine, **triton}
+    for message, tensors in engine.items():
+        reason = send(tensors)
+        assert re.search(message, reason), (entry, message, reason)
+        if entry != "in-process":
+            ids, _ = client_for(server, protocol, model).rank(user, items, 5)  # served on
+            np.testing.assert_array_equal(ids, ranker.rank(user, items, 5)[0])
+    with pytest.raises(ValueError, match="unknown input column\\(s\\): colour \\(the model reads: "):
         client.rank({**user, "colour": "red"}, items, 5)  # caught before sending
     with pytest.raises(RankError, match="no candidates to rank|k must be between"):
         client.rank(user, np.array([], np.int64), 1)
+
+
+def _in_process(ranker):
+    def send(tensors):
+        with pytest.raises(ValueError) as error:
+            ranker._native.rank_request(tensors, max_candidates=5_000)
+        return str(error.value)
+    return send
 
 
 @pytest.mark.parametrize("model", ["ensemble", "ranker"])

@@ -1,11 +1,13 @@
-"""The request tensors (shoprank.serving.wire): what the client encodes, the Triton models
-decode to the same raw columns; what cannot travel is refused with its column's name."""
+"""The request tensors: what the client encodes (shoprank.serving.wire), the engine's one
+request reader (request.h, bound as _engine.read_request) reads back as the same raw
+columns; what cannot travel is refused with its column's name."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from shoprank import _engine
 from shoprank.serving import wire
 
 INPUTS = {"user_id": "int64", "timestamp": "timestamp_ms", "price": "float64",
@@ -24,6 +26,10 @@ def _random_request(rng, rows):
     }
 
 
+def decode_columns(inputs: dict[str, str], tensors: dict) -> dict:
+    return _engine.read_request(list(inputs.items()), tensors, with_k=False)["columns"]
+
+
 @pytest.mark.parametrize("rows", [0, 1, 7])
 def test_encode_then_decode_gives_the_columns_back(rng, rows):
     raw = _random_request(rng, rows)
@@ -32,7 +38,7 @@ def test_encode_then_decode_gives_the_columns_back(rng, rows):
         tensors.update(wire.encode_column(name, kind, raw[name]))
     assert all(t.ndim == 2 and t.shape[0] == 1 for t in tensors.values())
     assert tensors["tags__lengths"].shape == (1, rows)
-    decoded = wire.decode_columns(INPUTS, tensors)
+    decoded = decode_columns(INPUTS, tensors)
     np.testing.assert_array_equal(decoded["user_id"], raw["user_id"])
     np.testing.assert_array_equal(decoded["timestamp"], raw["timestamp"].astype(np.int64))
     np.testing.assert_array_equal(decoded["price"], raw["price"])  # NaN travels
@@ -42,7 +48,7 @@ def test_encode_then_decode_gives_the_columns_back(rng, rows):
 
 def test_left_out_columns_stay_out():
     tensors = wire.encode_column("user_id", "int64", [3])
-    assert wire.decode_columns(INPUTS, tensors) == {"user_id": tensors["user_id"][0]}
+    assert decode_columns(INPUTS, tensors) == {"user_id": tensors["user_id"][0]}
 
 
 @pytest.mark.parametrize("name,kind,values", [
@@ -60,16 +66,16 @@ def test_nulls_cannot_be_sent(name, kind, values):
 def test_bad_tensors_are_named():
     tags = wire.encode_column("tags", "string_list", [["x", "y"], ["z"]])
     with pytest.raises(ValueError, match="tags: a list column needs tags__lengths"):
-        wire.decode_columns(INPUTS, {"tags": tags["tags"]})
+        decode_columns(INPUTS, {"tags": tags["tags"]})
     with pytest.raises(ValueError, match="tags__lengths was sent without tags"):
-        wire.decode_columns(INPUTS, {"tags__lengths": tags["tags__lengths"]})
+        decode_columns(INPUTS, {"tags__lengths": tags["tags__lengths"]})
     with pytest.raises(ValueError, match="add up to the 3 elements of tags"):
-        wire.decode_columns(INPUTS, {"tags": tags["tags"],
+        decode_columns(INPUTS, {"tags": tags["tags"],
                                      "tags__lengths": np.array([[2, 2]], np.int64)})
     with pytest.raises(ValueError, match=r"user_id: one query per request.*\[2, 1\]"):
-        wire.decode_columns(INPUTS, {"user_id": np.zeros((2, 1), np.int64)})
+        decode_columns(INPUTS, {"user_id": np.zeros((2, 1), np.int64)})
     with pytest.raises(ValueError, match="device: not UTF-8"):
-        wire.decode_columns(INPUTS, {"device": np.array([[b"\xff"]], dtype=object)})
+        decode_columns(INPUTS, {"device": np.array([[b"\xff"]], dtype=object)})
 
 
 def test_input_types_round_trip_through_the_config_parameter():

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "shoprank/model/forward.h"
+#include "shoprank/request.h"
 #include "shoprank/transform/feature_transform.h"
 #include "shoprank/transform/raw_batch.h"
 #include "shoprank/transform/side_tables.h"
@@ -27,7 +28,13 @@ enum class Device { Cpu, Cuda };
 struct Ranked {
   std::vector<int64_t> rows;  // candidate row indices, best first (ties: lower row first)
   std::vector<float> scores;  // their click probabilities
+  std::vector<int64_t> ids;   // the rows' item ids where the request sent one per candidate
+                              // (request.h's item_ids), else the rows themselves
 };
+
+// The k best of one request's scores (k checked by check_k), named by item_ids if given.
+Ranked select_best(const std::vector<float>& scores, int64_t k,
+                   const std::vector<int64_t>& item_ids = {});
 
 class Ranker {
  public:
@@ -41,6 +48,8 @@ class Ranker {
   // The input whose values name the candidates (the logs' item id column), or empty.
   const std::string& item_key() const { return item_key_; }
 
+  // Throws naming every name the ranker does not read, and the inputs it reads.
+  void check_input_names(const std::vector<std::string>& names) const;
   // The model inputs of raw rows: side-table columns filled in from their keys, then the
   // fitted transform. Unknown column names, wrong types and mismatched lengths throw.
   ModelInputs transform(RawBatch batch) const;
@@ -54,6 +63,10 @@ class Ranker {
                              Device device = Device::Cpu) const;
   // The k best rows. 1 <= k <= rows; one-row columns (the user) broadcast to every row.
   Ranked rank(RawBatch batch, int64_t k, int threads = 0, Device device = Device::Cpu) const;
+  // One request read by read_request (request.h): its k and its item ids.
+  Ranked rank(RankRequest request, int threads = 0, Device device = Device::Cpu) const;
+  // The rules read_request applies to this ranker's requests.
+  RequestRules request_rules(int64_t max_candidates = 0) const;
 
  private:
   Ranker() = default;

@@ -125,9 +125,12 @@ def normalise(name: str, kind: str, value):
 
 
 def check_names(inputs: dict[str, str], names) -> None:
-    unknown = sorted(set(names) - set(inputs))
+    """Worded as the engine words it (Ranker::check_input_names): the client checks
+    before it sends."""
+    unknown = [name for name in names if name not in inputs]
     if unknown:
-        raise ValueError(f"unknown feature(s) {unknown}; this ranker reads {sorted(inputs)}")
+        raise ValueError(f"unknown input column(s): {', '.join(map(str, unknown))} "
+                         f"(the model reads: {', '.join(inputs)})")
 
 
 def request_columns(inputs: dict[str, str], item_key: str | None, user, candidates) -> dict:

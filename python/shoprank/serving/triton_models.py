@@ -3,7 +3,7 @@ model.py that names one of these as TritonPythonModel).
 
   transform   raw request columns -> model features      (Ranker.transform)
   score       model features      -> candidate_scores    (Ranker.forward)
-  select      candidate_scores, k -> item_ids, scores    (shoprank.topk)
+  select      candidate_scores, k -> item_ids, scores    (the engine's top-k)
   baseline    the Python path, for benchmarks: NVTabular Workflow + TensorFlow + argpartition
               (ReferenceRanker: needs the full install, and the trained model folder)
 
@@ -11,8 +11,9 @@ The one-call `ranker` model is not here: it runs in the shoprank C++ backend
 (csrc/triton), inside the server's process, and reads the same layout.
 
 Each request is answered on its own: a bad one gets an error response naming what was
-wrong, and the other requests of the same batch are answered as usual. The tensor layout
-is python/shoprank/serving/wire.py's.
+wrong, and the other requests of the same batch are answered as usual. The tensors are
+read and checked by the engine's one request reader (engine/include/shoprank/request.h),
+as the C++ backend reads them.
 """
 
 from __future__ import annotations
@@ -41,11 +42,11 @@ class _Step:
         self.max_candidates = int(self.parameters.get("max_candidates", "0"))
         self.item_key = self.parameters.get("item_key") or None
         self.input_names = [i["name"] for i in config["input"]]
-        if self.needs_ranker:
-            import shoprank
+        if self.needs_ranker:  # the engine itself: the steps hand it the request's tensors
+            from shoprank import _engine
 
             folder = Path(args["model_repository"]) / args["model_version"] / "artifacts"
-            self.ranker = shoprank.Ranker.load(folder)
+            self.ranker = _engine.Ranker(str(folder))
 
     def execute(self, requests):
         responses = []
@@ -64,11 +65,12 @@ class _Step:
         return responses
 
     def _error(self, error: Exception):
-        """Bad input (ValueError, TypeError) is the client's: INVALID_ARG; the rest INTERNAL."""
-        message = f"{self.name}: {type(error).__name__}: {error}"
+        """Bad input (ValueError, TypeError) is the client's: INVALID_ARG, worded as the C++
+        backend words it; the rest INTERNAL, with the error's type."""
         codes = self._pb.TritonError
-        code = codes.INVALID_ARG if isinstance(error, (ValueError, TypeError)) else codes.INTERNAL
-        return codes(message, code)
+        if isinstance(error, (ValueError, TypeError)):
+            return codes(f"{self.name}: {error}", codes.INVALID_ARG)
+        return codes(f"{self.name}: {type(error).__name__}: {error}", codes.INTERNAL)
 
     def finalize(self):
         self.ranker = None
@@ -76,28 +78,14 @@ class _Step:
     def run(self, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
-    def answer(self, tensors, rows, scores, candidates: int) -> dict[str, np.ndarray]:
-        """item_ids: the candidates' ids where the request sent one per candidate, else
-        their row numbers."""
-        ids = tensors.get(self.item_key) if self.item_key else None
-        if ids is not None and ids.shape[-1] == candidates:
-            rows = ids[0][rows]
-        return {wire.ITEM_IDS: np.asarray(rows, np.int64)[None, :],
+    def answer(self, ids, scores) -> dict[str, np.ndarray]:
+        return {wire.ITEM_IDS: np.asarray(ids, np.int64)[None, :],
                 wire.SCORES: np.asarray(scores, np.float32)[None, :]}
-
-    def raw_columns(self, tensors) -> tuple[dict, int]:
-        """(raw columns, candidates: the longest column's length)"""
-        raw = wire.decode_columns(self.ranker.inputs, tensors)
-        rows = max((len(v) for v in raw.values()), default=0)
-        if self.max_candidates and rows > self.max_candidates:
-            raise ValueError(f"{rows} candidates in one request; this model takes at most "
-                             f"{self.max_candidates} (export-triton --max-candidates)")
-        return raw, rows
 
 
 class TransformStep(_Step):
     def run(self, tensors):
-        features = self.ranker.transform(self.raw_columns(tensors)[0])
+        features = self.ranker.transform_request(tensors, self.max_candidates)
         out = {}
         for name, value in features.items():
             if isinstance(value, tuple):  # a list feature: (ids, offsets)
@@ -110,15 +98,7 @@ class TransformStep(_Step):
 
 class ScoreStep(_Step):
     def run(self, tensors):
-        features = {}
-        for name in self.ranker.feature_names:
-            tensor = tensors.get(wire.FEATURE + name)
-            if tensor is None:
-                raise ValueError(f"missing input {wire.FEATURE + name}")
-            offsets = tensors.get(wire.FEATURE + name + wire.OFFSETS)
-            value = wire.one_query(wire.FEATURE + name, tensor)
-            features[name] = value if offsets is None else (value, wire.one_query(name, offsets))
-        scores = self.ranker.forward(features, threads=self.threads)
+        scores = self.ranker.forward_request(tensors, self.threads)
         return {wire.CANDIDATE_SCORES: scores[None, :]}
 
 
@@ -126,29 +106,9 @@ class SelectStep(_Step):
     needs_ranker = False
 
     def run(self, tensors):
-        from shoprank import topk
+        from shoprank import _engine
 
-        scores = wire.one_query(wire.CANDIDATE_SCORES, tensors[wire.CANDIDATE_SCORES])
-        k = _k(tensors, len(scores))
-        values, rows = topk(scores[None, :].astype(np.float32, copy=False), k, num_threads=1)
-        return self.answer(tensors, rows[0], values[0], len(scores))
-
-
-def _k(tensors, candidates: int) -> int:
-    if wire.K not in tensors:
-        raise ValueError("missing input k (how many items to return)")
-    k = wire.one_query(wire.K, tensors[wire.K])
-    if k.size != 1:
-        raise ValueError(f"k: expected one value, got {k.size}")
-    k = int(k[0])
-    if candidates == 0:
-        raise ValueError("no candidates to rank")
-    if not 1 <= k <= candidates:
-        raise ValueError(f"k must be between 1 and the number of candidates ({candidates}), "
-                         f"got {k}")
-    return k
-
-
+        return self.answer(*_engine.select_request(tensors, self.item_key or ""))
 
 
 class BaselineModel(_Step):
@@ -165,7 +125,10 @@ class BaselineModel(_Step):
         self.reference = ReferenceRanker(self.parameters["model_dir"])
 
     def run(self, tensors):
-        raw = wire.decode_columns(self.reference.types, tensors)
-        candidates = max((len(v) for v in raw.values()), default=0)
-        rows, scores = self.reference.rank_rows(raw, _k(tensors, candidates))
-        return self.answer(tensors, rows, scores, candidates)
+        from shoprank import _engine
+
+        request = _engine.read_request(list(self.reference.types.items()), tensors,
+                                       self.max_candidates, self.item_key or "")
+        rows, scores = self.reference.rank_rows(request["columns"], request["k"])
+        ids = request["item_ids"]
+        return self.answer(rows if ids is None else ids[rows], scores)

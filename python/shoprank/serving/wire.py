@@ -1,7 +1,6 @@
-"""The tensors of a ranking request on the wire, shared by the Triton models and the client
-(the `ranker` model's C++ backend reads the same layout: csrc/triton/request.cpp).
-
-One request is one query: every tensor has a leading batch dimension of 1.
+"""The client's side of a ranking request's tensors: the encoder (RankClient, the
+benchmarks' load generator) and the layout's names. The layout and every rule the server
+applies to it are the engine's request reader's: engine/include/shoprank/request.h.
 
   raw column NAME        NAME, shape [1, n]: n = N (one value per candidate) or n = 1
                          (one value for the request, e.g. the user's, given to every
@@ -16,10 +15,6 @@ One request is one query: every tensor has a leading batch dimension of 1.
 Columns a side table exported with the model supplies (user and item features, looked up
 by user_id / item_id) may be left out. Null values cannot be sent (NaN for float columns
 aside): leave a table column out to have it looked up, or rank in-process for nulls.
-
-Between the ensemble's steps, model feature F travels as feature__F (INT32 ids or FP32
-values, [1, N]; a list feature's ids [1, elements] plus feature__F__offsets INT64 [1, N+1]),
-and the score step's output as candidate_scores (FP32 [1, N]).
 """
 
 from __future__ import annotations
@@ -89,47 +84,6 @@ def datatype(array: np.ndarray) -> str:
     if array.dtype == np.object_:
         return "BYTES"
     return {"int64": "INT64", "int32": "INT32", "float64": "FP64", "float32": "FP32"}[array.dtype.name]
-
-
-def decode_columns(inputs: dict[str, str], tensors: dict[str, np.ndarray]) -> dict:
-    """Raw columns for shoprank.Ranker from a request's tensors ({name: array [1, n]});
-    tensors the request did not carry are left out."""
-    raw = {}
-    for name, kind in inputs.items():
-        if name not in tensors:
-            if name + LENGTHS in tensors:
-                raise ValueError(f"{name + LENGTHS} was sent without {name}")
-            continue
-        values = one_query(name, tensors[name])
-        if kind == "string_list":
-            if name + LENGTHS not in tensors:
-                raise ValueError(f"{name}: a list column needs {name + LENGTHS} too")
-            lengths = one_query(name + LENGTHS, tensors[name + LENGTHS])
-            if np.any(lengths < 0) or lengths.sum() != len(values):
-                raise ValueError(f"{name + LENGTHS}: the lengths must be >= 0 and add up to "
-                                 f"the {len(values)} elements of {name}")
-            strings = _text(name, values)
-            ends = np.cumsum(lengths)
-            raw[name] = [strings[end - n:end] for n, end in zip(lengths, ends)]
-        elif kind == "string":
-            raw[name] = _text(name, values)
-        else:
-            raw[name] = values
-    return raw
-
-
-def one_query(name: str, tensor: np.ndarray) -> np.ndarray:
-    if tensor.ndim != 2 or tensor.shape[0] != 1:
-        raise ValueError(f"{name}: one query per request, shaped [1, n]; got shape "
-                         f"{list(tensor.shape)}")
-    return tensor[0]
-
-
-def _text(name: str, values: np.ndarray) -> list[str]:
-    try:
-        return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{name}: not UTF-8 text ({error})") from None
 
 
 def _bytes(strings) -> np.ndarray:

@@ -1,15 +1,15 @@
-#include "request.h"
+#include "shoprank/request.h"
 
 #include <algorithm>
 #include <cstring>
 
 #include "shoprank/errors.h"
 
-namespace shoprank::triton {
+namespace shoprank {
 
 namespace {
 
-const std::string kLengths = "__lengths";
+using wire::kLengths;
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string text = "[";
@@ -89,7 +89,7 @@ std::vector<std::string> strings(const std::string& name, const WireTensor& t) {
 }
 
 RawColumn read_column(const std::string& name, InputType type,
-                      const std::map<std::string, WireTensor>& tensors) {
+                      const WireTensors& tensors) {
   const WireTensor& t = tensors.at(name);
   RawColumn c;
   c.type = type;
@@ -130,22 +130,32 @@ RawColumn read_column(const std::string& name, InputType type,
   return c;
 }
 
-int64_t read_k(const std::map<std::string, WireTensor>& tensors, int64_t candidates) {
-  auto found = tensors.find("k");
+int64_t read_k(const WireTensors& tensors, int64_t candidates) {
+  auto found = tensors.find(wire::kK);
   SHOPRANK_EXPECTS(found != tensors.end(), "missing input k (how many items to return)");
-  const auto k = numbers<int64_t>("k", found->second, WireType::Int64);
+  const auto k = numbers<int64_t>(wire::kK, found->second, WireType::Int64);
   SHOPRANK_EXPECTS(k.size() == 1, "k: expected one value, got ", k.size());
-  SHOPRANK_EXPECTS(candidates > 0, "no candidates to rank");
-  SHOPRANK_EXPECTS(k[0] >= 1 && k[0] <= candidates,
-                   "k must be between 1 and the number of candidates (", candidates, "), got ",
-                   k[0]);
+  check_k(k[0], candidates);
   return k[0];
+}
+
+// The item key's values where the request sent one per candidate (else the answer names rows).
+std::vector<int64_t> item_ids(const RawBatch& batch, const std::string& item_key,
+                              int64_t candidates) {
+  auto ids = item_key.empty() ? batch.end() : batch.find(item_key);
+  if (ids == batch.end() || ids->second.ints.empty() || ids->second.rows != candidates) return {};
+  return ids->second.ints;
 }
 
 }  // namespace
 
-RankRequest read_request(const RequestRules& rules,
-                         const std::map<std::string, WireTensor>& tensors) {
+void check_k(int64_t k, int64_t candidates) {
+  SHOPRANK_EXPECTS(candidates > 0, "no candidates to rank");
+  SHOPRANK_EXPECTS(k >= 1 && k <= candidates,
+                   "k must be between 1 and the number of candidates (", candidates, "), got ", k);
+}
+
+RankRequest read_request(const RequestRules& rules, const WireTensors& tensors, bool with_k) {
   RankRequest request;
   for (const InputSpec& spec : rules.inputs) {
     if (!tensors.count(spec.name)) {
@@ -160,15 +170,54 @@ RankRequest read_request(const RequestRules& rules,
   SHOPRANK_EXPECTS(!rules.max_candidates || request.candidates <= rules.max_candidates,
                    request.candidates, " candidates in one request; this model takes at most ",
                    rules.max_candidates, " (export-triton --max-candidates)");
-  request.k = read_k(tensors, request.candidates);
-  if (!rules.item_key.empty()) {
-    auto ids = request.batch.find(rules.item_key);
-    if (ids != request.batch.end() && !ids->second.ints.empty() &&
-        ids->second.rows == request.candidates) {
-      request.item_ids = ids->second.ints;
+  if (with_k) request.k = read_k(tensors, request.candidates);
+  request.item_ids = item_ids(request.batch, rules.item_key, request.candidates);
+  return request;
+}
+
+ModelInputs read_features(const std::vector<std::string>& names, const WireTensors& tensors) {
+  ModelInputs inputs;
+  for (const std::string& name : names) {
+    const std::string tensor = wire::kFeature + name;
+    auto found = tensors.find(tensor);
+    SHOPRANK_EXPECTS(found != tensors.end(), "missing input ", tensor);
+    FeatureColumn f;
+    f.name = name;
+    auto offsets = tensors.find(tensor + wire::kOffsets);
+    if (found->second.type == WireType::Fp32) {
+      f.categorical = false;
+      f.values = numbers<float>(tensor, found->second, WireType::Fp32);
+    } else {
+      f.ids = numbers<int32_t>(tensor, found->second, WireType::Int32);
     }
+    if (offsets != tensors.end()) {
+      f.list = true;
+      f.offsets = numbers<int64_t>(tensor + wire::kOffsets, offsets->second, WireType::Int64);
+      SHOPRANK_EXPECTS(!f.offsets.empty(), tensor, wire::kOffsets, ": no offsets");
+    }
+    const int64_t rows = f.list ? int64_t(f.offsets.size()) - 1
+                                : int64_t(f.categorical ? f.ids.size() : f.values.size());
+    SHOPRANK_EXPECTS(inputs.features.empty() || rows == inputs.rows, tensor, ": ", rows,
+                     " rows, the others have ", inputs.rows);
+    inputs.rows = rows;
+    inputs.features.push_back(std::move(f));
+  }
+  return inputs;
+}
+
+ScoredRequest read_scored(const std::string& item_key, const WireTensors& tensors) {
+  ScoredRequest request;
+  auto scores = tensors.find(wire::kCandidateScores);
+  SHOPRANK_EXPECTS(scores != tensors.end(), "missing input ", wire::kCandidateScores);
+  request.scores = numbers<float>(wire::kCandidateScores, scores->second, WireType::Fp32);
+  const auto candidates = static_cast<int64_t>(request.scores.size());
+  request.k = read_k(tensors, candidates);
+  auto ids = item_key.empty() ? tensors.end() : tensors.find(item_key);
+  if (ids != tensors.end() && ids->second.type == WireType::Int64 &&
+      one_query(item_key, ids->second) == candidates) {
+    request.item_ids = numbers<int64_t>(item_key, ids->second, WireType::Int64);
   }
   return request;
 }
 
-}  // namespace shoprank::triton
+}  // namespace shoprank
