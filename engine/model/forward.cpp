@@ -62,6 +62,16 @@ Forward::Forward(const json::Value& model, const TensorFile& tensors,
   architecture_ = model["architecture"].as_string();
   SHOPRANK_EXPECTS(architecture_ == "dlrm" || architecture_ == "dcn", model["architecture"].path(),
                    ": unknown architecture \"", architecture_, "\"");
+  read_inputs(model, tensors, feature_names);
+  const int64_t head_width = architecture_ == "dlrm" ? read_dlrm(model, tensors)
+                                                     : read_dcn(model, tensors);
+  output_ = parse_dense(model["output"], tensors);
+  SHOPRANK_EXPECTS(output_.in == head_width && output_.out == 1, model["output"].path(),
+                   ": the output layer must map ", head_width, " values to 1");
+}
+
+void Forward::read_inputs(const json::Value& model, const TensorFile& tensors,
+                          const std::vector<std::string>& feature_names) {
   const json::Value& emb = model["embeddings"];
   table_rows_ = emb["rows"].as_int();
   dim_ = emb["dim"].as_int();
@@ -74,7 +84,6 @@ Forward::Forward(const json::Value& model, const TensorFile& tensors,
   SHOPRANK_EXPECTS(pooling == "mean" || pooling == "sum", emb["pooling"].path(),
                    ": pooling must be mean or sum, got \"", pooling, "\"");
   mean_pooling_ = pooling == "mean";
-  std::vector<std::string> embedded_names;
   for (const auto& f : emb["features"].items()) {
     Embedded e;
     e.feature = find_feature(feature_names, f["name"].as_string(), f.path());
@@ -84,103 +93,104 @@ Forward::Forward(const json::Value& model, const TensorFile& tensors,
     SHOPRANK_EXPECTS(e.offset >= 0 && e.cardinality > 0 && e.offset + e.cardinality <= table_rows_,
                      f.path(), ": rows fall outside the embedding table");
     embedded_.push_back(e);
-    embedded_names.push_back(f["name"].as_string());
+    embedded_names_.push_back(f["name"].as_string());
   }
-  std::vector<std::string> continuous_names;
   for (const auto& c : model["continuous"].items()) {
     continuous_.push_back(find_feature(feature_names, c.as_string(), c.path()));
-    continuous_names.push_back(c.as_string());
+    continuous_names_.push_back(c.as_string());
   }
-  const auto input_piece = [&](const json::Value& v) {
-    const std::string& kind = v["kind"].as_string();
-    Piece p;
-    if (kind == "bottom_mlp") {
-      p.kind = Piece::BottomMlp;
-      return p;
-    }
-    const auto& names = kind == "embedding" ? embedded_names : continuous_names;
-    SHOPRANK_EXPECTS(kind == "embedding" || kind == "continuous", v.path(), ": unknown kind \"",
-                     kind, "\"");
-    auto it = std::find(names.begin(), names.end(), v["name"].as_string());
-    SHOPRANK_EXPECTS(it != names.end(), v.path(), ": unknown ", kind, " \"",
-                     v["name"].as_string(), "\"");
-    p.kind = kind == "embedding" ? Piece::Embedding : Piece::Continuous;
-    p.index = static_cast<int>(it - names.begin());
-    return p;
-  };
+}
 
-  int64_t head_width = 0;
-  if (architecture_ == "dlrm") {
-    bottom_ = parse_mlp(model["bottom_mlp"], tensors, int64_t(continuous_.size()));
-    SHOPRANK_EXPECTS(bottom_.empty() || width_of(bottom_, 0) == dim_, model.path(),
-                     ": the bottom MLP gives ", width_of(bottom_, 0), " values, the embeddings ", dim_);
-    for (const auto& v : model["interaction"]["vectors"].items()) {
-      vectors_.push_back(input_piece(v));
-      SHOPRANK_EXPECTS(vectors_.back().kind != Piece::Continuous, v.path(),
-                       ": the dot interaction takes vectors");
-      SHOPRANK_EXPECTS(vectors_.back().kind != Piece::BottomMlp || !bottom_.empty(), v.path(),
-                       ": no bottom MLP");
-    }
-    const int64_t f = static_cast<int64_t>(vectors_.size());
-    interaction_width_ = f * (f - 1) / 2;
-    SHOPRANK_EXPECTS(model["interaction"]["width"].as_int() == interaction_width_,
-                     model["interaction"].path(), ": width does not match its vectors");
-    int64_t width = 0;
-    for (const auto& name : model["top_input"].items()) {
-      Piece p;
-      if (name.as_string() == "interaction") {
-        p.kind = Piece::Interaction;
-        width += interaction_width_;
-      } else if (name.as_string() == "bottom_mlp" && !bottom_.empty()) {
-        p.kind = Piece::BottomMlp;
-        width += dim_;
-      } else {
-        detail::throw_invalid(name.path(), ": unknown top input \"", name.as_string(), "\"");
-      }
-      top_input_.push_back(p);
-    }
-    top_ = parse_mlp(model["top_mlp"], tensors, width);
-    head_width = width_of(top_, width);
-  } else {
-    for (const auto& v : model["input"].items()) {
-      x0_.push_back(input_piece(v));
-      x0_width_ += x0_.back().kind == Piece::Embedding ? dim_ : 1;
-    }
-    for (const auto& c : model["cross"].items()) {
-      Dense layer;
-      layer.in = layer.out = x0_width_;
-      const std::string& kernel = c["kernel"].as_string();
-      const Tensor& k = tensors.get(kernel);
-      SHOPRANK_EXPECTS(k.shape.size() == 2 && k.shape[0] == x0_width_ && k.shape[1] == x0_width_,
-                       c.path(), ": cross kernel is not (", x0_width_, ", ", x0_width_, ")");
-      layer.kernel = tensors.data<float>(kernel, 2);
-      if (!c["bias"].is_null()) {
-        auto [bias, n] = tensors.vector<float>(c["bias"].as_string());
-        SHOPRANK_EXPECTS(n == x0_width_, c.path(), ": cross bias of ", n, " values");
-        layer.bias = bias;
-      }
-      layer.pack();
-      cross_.push_back(layer);
-    }
-    deep_ = parse_mlp(model["deep_mlp"], tensors, x0_width_);
-    stacked_ = model["structure"].as_string() == "stacked";
-    SHOPRANK_EXPECTS(stacked_ || model["structure"].as_string() == "parallel",
-                     model["structure"].path(), ": must be stacked or parallel");
-    head_width = width_of(deep_, x0_width_);
-    if (!stacked_) {
-      for (const auto& name : model["parallel_concat"].items()) {
-        Piece p;
-        p.kind = name.as_string() == "cross" ? Piece::Cross : Piece::Deep;
-        SHOPRANK_EXPECTS(name.as_string() == "cross" || name.as_string() == "deep", name.path(),
-                         ": unknown branch \"", name.as_string(), "\"");
-        parallel_concat_.push_back(p);
-      }
-      head_width += x0_width_;
-    }
+// An input of a concatenation: the bottom MLP's output, or an embedding / continuous
+// feature by name.
+Forward::Piece Forward::input_piece(const json::Value& v) const {
+  const std::string& kind = v["kind"].as_string();
+  Piece p;
+  if (kind == "bottom_mlp") {
+    p.kind = Piece::BottomMlp;
+    return p;
   }
-  output_ = parse_dense(model["output"], tensors);
-  SHOPRANK_EXPECTS(output_.in == head_width && output_.out == 1, model["output"].path(),
-                   ": the output layer must map ", head_width, " values to 1");
+  const auto& names = kind == "embedding" ? embedded_names_ : continuous_names_;
+  SHOPRANK_EXPECTS(kind == "embedding" || kind == "continuous", v.path(), ": unknown kind \"",
+                   kind, "\"");
+  auto it = std::find(names.begin(), names.end(), v["name"].as_string());
+  SHOPRANK_EXPECTS(it != names.end(), v.path(), ": unknown ", kind, " \"",
+                   v["name"].as_string(), "\"");
+  p.kind = kind == "embedding" ? Piece::Embedding : Piece::Continuous;
+  p.index = static_cast<int>(it - names.begin());
+  return p;
+}
+
+int64_t Forward::read_dlrm(const json::Value& model, const TensorFile& tensors) {
+  bottom_ = parse_mlp(model["bottom_mlp"], tensors, int64_t(continuous_.size()));
+  SHOPRANK_EXPECTS(bottom_.empty() || width_of(bottom_, 0) == dim_, model.path(),
+                   ": the bottom MLP gives ", width_of(bottom_, 0), " values, the embeddings ", dim_);
+  for (const auto& v : model["interaction"]["vectors"].items()) {
+    vectors_.push_back(input_piece(v));
+    SHOPRANK_EXPECTS(vectors_.back().kind != Piece::Continuous, v.path(),
+                     ": the dot interaction takes vectors");
+    SHOPRANK_EXPECTS(vectors_.back().kind != Piece::BottomMlp || !bottom_.empty(), v.path(),
+                     ": no bottom MLP");
+  }
+  const int64_t f = static_cast<int64_t>(vectors_.size());
+  interaction_width_ = f * (f - 1) / 2;
+  SHOPRANK_EXPECTS(model["interaction"]["width"].as_int() == interaction_width_,
+                   model["interaction"].path(), ": width does not match its vectors");
+  int64_t width = 0;
+  for (const auto& name : model["top_input"].items()) {
+    Piece p;
+    if (name.as_string() == "interaction") {
+      p.kind = Piece::Interaction;
+      width += interaction_width_;
+    } else if (name.as_string() == "bottom_mlp" && !bottom_.empty()) {
+      p.kind = Piece::BottomMlp;
+      width += dim_;
+    } else {
+      detail::throw_invalid(name.path(), ": unknown top input \"", name.as_string(), "\"");
+    }
+    top_input_.push_back(p);
+  }
+  top_ = parse_mlp(model["top_mlp"], tensors, width);
+  return width_of(top_, width);
+}
+
+int64_t Forward::read_dcn(const json::Value& model, const TensorFile& tensors) {
+  for (const auto& v : model["input"].items()) {
+    x0_.push_back(input_piece(v));
+    x0_width_ += x0_.back().kind == Piece::Embedding ? dim_ : 1;
+  }
+  for (const auto& c : model["cross"].items()) {
+    Dense layer;
+    layer.in = layer.out = x0_width_;
+    const std::string& kernel = c["kernel"].as_string();
+    const Tensor& k = tensors.get(kernel);
+    SHOPRANK_EXPECTS(k.shape.size() == 2 && k.shape[0] == x0_width_ && k.shape[1] == x0_width_,
+                     c.path(), ": cross kernel is not (", x0_width_, ", ", x0_width_, ")");
+    layer.kernel = tensors.data<float>(kernel, 2);
+    if (!c["bias"].is_null()) {
+      auto [bias, n] = tensors.vector<float>(c["bias"].as_string());
+      SHOPRANK_EXPECTS(n == x0_width_, c.path(), ": cross bias of ", n, " values");
+      layer.bias = bias;
+    }
+    layer.pack();
+    cross_.push_back(layer);
+  }
+  deep_ = parse_mlp(model["deep_mlp"], tensors, x0_width_);
+  stacked_ = model["structure"].as_string() == "stacked";
+  SHOPRANK_EXPECTS(stacked_ || model["structure"].as_string() == "parallel",
+                   model["structure"].path(), ": must be stacked or parallel");
+  int64_t head_width = width_of(deep_, x0_width_);
+  if (!stacked_) {
+    for (const auto& name : model["parallel_concat"].items()) {
+      Piece p;
+      p.kind = name.as_string() == "cross" ? Piece::Cross : Piece::Deep;
+      SHOPRANK_EXPECTS(name.as_string() == "cross" || name.as_string() == "deep", name.path(),
+                       ": unknown branch \"", name.as_string(), "\"");
+      parallel_concat_.push_back(p);
+    }
+    head_width += x0_width_;
+  }
+  return head_width;
 }
 
 namespace {

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-TYPES = ("int64", "float64", "string", "string_list", "timestamp_ms")
-
-
 def is_null(value) -> bool:
     """None, NaN, NaT, and pandas' NA/NaT (recognised by name: pandas is not imported)."""
     if value is None or type(value).__name__ in ("NAType", "NaTType"):
@@ -50,78 +47,88 @@ def _null_mask(array: np.ndarray) -> np.ndarray:
     return np.zeros(len(array), bool)
 
 
+def _ints(name, array, nulls, valid):
+    if array.dtype.kind in "iu":
+        return array.astype(np.int64, copy=False), valid
+    if array.dtype.kind == "b" or array.dtype.kind not in "fO":
+        raise ValueError(f"{name!r}: expected integers, got {array.dtype} values")
+    present = array[~nulls]
+    try:
+        as_float = present.astype(np.float64)
+    except (TypeError, ValueError):
+        sample = next(v for v in present if not isinstance(v, (int, float, np.number)))
+        raise ValueError(f"{name!r}: expected integers, got {sample!r}") from None
+    whole = np.isfinite(as_float) & (as_float == np.round(as_float))
+    if not np.all(whole):
+        raise ValueError(f"{name!r}: expected integers, got {present[~whole][0]!r}")
+    out = np.zeros(len(array), np.int64)
+    out[~nulls] = as_float.astype(np.int64)
+    return out, valid
+
+
+def _floats(name, array, nulls, valid):
+    if array.dtype.kind in "iuf":
+        return array.astype(np.float64), None
+    out = np.full(len(array), np.nan)
+    try:
+        out[~nulls] = array[~nulls].astype(np.float64)
+    except (TypeError, ValueError):
+        sample = next(v for v in array[~nulls] if not isinstance(v, (int, float, np.number)))
+        raise ValueError(f"{name!r}: expected numbers, got {sample!r}") from None
+    return out, None
+
+
+def _timestamps(name, array, nulls, valid):
+    if array.dtype.kind == "M":
+        return array.astype("datetime64[ms]").astype(np.int64), valid
+    if array.dtype.kind in "iu":  # already milliseconds since the epoch
+        return array.astype(np.int64), valid
+    try:
+        stamps = np.array([np.datetime64("NaT") if n else np.datetime64(v, "ms")
+                           for v, n in zip(array, nulls)], dtype="datetime64[ms]")
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name!r}: expected timestamps (datetime64 or ms since the epoch): "
+                         f"{error}") from None
+    return stamps.astype(np.int64), valid
+
+
+def _text(name, value, what):
+    if isinstance(value, (str, np.str_)):
+        return str(value)
+    raise ValueError(f"{name!r}: expected {what}, got {value!r}" +
+                     (f" ({type(value).__name__})" if what == "text" else ""))
+
+
+def _strings(name, array, nulls, valid):
+    return ["" if null else _text(name, v, "text") for v, null in zip(array, nulls)], valid
+
+
+def _string_lists(name, array, nulls, valid):
+    flat, element_valid, offsets = [], [], [0]
+    for v, null in zip(array, nulls):
+        if not null:
+            if isinstance(v, (str, bytes)) or np.ndim(v) != 1:
+                raise ValueError(f"{name!r}: expected a list of text per row, got {v!r}")
+            for element in v:
+                missing = is_null(element)
+                flat.append("" if missing else _text(name, element, "text in each list"))
+                element_valid.append(0 if missing else 1)
+        offsets.append(len(flat))
+    return flat, np.asarray(offsets, np.int64), valid, np.asarray(element_valid, np.uint8)
+
+
+# The tuple the binding (csrc/ranker.cpp) takes for each input type.
+_NORMALISERS = {"int64": _ints, "float64": _floats, "timestamp_ms": _timestamps,
+                "string": _strings, "string_list": _string_lists}
+
+
 def normalise(name: str, kind: str, value):
     """One column as the tuple the binding takes for its type."""
+    if kind not in _NORMALISERS:
+        raise ValueError(f"unknown input type {kind!r} for {name!r}")
     array = _values(name, value)
     nulls = _null_mask(array)
-    valid = (~nulls).astype(np.uint8)
-    if kind == "int64":
-        if array.dtype.kind in "iu":
-            return array.astype(np.int64, copy=False), valid
-        if array.dtype.kind == "b" or array.dtype.kind not in "fO":
-            raise ValueError(f"{name!r}: expected integers, got {array.dtype} values")
-        present = array[~nulls]
-        try:
-            as_float = present.astype(np.float64)
-        except (TypeError, ValueError):
-            sample = next(v for v in present if not isinstance(v, (int, float, np.number)))
-            raise ValueError(f"{name!r}: expected integers, got {sample!r}") from None
-        if not np.all(np.isfinite(as_float)) or not np.all(as_float == np.round(as_float)):
-            bad = present[~(np.isfinite(as_float) & (as_float == np.round(as_float)))][0]
-            raise ValueError(f"{name!r}: expected integers, got {bad!r}")
-        out = np.zeros(len(array), np.int64)
-        out[~nulls] = as_float.astype(np.int64)
-        return out, valid
-    if kind == "float64":
-        if array.dtype.kind in "iuf":
-            return array.astype(np.float64), None
-        out = np.full(len(array), np.nan)
-        try:
-            out[~nulls] = array[~nulls].astype(np.float64)
-        except (TypeError, ValueError):
-            sample = next(v for v in array[~nulls] if not isinstance(v, (int, float, np.number)))
-            raise ValueError(f"{name!r}: expected numbers, got {sample!r}") from None
-        return out, None
-    if kind == "timestamp_ms":
-        if array.dtype.kind == "M":
-            return array.astype("datetime64[ms]").astype(np.int64), valid
-        if array.dtype.kind in "iu":  # already milliseconds since the epoch
-            return array.astype(np.int64), valid
-        try:
-            stamps = np.array([np.datetime64("NaT") if n else np.datetime64(v, "ms")
-                               for v, n in zip(array, nulls)], dtype="datetime64[ms]")
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{name!r}: expected timestamps (datetime64 or ms since the epoch): "
-                             f"{error}") from None
-        return stamps.astype(np.int64), valid
-    if kind == "string":
-        strings = []
-        for v, null in zip(array, nulls):
-            if null:
-                strings.append("")
-            elif isinstance(v, (str, np.str_)):
-                strings.append(str(v))
-            else:
-                raise ValueError(f"{name!r}: expected text, got {v!r} ({type(v).__name__})")
-        return strings, valid
-    if kind == "string_list":
-        flat, element_valid, offsets = [], [], [0]
-        for v, null in zip(array, nulls):
-            if not null:
-                if isinstance(v, (str, bytes)) or np.ndim(v) != 1:
-                    raise ValueError(f"{name!r}: expected a list of text per row, got {v!r}")
-                for element in v:
-                    if is_null(element):
-                        flat.append("")
-                        element_valid.append(0)
-                    elif isinstance(element, (str, np.str_)):
-                        flat.append(str(element))
-                        element_valid.append(1)
-                    else:
-                        raise ValueError(f"{name!r}: expected text in each list, got {element!r}")
-            offsets.append(len(flat))
-        return flat, np.asarray(offsets, np.int64), valid, np.asarray(element_valid, np.uint8)
-    raise ValueError(f"unknown input type {kind!r} for {name!r}")
+    return _NORMALISERS[kind](name, array, nulls, (~nulls).astype(np.uint8))
 
 
 def check_names(inputs: dict[str, str], names) -> None:

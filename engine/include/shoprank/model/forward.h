@@ -43,6 +43,15 @@ class Forward {
     int index = 0;
   };
 
+  // ranker.json's model, read in parts: the embedding table and the features it embeds,
+  // the continuous features; then each architecture's layers (returning the width the
+  // output layer takes).
+  void read_inputs(const json::Value& model, const TensorFile& tensors,
+                   const std::vector<std::string>& feature_names);
+  Piece input_piece(const json::Value& v) const;
+  int64_t read_dlrm(const json::Value& model, const TensorFile& tensors);
+  int64_t read_dcn(const json::Value& model, const TensorFile& tensors);
+
   void score_block(const ModelInputs& inputs, int64_t first, int64_t rows, float* out) const;
   void embed(const ModelInputs& inputs, int64_t first, int64_t rows, std::vector<float>& out) const;
   std::vector<float> mlp(const std::vector<Dense>& layers, std::vector<float> x, int64_t rows) const;
@@ -53,6 +62,7 @@ class Forward {
   bool mean_pooling_ = true;
   std::vector<Embedded> embedded_;
   std::vector<int> continuous_;           // indices into ModelInputs::features, model order
+  std::vector<std::string> embedded_names_, continuous_names_;  // model.json's names, in order
   std::vector<Dense> bottom_, top_, deep_, cross_;
   Dense output_;
   std::vector<Piece> vectors_;            // DLRM: what the dot interaction stacks, in order
