@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shoprank.kernels.rank_keys import indices_from_keys, rank_keys
+from shoprank.selection.rank_keys import indices_from_keys, rank_keys
 
 
 def topk(scores, k, exclude_offsets=None, exclude_indices=None):

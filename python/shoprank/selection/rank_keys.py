@@ -1,7 +1,7 @@
 """The order every backend follows, as unsigned 64-bit keys (larger key = better):
 score descending, NaN below every number, ties to the lower index; 0 means "none".
 
-Mirrors engine/include/shoprank/detail/score_order.h.
+Mirrors engine/topk/score_order.h.
 """
 
 from __future__ import annotations
