@@ -1,6 +1,6 @@
 """Top-k selection, everything behind ``shoprank.topk`` and ``shoprank.topk_inner_product``:
 the backend dispatch (topk.py), the ``exclude`` argument (exclude.py), device arrays
-(device.py), the score order (rank_keys.py), the NumPy reference and the Numba CPU/CUDA
+(device.py), the score order (score_order.py), the NumPy reference and the Numba CPU/CUDA
 kernels. The engine's side is engine/topk.
 
 Named ``selection``, not ``topk``: ``shoprank.topk`` is the function callers import.
