@@ -19,15 +19,15 @@ echo "== build" && python3 -m pip install -q --no-build-isolation --no-deps . \
   || { tail -40 "$out/build.log"; exit 1; }
 python3 -c "import shoprank, json; print(json.dumps(shoprank.build_info()))"
 
-echo "== tests" && python3 -m pytest tests/ops tests/kernels -q -p no:cacheprovider \
+echo "== tests" && python3 -m pytest tests/selection -q -p no:cacheprovider \
   -o addopts="" 2>&1 | tee "$out/tests.log" | tail -25
 
 echo "== racecheck" && compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest \
-  tests/ops/test_topk_gpu.py -q -p no:cacheprovider -o addopts="" -k "fused and 70-1000 and not numba" \
+  tests/selection/test_topk_gpu.py -q -p no:cacheprovider -o addopts="" -k "fused and 70-1000 and not numba" \
   >"$out/racecheck.log" 2>&1; echo "racecheck exit $?"; grep -E "RACECHECK SUMMARY|ERROR SUMMARY|passed|failed" "$out/racecheck.log" | tail -3
 
 echo "== memcheck" && compute-sanitizer --tool memcheck --error-exitcode 9 python3 -m pytest \
-  tests/ops/test_topk_gpu.py -q -p no:cacheprovider -o addopts="" -k "not numba_cuda" \
+  tests/selection/test_topk_gpu.py -q -p no:cacheprovider -o addopts="" -k "not numba_cuda" \
   >"$out/memcheck.log" 2>&1; echo "memcheck exit $?"; grep -E "ERROR SUMMARY|passed|failed" "$out/memcheck.log" | tail -3
 
 echo "== bench" && python3 benchmarks/bench_topk.py --device gpu --out "$out" "$@" 2>&1 \

@@ -1,11 +1,11 @@
-// Bindings for engine/include/shoprank/topk.h (host arrays) and topk_cuda.h (device
+// Bindings for engine/include/shoprank/topk/topk.h (host arrays) and topk_cuda.h (device
 // pointers, passed as integers by the Python layer, which owns the device arrays).
-#include "shoprank/topk.h"
+#include "shoprank/topk/topk.h"
 
 #include <pybind11/stl.h>
 
 #include "arrays.h"
-#include "shoprank/topk_cuda.h"
+#include "shoprank/topk/topk_cuda.h"
 
 namespace shoprank::bindings {
 

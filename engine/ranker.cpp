@@ -4,7 +4,7 @@
 
 #include "shoprank/errors.h"
 #include "shoprank/io/artifacts.h"
-#include "shoprank/topk.h"
+#include "shoprank/topk/topk.h"
 
 namespace shoprank {
 

@@ -1,6 +1,6 @@
 // The forward pass on a CUDA device (model/forward_cuda.h). The same plan as the CPU
 // forward (model/forward.cpp), the same order of additions within each dot product, so
-// the two agree to float32 rounding; selection by the device top-k (topk_cuda.h).
+// the two agree to float32 rounding; selection by the device top-k (topk/topk_cuda.h).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -11,7 +11,7 @@
 #include "shoprank/errors.h"
 #include "shoprank/model/forward.h"
 #include "shoprank/model/forward_cuda.h"
-#include "shoprank/topk_cuda.h"
+#include "shoprank/topk/topk_cuda.h"
 
 namespace shoprank::model {
 

@@ -1,7 +1,7 @@
 // The CUDA entry points of an engine built without CUDA: they report that, clearly.
 #include "shoprank/errors.h"
 #include "shoprank/model/forward_cuda.h"
-#include "shoprank/topk_cuda.h"
+#include "shoprank/topk/topk_cuda.h"
 
 namespace shoprank::cuda {
 namespace {

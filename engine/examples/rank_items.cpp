@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "shoprank/build_info.h"
-#include "shoprank/topk.h"
+#include "shoprank/topk/topk.h"
 
 int main(int argc, char** argv) {
   if (argc != 5) {

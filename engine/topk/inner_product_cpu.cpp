@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "shoprank/detail/dot_kernel.h"
-#include "shoprank/detail/exclusions.h"
-#include "shoprank/detail/row_scan.h"
 #include "shoprank/detail/threads.h"
-#include "shoprank/topk.h"
+#include "shoprank/topk/topk.h"
+#include "exclusions.h"
+#include "row_scan.h"
 #include "topk_checks.h"
 
 namespace shoprank {

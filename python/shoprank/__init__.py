@@ -6,7 +6,7 @@
 
 from shoprank import _engine
 from shoprank._engine import DeviceError
-from shoprank.ops.topk import BACKENDS, topk, topk_inner_product
+from shoprank.selection.topk import BACKENDS, topk, topk_inner_product
 from shoprank.ranker.ranker import Ranker
 
 __version__ = _engine.build_info()["version"]

@@ -1,7 +1,7 @@
 // The DLRM / DCN-v2 forward pass (model/forward.h) on a CUDA device, and selection there:
 // the weights are uploaded once; each call copies its transformed inputs over, runs the
 // embedding gather and pooling, MLPs, dot interaction or cross layers and the sigmoid head
-// on a stream of its own, and for rank() selects the top k on the device (topk_cuda.h).
+// on a stream of its own, and for rank() selects the top k on the device (topk/topk_cuda.h).
 // Built without CUDA, or with no device, the constructor throws shoprank::DeviceError.
 #pragma once
 

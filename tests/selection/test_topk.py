@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import shoprank
-from tests.ops.oracle import topk_oracle
+from tests.selection.oracle import topk_oracle
 
 HOST_BACKENDS = ["cpp", "numba", "numpy"]
 

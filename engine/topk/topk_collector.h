@@ -9,7 +9,7 @@
 #include <limits>
 #include <vector>
 
-#include "shoprank/detail/score_order.h"
+#include "score_order.h"
 
 namespace shoprank::detail {
 

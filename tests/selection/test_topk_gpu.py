@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import shoprank
-from tests.ops.oracle import topk_oracle
-from tests.ops.test_topk import random_exclude, tricky_scores
+from tests.selection.oracle import topk_oracle
+from tests.selection.test_topk import random_exclude, tricky_scores
 
 pytestmark = pytest.mark.gpu
 DEVICE_BACKENDS = ["cuda", "numba_cuda"]

@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "shoprank/detail/dot_kernel.h"
-#include "shoprank/detail/topk_collector.h"
+#include "topk_collector.h"
 
 namespace shoprank::detail {
 

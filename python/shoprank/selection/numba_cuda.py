@@ -1,8 +1,8 @@
 """Top-k on a CUDA device with Numba (also runs, slowly, under NUMBA_ENABLE_CUDASIM=1).
 
 Two kernels: every thread of a row's block keeps a sorted local top-k of a strided share of
-the columns; then one thread per row merges its block's lists. Order: larger score first,
-NaN below every number, ties to the lower index.
+the columns; then one thread per row merges its block's lists. Order: that of the rank keys
+(score_order.py): larger score first, NaN below every number, ties to the lower index.
 """
 
 from __future__ import annotations
@@ -12,19 +12,17 @@ import math
 import numpy as np
 from numba import cuda, float32, int64
 
+from shoprank.selection import score_order
+
 MAX_K = 256  # the local lists are fixed-size arrays
 _PARTS = 64  # threads (column shares) per row
+
+_rank_key = cuda.jit(device=True, inline=True)(score_order.rank_key)
 
 
 @cuda.jit(device=True, inline=True)
 def _better(v1, i1, v2, i2):
-    if v1 != v1:
-        return v2 != v2 and i1 < i2
-    if v2 != v2:
-        return True
-    if v1 != v2:
-        return v1 > v2
-    return i1 < i2
+    return _rank_key(v1, i1) > _rank_key(v2, i2)
 
 
 @cuda.jit(device=True, inline=True)
@@ -125,6 +123,8 @@ def _merge_parts(part_values, part_ids, part_counts, k, out_values, out_ids):
 def _select(partial_kernel, inputs, rows, columns, k, exclude_offsets, exclude_indices):
     if k > MAX_K:
         raise ValueError(f"k: the numba_cuda backend selects at most {MAX_K}, got {k}")
+    if columns >= 2**32 - 1:  # rank keys hold the index in 32 bits, as the engine's do
+        raise ValueError(f"number of items: at most 2^32 - 2, got {columns}")
     out_values = cuda.device_array((rows, k), dtype=np.float32)
     out_ids = cuda.device_array((rows, k), dtype=np.int64)
     if k == 0 or rows == 0:

@@ -1,5 +1,6 @@
 // The one total order every top-k backend follows: larger scores first, NaN below every
 // number, ties to the lower index. Encoded as a 64-bit key so that "better" is ">".
+// python/shoprank/selection/score_order.py writes the same keys for the Python backends.
 #pragma once
 
 #include <cstdint>

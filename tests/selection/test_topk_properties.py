@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import shoprank
-from tests.ops.oracle import topk_oracle
+from tests.selection.oracle import topk_oracle
 
 # Few distinct values so that ties are common; NaN and infinities included.
 values = st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.5, np.inf, -np.inf, np.nan, 2.0**-126, -3e38]).map(np.float32)

@@ -48,7 +48,7 @@ def run(backend: str, op: str, arrays: list, k: int, offsets, indices):
     if backend == "numba_cuda":
         from numba import cuda
 
-        from shoprank.kernels import numba_cuda
+        from shoprank.selection import numba_cuda
 
         values, ids = getattr(numba_cuda, op)(*arrays, k, offsets, indices)
         if _compat.has_cupy() and type(arrays[0]).__module__.startswith("cupy"):

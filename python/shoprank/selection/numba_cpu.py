@@ -1,7 +1,7 @@
 """Top-k on the CPU with Numba: ``njit(parallel=True)``, rows (or blocks of queries) in
 parallel.
 
-Each row streams its columns in tiles; a tile's scores become rank keys (see rank_keys.py),
+Each row streams its columns in tiles; a tile's scores become rank keys (score_order.py),
 those above the row's current k-th best are kept, and the kept set is cut back to k with a
 partition. The fused variant scores a tile of items for a block of queries at a time, so the
 B x N score matrix never exists.
@@ -12,33 +12,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from shoprank.selection import score_order
+
 _TILE = 4096
 _QUERY_BLOCK = 16
-_LOW32 = np.uint64(0xFFFFFFFF)
-_SIGN = np.uint64(0x80000000)
 
-
-@njit(cache=True, inline="always")
-def _rank_key(value, bits, index):
-    """`bits` is `value`'s float32 bit pattern (read through a uint32 view of the array)."""
-    if value != value:
-        score_key = np.uint64(0)
-    elif value == 0:  # -0.0 and 0.0 share a key
-        score_key = _SIGN
-    elif np.uint64(bits) & _SIGN:
-        score_key = ~np.uint64(bits) & _LOW32
-    else:
-        score_key = np.uint64(bits) | _SIGN
-    return ((score_key + np.uint64(1)) << np.uint64(32)) | (_LOW32 - np.uint64(index))
-
-
-@njit(cache=True)
-def _value_of_key(key):
-    score_key = np.uint32((key >> np.uint64(32)) - np.uint64(1))
-    if score_key == 0:
-        return np.float32(np.nan)
-    bits = score_key & np.uint32(0x7FFFFFFF) if score_key & np.uint32(0x80000000) else ~score_key
-    return np.array([bits], dtype=np.uint32).view(np.float32)[0]
+_rank_key = njit(cache=True, inline="always")(score_order.rank_key)
+_index_of_key = njit(cache=True, inline="always")(score_order.index_of_key)
+_score_of_key = njit(cache=True)(score_order.score_of_key)
 
 
 @njit(cache=True, inline="always")
@@ -53,9 +34,8 @@ def _is_excluded(excluded, column):
 def _offer_tile(values, first_index, excluded, kept, count, threshold, k):
     """Keeps the keys of `values` (indices first_index + j) that beat `threshold`, then cuts
     the kept set back to k; returns (count, threshold)."""
-    bits = values.view(np.uint32)
     for j in range(values.size):
-        key = _rank_key(values[j], bits[j], first_index + j)
+        key = _rank_key(values[j], first_index + j)
         if key > threshold and not _is_excluded(excluded, first_index + j):
             kept[count] = key
             count += 1
@@ -76,9 +56,9 @@ def _write_row(kept, count, k, out_values, out_indices, scores_row):
     best = np.sort(kept[:count])[::-1]
     for i in range(k):
         if i < count:
-            index = np.int64(_LOW32 - (best[i] & _LOW32))
+            index = _index_of_key(best[i])
             out_indices[i] = index
-            out_values[i] = scores_row[index] if scores_row.size else _value_of_key(best[i])
+            out_values[i] = scores_row[index] if scores_row.size else _score_of_key(best[i])
         else:
             out_indices[i] = -1
             out_values[i] = -np.inf

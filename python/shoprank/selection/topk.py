@@ -23,7 +23,7 @@ import operator
 import numpy as np
 
 from shoprank import _compat, _engine
-from shoprank.ops.exclude import ExcludeArg, exclude_to_csr
+from shoprank.selection.exclude import ExcludeArg, exclude_to_csr
 
 BACKENDS = ("auto", "cpp", "cuda", "numba", "numba_cuda", "numpy")
 _DEVICE_BACKENDS = ("cuda", "numba_cuda")
@@ -157,19 +157,19 @@ def _host_matrix(x, name: str) -> np.ndarray:
 
 def _host_kernels(backend: str):
     if backend == "numpy":
-        from shoprank.kernels import reference
+        from shoprank.selection import reference
 
         return reference
     if not _compat.has_numba():
         raise RuntimeError("backend 'numba' needs Numba: pip install 'shoprank[kernels]'")
-    from shoprank.kernels import numba_cpu
+    from shoprank.selection import numba_cpu
 
     return numba_cpu
 
 
 def _on_device(backend: str, op: str, inputs: dict, k: int, exclude: ExcludeArg):
     """Runs a CUDA backend; host inputs are uploaded and their results copied back."""
-    from shoprank.ops import device
+    from shoprank.selection import device
 
     arrays = {name: device.as_device_matrix(x, name, backend) for name, x in inputs.items()}
     shapes = [a.shape for a in arrays.values()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shoprank.kernels.rank_keys import indices_from_keys, rank_keys
+from shoprank.selection.score_order import index_of_key, rank_key
 
 
 def topk(scores, k, exclude_offsets=None, exclude_indices=None):
@@ -13,8 +13,9 @@ def topk(scores, k, exclude_offsets=None, exclude_indices=None):
     indices = np.full((rows, k), -1, dtype=np.int64)
     if k == 0:
         return values, indices
+    columns_index = np.arange(columns)
     for r in range(rows):
-        keys = rank_keys(scores[r])
+        keys = rank_key(scores[r], columns_index)
         if exclude_offsets is not None:
             keys[exclude_indices[exclude_offsets[r] : exclude_offsets[r + 1]]] = 0
         eligible = int(np.count_nonzero(keys))
@@ -23,7 +24,7 @@ def topk(scores, k, exclude_offsets=None, exclude_indices=None):
             continue
         best = np.argpartition(keys, columns - take)[columns - take :] if take < columns else np.arange(columns)
         best = best[np.argsort(keys[best])[::-1]][:take]
-        indices[r, :take] = indices_from_keys(keys[best])
+        indices[r, :take] = index_of_key(keys[best])
         values[r, :take] = scores[r, indices[r, :take]]
     return values, indices
 

@@ -5,18 +5,18 @@
 //   2. select: one block per row radix-selects the k best of (kept + candidates) in place,
 //      lazily, once more than 4k keys have gathered (and always after the last slab);
 //   3. finish: one block per row sorts its k keys in shared memory and writes values/indices.
-// Rank keys (detail/score_order.h) carry the whole order: score, NaN last, lower index first.
+// Rank keys (score_order.h) carry the whole order: score, NaN last, lower index first.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <limits>
 #include <string>
 
-#include "../topk/topk_checks.h"
-#include "shoprank/detail/score_order.h"
-#include "cuda_check.h"
+#include "cuda/cuda_check.h"
 #include "shoprank/errors.h"
-#include "shoprank/topk_cuda.h"
+#include "shoprank/topk/topk_cuda.h"
+#include "score_order.h"
+#include "topk_checks.h"
 
 namespace shoprank::cuda {
 namespace {

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import shoprank
-from tests.ops.oracle import topk_oracle
-from tests.ops.test_topk import random_exclude, tricky_scores
+from tests.selection.oracle import topk_oracle
+from tests.selection.test_topk import random_exclude, tricky_scores
 
 pytestmark = pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
                                 reason="needs NUMBA_ENABLE_CUDASIM=1")
