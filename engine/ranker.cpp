@@ -77,8 +77,8 @@ std::vector<float> Ranker::score(RawBatch batch, int threads, Device device) con
 std::vector<float> Ranker::forward(const ModelInputs& inputs, int threads, Device device) const {
   SHOPRANK_EXPECTS(inputs.features.size() == feature_names().size(), "expected the ",
                    feature_names().size(), " model features, got ", inputs.features.size());
-  if (device == Device::Cuda) return on_device().score(inputs);
-  return forward_->score(inputs, threads);
+  if (device == Device::Cuda) return on_device().run(inputs);
+  return forward_->run(inputs, threads);
 }
 
 namespace {
@@ -114,7 +114,7 @@ Ranked Ranker::rank(RawBatch batch, int64_t k, int threads, Device device) const
     name_rows(out, {});
     return out;
   }
-  return select_best(forward_->score(inputs, threads), k);
+  return select_best(forward_->run(inputs, threads), k);
 }
 
 Ranked Ranker::rank(RankRequest request, int threads, Device device) const {

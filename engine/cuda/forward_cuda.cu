@@ -325,7 +325,7 @@ struct ForwardCuda::Impl {
 ForwardCuda::ForwardCuda(const Forward& forward) : impl_(std::make_unique<Impl>(forward)) {}
 ForwardCuda::~ForwardCuda() = default;
 
-std::vector<float> ForwardCuda::score(const ModelInputs& inputs) const {
+std::vector<float> ForwardCuda::run(const ModelInputs& inputs) const {
   impl_->plan.check_ids(inputs);
   std::vector<float> out(static_cast<size_t>(inputs.rows));
   if (inputs.rows == 0) return out;

@@ -36,7 +36,7 @@ ForwardCuda::ForwardCuda(const Forward&) {
                     "or -Ccmake.define.SHOPRANK_CUDA=ON)");
 }
 ForwardCuda::~ForwardCuda() = default;
-std::vector<float> ForwardCuda::score(const ModelInputs&) const { return {}; }  // never built
+std::vector<float> ForwardCuda::run(const ModelInputs&) const { return {}; }  // never built
 void ForwardCuda::rank(const ModelInputs&, int64_t, std::vector<int64_t>&, std::vector<float>&) const {}
 
 }  // namespace shoprank::model

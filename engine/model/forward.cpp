@@ -231,7 +231,7 @@ void Forward::check_ids(const ModelInputs& inputs) const {
   }
 }
 
-std::vector<float> Forward::score(const ModelInputs& inputs, int threads) const {
+std::vector<float> Forward::run(const ModelInputs& inputs, int threads) const {
   check_ids(inputs);
   std::vector<float> out(static_cast<size_t>(inputs.rows));
   const int64_t blocks = (inputs.rows + kBlockRows - 1) / kBlockRows;

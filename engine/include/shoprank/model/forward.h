@@ -1,4 +1,4 @@
-// The trained DLRM / DCN-v2 forward pass from ranker.json's "model" (the description
+// The trained DLRM / DCN-v2 forward pass from ranker.json's "model" (the forward spec
 // python/shoprank/ranker/forward_spec.py extracts) and tensors.bin: fused embedding gather
 // with list pooling, MLPs, the dot interaction or cross layers, the sigmoid head. Rows are
 // scored in blocks, the blocks spread over threads; every row's result is independent of
@@ -24,8 +24,9 @@ class Forward {
           const std::vector<std::string>& feature_names);
 
   const std::string& architecture() const { return architecture_; }
-  // Click probabilities of every row; ids outside a feature's table are an error.
-  std::vector<float> score(const ModelInputs& inputs, int threads) const;
+  // The forward pass: click probabilities of every row of model features (the transform's
+  // output); ids outside a feature's table are an error.
+  std::vector<float> run(const ModelInputs& inputs, int threads) const;
   // Throws when an id falls outside its feature's rows or a feature has the wrong shape.
   void check_ids(const ModelInputs& inputs) const;
 

@@ -22,8 +22,8 @@ class ForwardCuda {
   ForwardCuda(const ForwardCuda&) = delete;
   ForwardCuda& operator=(const ForwardCuda&) = delete;
 
-  // Click probabilities of every row (the same checks as Forward::score first).
-  std::vector<float> score(const ModelInputs& inputs) const;
+  // Click probabilities of every row (the same checks as Forward::run first).
+  std::vector<float> run(const ModelInputs& inputs) const;
   // The k best rows and their scores, best first, ties to the lower row.
   void rank(const ModelInputs& inputs, int64_t k, std::vector<int64_t>& rows,
             std::vector<float>& scores) const;
