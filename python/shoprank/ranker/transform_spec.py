@@ -4,8 +4,8 @@
 its statistics, and inputs.json: the logs config, the raw columns' types, the side tables'
 snapshots; never the raw logs) and returns ``(spec, tensors)``: a JSON-able dict
 {"inputs", "features", "tables"} (see engine/io/ARTIFACTS.md) and named arrays (every name
-starts with "features/" or "tables/").
-Nothing in them needs Python, pickle or NVTabular to use.
+starts with "features/" or "tables/"). Nothing in them needs Python, pickle or NVTabular to
+use.
 
 ``reference_transform(spec, tensors, raw)`` applies the spec to raw, already joined request
 rows with NumPy alone; ``lookup_side_tables`` does the join from the key columns. The native
