@@ -3,9 +3,11 @@
 Reads the logs a config describes (logs.json: which columns are ids, categorical,
 multi-valued, continuous, labels, timestamp; `shoprank generate` writes one), splits them
 by time into train / valid / test, fits an NVTabular Workflow on train only and transforms
-every split. Writes OUT/{train,valid,test}/ (Parquet + Merlin schema), OUT/workflow/ and
-OUT/summary.json. Runs on the CPU (pandas) or the GPU (cuDF), in this process or on a Dask
-cluster (--workers N: a LocalCluster; --scheduler ADDRESS: an existing one).
+every split. Writes OUT/{train,valid,test}/ (Parquet + Merlin schema), OUT/workflow/,
+OUT/summary.json, OUT/tables/ (the side tables' snapshots, the derived tables) and
+OUT/inputs.json (what export needs about the inputs: the raw logs may move afterwards).
+Runs on the CPU (pandas) or the GPU (cuDF), in this process or on a Dask cluster
+(--workers N: a LocalCluster; --scheduler ADDRESS: an existing one).
 """
 
 from __future__ import annotations

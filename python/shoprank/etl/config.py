@@ -17,6 +17,9 @@ CRITEO_COLUMNS = (["label"] + [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i i
 
 
 SPLITS = ("train", "valid", "test")
+# in an ETL output: what serving needs about the inputs (etl/inputs.py), and every table
+# serving looks up by key (side-table snapshots and derived tables), one Parquet file each
+INPUTS_FILE, TABLES_FOLDER = "inputs.json", "tables"
 # the tables the ETL derives from already-joined logs: (table, its columns' key, its key's)
 DERIVED_TABLES = (("users", "user_columns", "user_id"), ("items", "item_columns", "item_id"))
 
@@ -25,7 +28,7 @@ DERIVED_TABLES = (("users", "user_columns", "user_id"), ("items", "item_columns"
 class SideTable:
     path: Path
     key: str
-    derived: bool = False  # made by the ETL from the logs' own columns (tables/ in its output)
+    derived: bool = False  # made by the ETL from the logs' own columns
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,11 +104,15 @@ _KNOWN_KEYS = {"format", "impressions", "timestamp", "label", "other_labels", "u
                "freq_threshold", "p_click", "user_columns", "item_columns"}
 
 
+def config_file(path: str | Path) -> Path:
+    """The logs.json a --config argument names (the file, or the folder holding it)."""
+    path = Path(path)
+    return path / "logs.json" if path.is_dir() else path
+
+
 def load_config(path: str | Path) -> LogsConfig:
     """Reads and checks a logs config; every mistake is a ValueError naming the key."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "logs.json"
+    path = config_file(path)
     if not path.is_file():
         raise FileNotFoundError(f"logs config not found: {path} (shoprank generate writes one; "
                                 "see shoprank etl --help for the format)")
@@ -221,16 +228,34 @@ def _check_derived_tables(config: LogsConfig) -> None:
 
 
 def read_back(etl_dir) -> LogsConfig:
-    """The logs config an ETL output was made from (named in its summary.json), with the
-    tables the ETL derived as side tables read from the output's tables/ folder."""
+    """The logs config an ETL output was made from, its side tables read from the output's
+    tables/ folder: the copy of the config kept in inputs.json, so no raw file is needed."""
     etl_dir = Path(etl_dir)
     summary = etl_dir / "summary.json"
     if not summary.is_file():
         raise FileNotFoundError(f"{summary}: not an ETL output folder (shoprank etl)")
-    config = load_config(json.loads(summary.read_text())["config"])
-    derived = {name: SideTable(etl_dir / "tables" / f"{name}.parquet", key, derived=True)
+    inputs = etl_dir / INPUTS_FILE
+    if inputs.is_file():
+        saved = json.loads(inputs.read_text())
+        config = from_dict(saved["config"], Path(saved["root"]))
+        tables = {name: SideTable(etl_dir / table["path"], table["key"], table["derived"])
+                  for name, table in saved["tables"].items()}
+        return dataclasses.replace(config, side_tables=tables)
+    # Written before the ETL kept its inputs: the config and side tables are read where the
+    # logs were, as then (the derived tables were always in the output).
+    path = json.loads(summary.read_text())["config"]
+    if not config_file(path).is_file():
+        raise FileNotFoundError(inputs_gone(etl_dir, f"its logs config {path} is gone"))
+    config = load_config(path)
+    derived = {name: SideTable(etl_dir / TABLES_FOLDER / f"{name}.parquet", key, derived=True)
                for name, (key, _) in config.derived_tables.items()}
     return dataclasses.replace(config, side_tables={**config.side_tables, **derived})
+
+
+def inputs_gone(etl_dir, what: str) -> str:
+    """The error for an ETL output without inputs.json whose raw inputs have moved."""
+    return (f"{etl_dir} has no {INPUTS_FILE} (it was written by an older shoprank etl), so "
+            f"the raw logs are read again, but {what}: run shoprank etl again")
 
 
 def _strings(values, key: str) -> list[str]:

@@ -4,8 +4,13 @@ Output folder::
 
     train/ valid/ test/     processed Parquet per split, each with the Merlin schema.pbtxt
     workflow/               the fitted NVTabular Workflow (Workflow.load) and its statistics
-    tables/                 users / items tables derived from already-joined logs, if the
-                            config asks (derived_tables.py)
+    tables/                 every table serving looks up by key: a snapshot of each side
+                            table (its key and the columns the ETL read), and the users /
+                            items tables derived from already-joined logs if the config asks
+                            (derived_tables.py)
+    inputs.json             what serving needs about the inputs: the config, each raw
+                            column's type, the tables above (inputs.py); export reads these,
+                            never the raw logs, which may be moved once the ETL is done
     summary.json            rows in/out per split, what was dropped and why, cardinalities,
                             unseen/null shares, the oracle AUC where the logs carry it
 
@@ -23,8 +28,9 @@ from pathlib import Path
 
 from shoprank._output import output_folder
 from shoprank.etl.cluster import choose_device, dask_cluster
-from shoprank.etl.config import P_CLICK, load_config
+from shoprank.etl.config import P_CLICK, TABLES_FOLDER, load_config
 from shoprank.etl.derived_tables import write_derived_tables
+from shoprank.etl.inputs import write_inputs
 from shoprank.etl.reading import find_files, list_column_types
 from shoprank.etl.split import read_and_split
 from shoprank.etl.summary import categorical_columns, output_rows, split_summary
@@ -39,7 +45,7 @@ def run_etl(config_path, out_dir, *, device: str = "auto", workers: int | None =
     cpu = choose_device(device)
     with output_folder(out_dir, overwrite=overwrite) as tmp:
         with dask_cluster(workers=workers, scheduler=scheduler, cpu=cpu, say=say):
-            summary = _run(config, tmp, cpu=cpu, progress=progress, say=say)
+            summary = _run(config, config_path, tmp, cpu=cpu, progress=progress, say=say)
         summary.update(device="cpu" if cpu else "gpu", workers=workers, scheduler=scheduler,
                        config=str(Path(config_path).resolve()), seconds=round(time.perf_counter() - start, 2))
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -47,7 +53,7 @@ def run_etl(config_path, out_dir, *, device: str = "auto", workers: int | None =
     return summary
 
 
-def _run(config, tmp: Path, *, cpu: bool, progress: bool, say) -> dict:
+def _run(config, config_path, tmp: Path, *, cpu: bool, progress: bool, say) -> dict:
     files = find_files(config)
     say(f"reading {len(files)} {config.format} file(s) from {config.root}")
     splits, windows, rows_read, dropped = read_and_split(config)
@@ -74,7 +80,8 @@ def _run(config, tmp: Path, *, cpu: bool, progress: bool, say) -> dict:
                             f"the logs span too short a time for split fractions "
                             f"valid={config.valid_fraction}, test={config.test_fraction}"))
             derived = write_derived_tables(config, [staged[name] for name in splits],
-                                           tmp / "tables", list_types)
+                                           tmp / TABLES_FOLDER, list_types)
+            write_inputs(config, config_path, tmp, files)  # after the derived tables: it lists them
         elif stage == "fit on train":
             workflow.fit(_dataset(staged["train"], cpu))
         else:

@@ -1,9 +1,10 @@
 """``shoprank export``: the artifact folder the native engine loads (engine/io/ARTIFACTS.md).
 
 From a model folder (``shoprank train``'s OUT or OUT/model) and the ETL output it was trained
-on (named in model.json), writes ranker.json (raw inputs, the fitted transform, the forward
-pass, the side tables), tensors.bin (every array) and manifest.json (sizes and SHA-256 of
-both). The folder appears only when complete.
+on (named in model.json; that folder alone, never the raw logs: etl/inputs.py), writes
+ranker.json (raw inputs, the fitted transform, the forward pass, the side tables),
+tensors.bin (every array) and manifest.json (sizes and SHA-256 of both). The folder appears
+only when complete.
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ class ReferenceRanker:
         import pandas as pd
 
         from shoprank.etl.config import read_back
+        from shoprank.etl.inputs import read_raw_columns
         from shoprank.models.export import load_keras_model
         from shoprank.ranker.export import etl_folder, model_folder
-        from shoprank.ranker.transform_spec import _raw_columns
 
         model_dir = model_folder(model_dir)
         etl_dir = etl_folder(model_dir)
@@ -33,7 +33,9 @@ class ReferenceRanker:
         self.continuous = model_json["continuous"]
         self.lists = {name for name in self.categorical
                       if self.workflow.output_schema[name].is_list}
-        self.types = {name: column["type"] for name, column in _raw_columns(self.config).items()}
+        self.types = {name: column["type"]
+                      for name, column in read_raw_columns(etl_dir, self.config).items()}
+        # the ETL output's snapshots (read_back), not the side tables' original files
         self.tables = {name: pd.read_parquet(table.path)
                        for name, table in self.config.side_tables.items()}
         self.item_key = self.config.item_id
@@ -128,7 +130,7 @@ def sample_request(model_dir, candidates: int, seed: int = 0) -> tuple[dict, dic
 
     etl_dir = etl_folder(model_folder(model_dir))
     summary = json.loads((etl_dir / "summary.json").read_text())
-    config = read_back(etl_dir)
+    config = read_back(etl_dir)  # its tables: the ETL output's, not the raw files
     users = pd.read_parquet(config.side_tables["users"].path).dropna()
     items = pd.read_parquet(config.side_tables["items"].path, columns=[config.item_id])
     items = items[config.item_id].to_numpy()

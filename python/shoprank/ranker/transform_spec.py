@@ -1,10 +1,11 @@
 """The fitted NVTabular Workflow as a plain feature-transform spec, and its NumPy reference.
 
-``extract_transform(etl_dir)`` reads ``shoprank etl``'s output (the saved Workflow, its
-statistics, the logs config named in summary.json and the raw data's column types) and
-returns ``(spec, tensors)``: a JSON-able dict {"inputs", "features", "tables"} (see
-engine/io/ARTIFACTS.md) and named arrays (every name starts with "features/" or "tables/").
-Nothing in them needs Python, pickle or NVTabular to use.
+``extract_transform(etl_dir)`` reads ``shoprank etl``'s output alone (the saved Workflow,
+its statistics, and inputs.json: the logs config, the raw columns' types, the side tables'
+snapshots; never the raw logs) and returns ``(spec, tensors)``: a JSON-able dict
+{"inputs", "features", "tables"} (see engine/io/ARTIFACTS.md) and named arrays (every name
+starts with "features/" or "tables/"). Nothing in them needs Python, pickle or NVTabular to
+use.
 
 ``reference_transform(spec, tensors, raw)`` applies the spec to raw, already joined request
 rows with NumPy alone; ``lookup_side_tables`` does the join from the key columns. The native
@@ -76,12 +77,13 @@ def extract_transform(etl_dir) -> tuple[dict, dict[str, np.ndarray]]:
     from merlin.schema import Tags
 
     from shoprank.etl.config import read_back
+    from shoprank.etl.inputs import read_raw_columns
 
     etl_dir = Path(etl_dir)
     config = read_back(etl_dir)
     workflow_dir = etl_dir / "workflow"
     workflow = nvt.Workflow.load(str(workflow_dir))
-    raw = _raw_columns(config)
+    raw = read_raw_columns(etl_dir, config)
 
     tensors: dict[str, np.ndarray] = {}
     features = []
@@ -112,59 +114,6 @@ def extract_transform(etl_dir) -> tuple[dict, dict[str, np.ndarray]]:
     tables = _side_tables(config, inputs, raw, tensors)
     return {"inputs": inputs, "features": features, "tables": tables,
             "item_key": item_key}, tensors
-
-
-def _raw_columns(config) -> dict[str, dict]:
-    """{column: {"type", "table", "dtype"}} of the joined raw logs, as the ETL reads them
-    (reading.py): "dtype" is the pandas dtype the Workflow saw (it matters for hashing)."""
-    import pyarrow.parquet as pq
-
-    from shoprank.etl.reading import file_columns, find_files
-
-    files = find_files(config)
-    found: dict[str, dict] = {}
-    if config.format == "parquet":
-        for field in pq.read_schema(files[0]):
-            found[field.name] = _arrow_type(field.type, None)
-    else:  # csv and criteo are read as text; numbers and the timestamp are converted
-        for name in file_columns(files[0], config.format):
-            found[name] = {"type": "string", "table": None, "dtype": "object"}
-        for name in (*config.continuous, *config.labels):
-            if name in found:
-                found[name] = {"type": "float64", "table": None, "dtype": "float64"}
-    for table_name, table in config.side_tables.items():
-        for field in pq.read_schema(table.path):
-            if field.name not in found:
-                found[field.name] = _arrow_type(field.type, table_name)
-            elif table.derived and field.name != table.key:  # typed as the logs had it
-                found[field.name]["table"] = table_name
-    if config.timestamp and config.timestamp in found:
-        found[config.timestamp] = {"type": "timestamp_ms", "table": found[config.timestamp]
-                                   ["table"], "dtype": "datetime64[ns]"}
-    return found
-
-
-def _arrow_type(arrow_type, table) -> dict:
-    import pyarrow as pa
-
-    t = arrow_type
-    if pa.types.is_integer(t):
-        kind = "int64"
-    elif pa.types.is_floating(t):
-        kind = "float64"
-    elif pa.types.is_string(t) or pa.types.is_large_string(t):
-        kind = "string"
-    elif pa.types.is_timestamp(t):
-        kind = "timestamp_ms"
-    elif (pa.types.is_list(t) or pa.types.is_large_list(t)) and \
-            (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)):
-        kind = "string_list"
-    else:
-        kind = f"unsupported:{t}"
-    dtype = t.to_pandas_dtype() if kind in ("int64", "float64") else None
-    return {"type": kind, "table": table,
-            "dtype": np.dtype(dtype).name if dtype is not None else
-            ("datetime64[ns]" if kind == "timestamp_ms" else "object")}
 
 
 def _lineage(node, column: str) -> tuple[list[str], list[tuple]]:
