@@ -9,7 +9,7 @@ table): p50 and p99 latency and candidates scored per second of
 
 * native: shoprank.Ranker.rank (transform + forward + top-k in C++), 1 and 2 threads;
 * python: the NVTabular Workflow transform of a DataFrame + TensorFlow on its output +
-  argpartition (shoprank.ranker.reference.ReferenceRanker.rank), in the same run.
+  argpartition (shoprank.models.merlin_ranker.MerlinRanker.rank), in the same run.
 
 With --artifacts (an exported folder) instead of --model, only the native engine is
 measured, on the CPU and, with --device cuda, on the GPU (forward + selection there; up to
@@ -54,7 +54,7 @@ def table_keys(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     """The user and item ids of an artifact folder's exported tables."""
     import json
 
-    from shoprank.ranker.tensors import read_tensors
+    from shoprank.export.tensors import read_tensors
 
     spec = json.loads((folder / "ranker.json").read_text())
     tensors = read_tensors(folder / "tensors.bin")
@@ -156,13 +156,14 @@ def main(argv=None) -> int:
                                                                  device=device)
                     add(results, n, method, timed(fn, 2000, args.seconds))
     else:
-        from shoprank.ranker.export import export_ranker
-        from shoprank.ranker.reference import ReferenceRanker, sample_request
+        from shoprank.export.artifacts import export_ranker
+        from shoprank.data.sample_request import sample_request
+        from shoprank.models.merlin_ranker import MerlinRanker
 
         model_dir = args.model or small_model(args.out / "model")
         artifacts = args.out / "artifacts"
         export_ranker(model_dir, artifacts, overwrite=True)
-        native, python = shoprank.Ranker.load(artifacts), ReferenceRanker(model_dir)
+        native, python = shoprank.Ranker.load(artifacts), MerlinRanker(model_dir)
         for n in args.candidates:
             user, candidates = sample_request(model_dir, n, args.seed)
             for t in args.threads:

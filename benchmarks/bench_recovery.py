@@ -134,8 +134,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import shoprank
-    from shoprank.ranker.export import export_ranker
-    from shoprank.ranker.reference import sample_request
+    from shoprank.export.artifacts import export_ranker
+    from shoprank.data.sample_request import sample_request
     from shoprank.serving.repository import ServingOptions, export_triton
     from shoprank.serving.server import TritonServer, free_port
 

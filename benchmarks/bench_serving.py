@@ -44,7 +44,7 @@ STEPS = {"ensemble": ("ensemble", "transform", "score", "select"), "ranker": ("r
 
 
 def requests_for(model_dir: Path, candidates: int, count: int = 8):
-    from shoprank.ranker.reference import sample_request
+    from shoprank.data.sample_request import sample_request
 
     return [(*sample_request(model_dir, candidates, seed), K) for seed in range(count)]
 
@@ -180,7 +180,7 @@ def main(argv=None) -> int:
         args.concurrency, args.protocols, args.candidates = [1, 4, 16], ["grpc"], [1_000]
 
     import shoprank
-    from shoprank.ranker.export import export_ranker
+    from shoprank.export.artifacts import export_ranker
     from shoprank.serving import load
     from shoprank.serving.repository import ServingOptions, export_triton
 

@@ -27,20 +27,20 @@ def _export(world, name):
     import shoprank
     from shoprank.models.build import ModelSpec
     from shoprank.models.train import train
-    from shoprank.ranker.export import export_ranker
-    from shoprank.ranker.reference import ReferenceRanker
+    from shoprank.export.artifacts import export_ranker
+    from shoprank.models.merlin_ranker import MerlinRanker
 
     if not (world / f"{name}-artifacts").exists():
         spec = ModelSpec(architecture=name, **SMALL)
         train(world / "features", world / name, spec=spec, epochs=1, batch_size=1024, **QUIET)
         export_ranker(world / name, world / f"{name}-artifacts")
-    return (shoprank.Ranker.load(world / f"{name}-artifacts"), ReferenceRanker(world / name),
+    return (shoprank.Ranker.load(world / f"{name}-artifacts"), MerlinRanker(world / name),
             world)
 
 
 @pytest.fixture(scope="session", params=["dlrm", "dcn"])
 def exported(request, world):
-    """(Ranker, ReferenceRanker, world folder) of each architecture."""
+    """(Ranker, MerlinRanker, world folder) of each architecture."""
     return _export(world, request.param)
 
 
@@ -62,7 +62,7 @@ def user_logs_model(tmp_path_factory):
     from shoprank.etl import run_etl
     from shoprank.models.build import ModelSpec
     from shoprank.models.train import train
-    from shoprank.ranker.export import export_ranker
+    from shoprank.export.artifacts import export_ranker
     from tests import user_logs
 
     root = tmp_path_factory.mktemp("user-logs")

@@ -12,10 +12,10 @@ from shoprank.ranker.ranker import Ranker
 __version__ = _engine.build_info()["version"]
 
 
-def reference_score(model_dir, raw: dict):
-    """Click probabilities of raw rows by the Python path: the saved NVTabular Workflow, then
+def merlin_score(model_dir, raw: dict):
+    """Click probabilities of raw rows by the Merlin path: the saved NVTabular Workflow, then
     the TensorFlow model (needs the full install). The native Ranker's parity baseline."""
-    from shoprank.ranker.reference import reference_score as score
+    from shoprank.models.merlin_ranker import merlin_score as score
 
     return score(model_dir, raw)
 
@@ -39,7 +39,7 @@ __all__ = [
     "Ranker",
     "__version__",
     "build_info",
-    "reference_score",
+    "merlin_score",
     "topk",
     "topk_inner_product",
 ]

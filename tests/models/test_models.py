@@ -15,7 +15,7 @@ from shoprank.data import generate  # noqa: E402
 from shoprank.etl import run_etl  # noqa: E402
 from shoprank.models.build import ModelSpec  # noqa: E402
 from shoprank.models.evaluate import evaluate  # noqa: E402
-from shoprank.models.export import load_weights  # noqa: E402
+from shoprank.models.folders import load_weights  # noqa: E402
 from shoprank.models.train import train  # noqa: E402
 
 QUIET = dict(progress=False, say=lambda *_: None)

@@ -2,14 +2,15 @@
 need neither NVTabular nor TensorFlow (so they also run on the GPU machine): an int64 id, a
 text category and a text list (Categorify tables with null and unseen ids), a continuous
 value (fill, clip, log, normalise), and a DLRM or DCN-v2 (stacked or parallel) forward in
-forward_spec's description format."""
+the forward spec's format."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from shoprank.ranker.forward_spec import CROSS, DENSE, FORMAT, VERSION, check_description
-from shoprank.ranker.tensors import encode_strings
+from shoprank.export.dcn import CROSS
+from shoprank.export.forward import DENSE, FORMAT, VERSION, check_forward_spec
+from shoprank.export.tensors import encode_strings
 
 USERS, CATEGORIES, TAGS = 500, 30, 40
 ARCHITECTURES = ("dlrm", "dcn-stacked", "dcn-parallel")
@@ -98,7 +99,7 @@ def make_spec(architecture: str, rng, dim: int | None = None) -> tuple[dict, dic
             model["parallel_concat"] = ["cross", "deep"]
             head += width
     model["output"] = _dense("model/output", head, 1, "sigmoid", tensors, rng)
-    check_description(model, tensors)
+    check_forward_spec(model, tensors)
     spec = {"format": "shoprank-ranker", "version": 1, "label": "click", "inputs": inputs,
             "features": features, "tables": {}, "model": model}
     return spec, tensors

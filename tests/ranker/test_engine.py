@@ -1,7 +1,7 @@
 """The native engine (shoprank.Ranker over `shoprank export` artifacts) against the Python
 path, for a DLRM and a stacked DCN-v2 trained on fused tables:
 
-* transform: equal to NVTabular's Workflow.transform (through ReferenceRanker) on raw test
+* transform: equal to NVTabular's Workflow.transform (through MerlinRanker) on raw test
   rows with unseen categories, nulls and NaN prices mixed in: ids exactly, continuous values
   within rtol 1e-6 / atol 1e-6; and equal to the spec's NumPy reference on fresh random rows
   (unknown users and items, null lists, empty lists) where NVTabular itself raises;
@@ -13,7 +13,6 @@ path, for a DLRM and a stacked DCN-v2 trained on fused tables:
 
 from __future__ import annotations
 
-import json
 import threading
 
 import numpy as np
@@ -21,10 +20,9 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("merlin.models")
-from shoprank.ranker import transform_spec as ts  # noqa: E402
-from shoprank.ranker.export import build_ranker  # noqa: E402
-from shoprank.ranker.forward_spec import numpy_forward  # noqa: E402
-from shoprank.ranker.reference import ReferenceRanker  # noqa: E402
+from shoprank.export.artifacts import build_ranker  # noqa: E402
+from shoprank.reference import transform as rt  # noqa: E402
+from shoprank.reference.forward import numpy_forward  # noqa: E402
 
 SCORE_ATOL = 1e-5
 RTOL = ATOL = 1e-6
@@ -92,12 +90,12 @@ def test_random_rows_equal_the_reference(exported, rng):
     ranker, _, world = exported
     spec, tensors = build_ranker(world / ranker.architecture)
     raw = random_rows(rng)
-    joined = ts.lookup_side_tables(spec, tensors, raw)
+    joined = rt.lookup_side_tables(spec, tensors, raw)
     tags = joined["tags"]
     joined["tags"] = [t if rng.random() < 0.7 else ([None, "t000", "never"] if rng.random() < 0.5
                                                      else []) for t in tags]
     joined["price"] = np.where(rng.random(len(tags)) < 0.1, np.nan, joined["price"])
-    expected = ts.reference_transform(spec, tensors, joined)
+    expected = rt.reference_transform(spec, tensors, joined)
     given = {**raw, "tags": joined["tags"], "price": joined["price"]}
     native = ranker.transform(given)
     assert_features_equal(ranker.feature_names, native, expected)
@@ -153,7 +151,7 @@ def test_features_computed_ahead_equal_computed_per_request(exported, rng):
     spec, tensors = build_ranker(world / ranker.architecture)
     raw = request_rows(world, rng)  # users and items of the logs: every id known
     gathered = ranker.transform(raw)
-    computed = ranker.transform(ts.lookup_side_tables(spec, tensors, raw))
+    computed = ranker.transform(rt.lookup_side_tables(spec, tensors, raw))
     with_unknown = ranker.transform({**raw, "item_id": np.append(raw["item_id"][:-1], -7),
                                      "user_id": np.append(raw["user_id"][:-1], -7)})
     for name in ranker.feature_names:
@@ -186,7 +184,7 @@ def test_per_value_features_equal_computed_per_request(exported, rng):
                        "context_category": ["c001"], **given}
             gathered = ranker.transform(request)
             rows = {**items, **{n: list(v) * 300 for n, v in request.items() if n not in items}}
-            computed = ranker.transform(ts.lookup_side_tables(spec, tensors, rows))
+            computed = ranker.transform(rt.lookup_side_tables(spec, tensors, rows))
             for name in ranker.feature_names:
                 want, got = computed[name], gathered[name]
                 if isinstance(want, tuple):

@@ -103,7 +103,7 @@ def test_tampered_and_foreign_artifacts(artifacts):
 
 
 def test_export_errors(dlrm, tmp_path):
-    from shoprank.ranker.export import export_ranker
+    from shoprank.export.artifacts import export_ranker
 
     with pytest.raises(FileNotFoundError, match="no model.json"):
         export_ranker(tmp_path, tmp_path / "out")

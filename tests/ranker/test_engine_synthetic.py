@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import shoprank
-from shoprank.ranker.export import write_artifacts
-from shoprank.ranker.forward_spec import numpy_forward
-from shoprank.ranker.transform_spec import reference_transform
+from shoprank.export.artifacts import write_artifacts
+from shoprank.reference.forward import numpy_forward
+from shoprank.reference.transform import reference_transform
 from tests.ranker.synthetic import ARCHITECTURES, make_spec, random_rows
 
 ATOL = 1e-5

@@ -41,11 +41,11 @@ COMBINATIONS = list(itertools.product([True, False], [False, True], ["dlrm", "dc
 def test_every_shape_trains_exports_and_matches_the_python_path(user_logs_model, lists, continuous,
                                                                architecture, tables):
     import shoprank
-    from shoprank.ranker.reference import ReferenceRanker
+    from shoprank.models.merlin_ranker import MerlinRanker
 
     model, artifacts, raw_dir = user_logs_model(architecture, tables, lists=lists,
                                         continuous=continuous)
-    ranker, reference = shoprank.Ranker.load(artifacts), ReferenceRanker(model)
+    ranker, reference = shoprank.Ranker.load(artifacts), MerlinRanker(model)
     features = {"gender", "age", "occupation", "user_id", "item_id"}
     features |= {"genres"} if lists else set()
     features |= {"year"} if continuous else set()
@@ -70,10 +70,10 @@ def test_every_shape_trains_exports_and_matches_the_python_path(user_logs_model,
 @pytest.mark.parametrize("architecture", ["dlrm", "dcn"])
 def test_derived_tables_let_a_request_name_user_and_items_by_id(user_logs_model, architecture):
     import shoprank
-    from shoprank.ranker.reference import ReferenceRanker
+    from shoprank.models.merlin_ranker import MerlinRanker
 
     model, artifacts, raw_dir = user_logs_model(architecture, "fused", derived=True, continuous=True)
-    ranker, reference = shoprank.Ranker.load(artifacts), ReferenceRanker(model)
+    ranker, reference = shoprank.Ranker.load(artifacts), MerlinRanker(model)
     assert ranker.tables == {"gender": "users", "age": "users", "occupation": "users",
                              "genres": "items", "year": "items"}
     items = catalogue(raw_dir)

@@ -74,7 +74,7 @@ def under_load(repo, model: str, requests, *, seconds: float, during, after: flo
 
 
 def requests_of(world, count=6, candidates=500, seed=0):
-    from shoprank.ranker.reference import sample_request
+    from shoprank.data.sample_request import sample_request
 
     return [(*sample_request(world / "dlrm", candidates, seed + i), 10) for i in range(count)]
 

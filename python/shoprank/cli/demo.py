@@ -105,13 +105,14 @@ def train_model(args, features: Path, out: Path, say) -> dict:
 
 
 def rank_request(args, model_dir: Path, out: Path, say) -> dict:
-    from shoprank.ranker.export import export_ranker
-    from shoprank.ranker.reference import ReferenceRanker, sample_request
+    from shoprank.export.artifacts import export_ranker
+    from shoprank.data.sample_request import sample_request
+    from shoprank.models.merlin_ranker import MerlinRanker
 
     exported = export_ranker(model_dir, out, overwrite=True)
     say(f"[4/6] exported the ranker to {out} ({exported['bytes'] / 2**20:.1f} MiB); ranking "
         f"{args.candidates:,} candidates of one request, native engine vs the Python path")
-    native, python = shoprank.Ranker.load(out), ReferenceRanker(model_dir)
+    native, python = shoprank.Ranker.load(out), MerlinRanker(model_dir)
     user, candidates = sample_request(model_dir, args.candidates, args.seed)
     ids, scores = native.rank(user, candidates, args.k)
     python_ids, python_scores = python.rank(user, candidates, args.k)
@@ -139,7 +140,7 @@ def latency_of(call, runs: int) -> dict:
 
 def serve_requests(args, model_dir: Path, workdir: Path, say) -> dict:
     from shoprank.client import RankClient
-    from shoprank.ranker.reference import sample_request
+    from shoprank.data.sample_request import sample_request
     from shoprank.serving.load import client_load
     from shoprank.serving.repository import export_triton
     from shoprank.serving.server import TritonServer, free_port

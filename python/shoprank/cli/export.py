@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, say) -> dict:
-    from shoprank.ranker.export import export_ranker
+    from shoprank.export.artifacts import export_ranker
 
     result = export_ranker(args.model, args.out, overwrite=args.overwrite)
     say(f"exported the {result['architecture'].upper()} ranker to {result['out']}: "

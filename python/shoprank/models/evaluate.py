@@ -24,7 +24,7 @@ def predict(model, data, split: str, batch_size: int = 8192) -> np.ndarray:
 
 def evaluate(model_dir, processed_dir, *, split: str = "test", k: int = 10, model=None,
              user_column: str = "user_id") -> dict:
-    from shoprank.models.export import load_keras_model
+    from shoprank.models.folders import load_keras_model
 
     data = load_processed(processed_dir)
     if split not in data.splits:

@@ -1,2 +1,3 @@
-"""The native ranking engine's Python side: artifact export, the Ranker, the Python-path
-reference, and the specs (with NumPy references) the engine is tested against."""
+"""The runtime: ``shoprank.Ranker`` over an exported artifact folder (ranker.py) and the
+normalising of raw request columns for the engine (raw.py). Export is shoprank.export, the
+NumPy references shoprank.reference, the Merlin path shoprank.models.merlin_ranker."""

@@ -67,7 +67,7 @@ def export_triton(artifacts, repo, options: ServingOptions = ServingOptions(), *
     ranker = shoprank.Ranker.load(artifacts)  # checks the artifacts before anything is written
     _check_names(ranker)
     if baseline is not None:
-        from shoprank.ranker.export import model_folder
+        from shoprank.models.folders import model_folder
 
         baseline = model_folder(baseline).resolve()
     if repo.exists() and (repo / "ensemble").is_dir() and not overwrite:

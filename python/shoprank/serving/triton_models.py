@@ -5,7 +5,7 @@ model.py that names one of these as TritonPythonModel).
   score       model features      -> candidate_scores    (Ranker.forward)
   select      candidate_scores, k -> item_ids, scores    (the engine's top-k)
   baseline    the Python path, for benchmarks: NVTabular Workflow + TensorFlow + argpartition
-              (ReferenceRanker: needs the full install, and the trained model folder)
+              (MerlinRanker: needs the full install, and the trained model folder)
 
 The one-call `ranker` model is not here: it runs in the shoprank C++ backend
 (csrc/triton), inside the server's process, and reads the same layout.
@@ -120,9 +120,9 @@ class BaselineModel(_Step):
 
     def initialize(self, args):
         super().initialize(args)
-        from shoprank.ranker.reference import ReferenceRanker
+        from shoprank.models.merlin_ranker import MerlinRanker
 
-        self.reference = ReferenceRanker(self.parameters["model_dir"])
+        self.reference = MerlinRanker(self.parameters["model_dir"])
 
     def run(self, tensors):
         from shoprank import _engine

@@ -1,5 +1,5 @@
 // The trained DLRM / DCN-v2 forward pass from ranker.json's "model" (the forward spec
-// python/shoprank/ranker/forward_spec.py extracts) and tensors.bin: fused embedding gather
+// python/shoprank/export/forward.py extracts) and tensors.bin: fused embedding gather
 // with list pooling, MLPs, the dot interaction or cross layers, the sigmoid head. Rows are
 // scored in blocks, the blocks spread over threads; every row's result is independent of
 // how rows are blocked or threaded.

@@ -1,5 +1,5 @@
 // The numeric building blocks of the DLRM and DCN-v2 forward pass, on row-major float32
-// batches. Each has a NumPy counterpart in python/shoprank/ranker/forward_spec.py.
+// batches. Each has a NumPy counterpart in python/shoprank/reference/forward.py.
 #pragma once
 
 #include <cstdint>

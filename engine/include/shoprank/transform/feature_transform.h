@@ -1,5 +1,5 @@
 // The fitted NVTabular Workflow applied natively: raw request columns in, the model's input
-// features out, exactly as python/shoprank/ranker/transform_spec.py's reference (and so
+// features out, exactly as python/shoprank/reference/transform.py (and so
 // NVTabular) computes them. Built from ranker.json's "features" and "inputs".
 #pragma once
 

@@ -1,5 +1,5 @@
 // Key -> position maps for the fitted tables (category keys, statistics keys, side-table
-// keys), matching raw values the way transform_spec.py's reference does: an int64 raw value
+// keys), matching raw values the way reference/transform.py does: an int64 raw value
 // finds an int64 key or the float64 key of the same value; a float64 raw value finds a
 // float64 key, or an int64 key when it is integral; text finds text.
 #pragma once

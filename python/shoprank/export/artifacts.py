@@ -11,37 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 from shoprank._output import output_folder
-from shoprank.ranker.tensors import write_tensors
+from shoprank.export.tensors import write_tensors
+from shoprank.models.folders import etl_folder, model_folder
 
 FORMAT, VERSION = "shoprank-ranker", 1
 
 
-def model_folder(path) -> Path:
-    """The folder holding model.json: ``path`` itself or ``path/model``."""
-    path = Path(path)
-    for candidate in (path, path / "model"):
-        if (candidate / "model.json").is_file():
-            return candidate
-    raise FileNotFoundError(f"{path}: no model.json (expected the --out folder of shoprank train "
-                            "or its model/ folder)")
-
-
-def etl_folder(model_dir: Path) -> Path:
-    model_json = json.loads((model_dir / "model.json").read_text())
-    processed = model_json.get("training", {}).get("processed")
-    if not processed or not (Path(processed) / "summary.json").is_file():
-        raise FileNotFoundError(f"{model_dir}/model.json names the ETL output {processed!r}, "
-                                "which is not there any more (the transform is read from it)")
-    return Path(processed)
-
-
 def build_ranker(model_dir) -> tuple[dict, dict]:
     """(ranker.json content, tensors) of a trained model and its Workflow."""
-    from shoprank.ranker.forward_spec import extract_forward_from_folder
-    from shoprank.ranker.transform_spec import extract_transform
+    from shoprank.export.forward import extract_forward_from_folder
+    from shoprank.export.transform import extract_transform
 
     model_dir = model_folder(model_dir)
     etl_dir = etl_folder(model_dir)

@@ -1,4 +1,4 @@
-"""The Python path: the saved NVTabular Workflow on a pandas DataFrame, then the TensorFlow
+"""The Merlin path: the saved NVTabular Workflow on a pandas DataFrame, then the TensorFlow
 model; the way a Merlin user serves a model, and the baseline the native engine is tested
 (parity) and benchmarked (latency) against. Needs the full install (NVTabular, TensorFlow).
 """
@@ -10,7 +10,7 @@ import json
 import numpy as np
 
 
-class ReferenceRanker:
+class MerlinRanker:
     """Loads a trained model folder, its Workflow and the side tables once."""
 
     def __init__(self, model_dir):
@@ -20,8 +20,7 @@ class ReferenceRanker:
 
         from shoprank.etl.config import read_back
         from shoprank.etl.inputs import read_raw_columns
-        from shoprank.models.export import load_keras_model
-        from shoprank.ranker.export import etl_folder, model_folder
+        from shoprank.models.folders import etl_folder, load_keras_model, model_folder
 
         model_dir = model_folder(model_dir)
         etl_dir = etl_folder(model_dir)
@@ -110,34 +109,6 @@ class ReferenceRanker:
         return best, scores[best]
 
 
-def reference_score(model_dir, raw: dict) -> np.ndarray:
-    """Click probabilities of raw rows by the Python path (NVTabular Workflow + TensorFlow)."""
-    return ReferenceRanker(model_dir).score(raw)
-
-
-def sample_request(model_dir, candidates: int, seed: int = 0) -> tuple[dict, dict]:
-    """A realistic request for demos and benchmarks: (user columns, candidate columns).
-
-    The user is drawn from the users table among those with every column present
-    (NVTabular's Categorify fails on a column null in every row, which one broadcast user
-    with a missing age band would be); the candidates are item ids drawn from the items
-    table, shown at position 0; the time is the start of the test window. For logs that
-    `shoprank generate` wrote (device and browsed category are its columns)."""
-    import pandas as pd
-
-    from shoprank.etl.config import read_back
-    from shoprank.ranker.export import etl_folder, model_folder
-
-    etl_dir = etl_folder(model_folder(model_dir))
-    summary = json.loads((etl_dir / "summary.json").read_text())
-    config = read_back(etl_dir)  # its tables: the ETL output's, not the raw files
-    users = pd.read_parquet(config.side_tables["users"].path).dropna()
-    items = pd.read_parquet(config.side_tables["items"].path, columns=[config.item_id])
-    items = items[config.item_id].to_numpy()
-    rng = np.random.default_rng(seed)
-    start = pd.Timestamp(summary["splits"]["test"]["window"][0]).to_datetime64()  # test window
-    user = {config.user_id: int(users[config.user_id].iloc[rng.integers(len(users))]),
-            "device": "app", "context_category": "c003",
-            config.timestamp: np.datetime64(start, "ms")}
-    chosen = rng.choice(items, candidates, replace=candidates > len(items))
-    return user, {config.item_id: chosen, "position": np.zeros(candidates, np.int64)}
+def merlin_score(model_dir, raw: dict) -> np.ndarray:
+    """Click probabilities of raw rows by the Merlin path (NVTabular Workflow + TensorFlow)."""
+    return MerlinRanker(model_dir).score(raw)

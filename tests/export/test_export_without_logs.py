@@ -36,7 +36,7 @@ def write_logs(shape: str, folder):
 def request(shape: str, model, logs) -> tuple[dict, dict]:
     """(user, candidates) of one request, read while the logs are there (sample_request's
     own for generated logs); derived tables let a request name user and items by id."""
-    from shoprank.ranker.reference import sample_request
+    from shoprank.data.sample_request import sample_request
 
     if shape == "side-tables":
         return sample_request(model, 40)
@@ -51,15 +51,15 @@ def request(shape: str, model, logs) -> tuple[dict, dict]:
 
 def export_and_rank(root, name: str, user: dict, candidates: dict) -> dict:
     import shoprank
-    from shoprank.ranker.export import export_ranker
-    from shoprank.ranker.reference import ReferenceRanker
+    from shoprank.export.artifacts import export_ranker
+    from shoprank.models.merlin_ranker import MerlinRanker
 
     artifacts = root / name
     export_ranker(root / "model", artifacts)
     ranked = {"ranker.json": (artifacts / "ranker.json").read_text(),
               "tensors.bin": (artifacts / "tensors.bin").read_bytes()}
     ranked["engine"] = shoprank.Ranker.load(artifacts).rank(user, candidates, k=K)
-    ranked["python"] = ReferenceRanker(root / "model").rank(user, candidates, k=K)
+    ranked["python"] = MerlinRanker(root / "model").rank(user, candidates, k=K)
     return ranked
 
 
@@ -79,7 +79,7 @@ def trained(request, tmp_path_factory):
 
 @pytest.mark.slow
 def test_export_and_rank_need_no_raw_logs(trained):
-    from shoprank.ranker.reference import sample_request
+    from shoprank.data.sample_request import sample_request
 
     shape, root = trained
     user, candidates = request(shape, root / "model", root / "logs")
@@ -102,7 +102,7 @@ def test_an_older_etl_output_exports_from_the_raw_logs_while_they_are_there(tmp_
     """An output without inputs.json (and without snapshots of its side tables) gives the
     same transform from the raw logs; once they are gone, the error says what to do."""
     from shoprank.etl import run_etl
-    from shoprank.ranker.transform_spec import extract_transform
+    from shoprank.export.transform import extract_transform
 
     run_etl(write_logs("side-tables", tmp_path / "logs"), tmp_path / "features", **QUIET)
     spec, tensors = extract_transform(tmp_path / "features")

@@ -18,8 +18,10 @@ pytest.importorskip("nvtabular")
 from shoprank.data import generate  # noqa: E402
 from shoprank.etl import load_config, run_etl  # noqa: E402
 from shoprank.etl.config import CRITEO_COLUMNS  # noqa: E402
-from shoprank.ranker import transform_spec as ts  # noqa: E402
-from shoprank.ranker.tensors import CODES, read_tensors, write_tensors  # noqa: E402
+from shoprank.export import transform as ts  # noqa: E402
+from shoprank.reference import hashing  # noqa: E402
+from shoprank.reference import transform as rt  # noqa: E402
+from shoprank.export.tensors import CODES, read_tensors, write_tensors  # noqa: E402
 from tests.etl.logs_factory import CONFIG as FACTORY_CONFIG, write_logs  # noqa: E402
 
 QUIET = dict(progress=False, say=lambda *_: None)
@@ -71,7 +73,7 @@ class Setup:
         return self.workflow.transform(frame)
 
     def reference(self, frame: pd.DataFrame) -> dict:
-        return ts.reference_transform(self.spec, self.tensors, raw_columns(self.spec, frame))
+        return rt.reference_transform(self.spec, self.tensors, raw_columns(self.spec, frame))
 
 
 def raw_columns(spec, frame: pd.DataFrame) -> dict:
@@ -214,7 +216,7 @@ def test_spec_shape_and_tensors(generated, tmp_path):
     again = read_tensors(tmp_path / "t.bin")
     rows = generated.test_rows().iloc[:200]
     first = generated.reference(rows)
-    second = ts.reference_transform(spec, again, raw_columns(spec, rows))
+    second = rt.reference_transform(spec, again, raw_columns(spec, rows))
     for name in first:
         if isinstance(first[name], list):
             assert all(np.array_equal(a, b) for a, b in zip(first[name], second[name]))
@@ -239,7 +241,7 @@ def test_categorify_tables_follow_nvtabular(generated):
     counts = train["user_id"].value_counts()
     rare = counts[counts < 2].index.to_numpy()
     if len(rare):
-        out = ts.reference_transform(spec, tensors, {"user_id": rare})["user_id"]
+        out = rt.reference_transform(spec, tensors, {"user_id": rare})["user_id"]
         assert (out == ts.UNSEEN_ID).all()
 
 
@@ -264,10 +266,10 @@ def test_keys_only_rows_equal_full_rows(generated, rng):
         joined = joined.merge(pd.read_parquet(table.path), how="left", on=table.key)
     full = raw_columns(spec, joined)
     keys_only = {k: v for k, v in full.items() if k not in side}
-    looked_up = ts.lookup_side_tables(spec, tensors, keys_only)
+    looked_up = rt.lookup_side_tables(spec, tensors, keys_only)
     assert set(looked_up) == set(full)
-    want = ts.reference_transform(spec, tensors, full)
-    got = ts.reference_transform(spec, tensors, looked_up)
+    want = rt.reference_transform(spec, tensors, full)
+    got = rt.reference_transform(spec, tensors, looked_up)
     for name in want:
         if isinstance(want[name], list):
             assert all(np.array_equal(a, b) for a, b in zip(got[name], want[name])), name
@@ -277,7 +279,7 @@ def test_keys_only_rows_equal_full_rows(generated, rng):
     assert len(unknown) and all(looked_up["tags"][i] is None for i in unknown)
     assert all(len(got["tags"][i]) == 0 for i in unknown)  # a null list: no ids
     # a null or unknown key gives nulls, a given column is kept
-    some = ts.lookup_side_tables(spec, tensors, {"user_id": [None, 10**9, 1],
+    some = rt.lookup_side_tables(spec, tensors, {"user_id": [None, 10**9, 1],
                                                  "item_id": [0, 0, 0], "brand": ["x", "y", "z"]})
     assert some["age_band"][:2] == [None, None] and some["brand"] == ["x", "y", "z"]
 
@@ -293,13 +295,13 @@ def test_what_workflow_rejects_has_the_documented_meaning(generated):
     raw["timestamp"] = np.array(["NaT", "2024-01-01T00:00", "NaT"], dtype="datetime64[ms]")
     raw["device"] = [None, None, None]
     raw["brand"] = [None, "b001", "b002"]
-    out = ts.reference_transform(spec, tensors, raw)
+    out = rt.reference_transform(spec, tensors, raw)
     assert [len(t) for t in out["tags"]] == [0, 0, 2] and out["tags"][2][1] == ts.UNSEEN_ID
     assert out["user_id"][0] == ts.NULL_ID and out["region_brand"][0] == ts.NULL_ID
     assert out["timestamp_hour"][0] == out["timestamp_weekday"][2] == ts.NULL_ID
     assert (out["device"] == ts.NULL_ID).all()
     count = next(f for f in spec["features"] if f["name"] == "user_id_count")
-    null_count = ts._apply_steps(np.zeros(1, np.float32), count["steps"])[0]
+    null_count = rt._apply_steps(np.zeros(1, np.float32), count["steps"])[0]
     assert out["user_id_count"][0] == null_count  # a null id counts 0, like an unseen one
 
 
@@ -349,10 +351,10 @@ STRING_HASH = {"": 0x186DA64456263A46, "68fd1e64": 0x7904E2567B4702C0}  # mix64(
 
 def test_hash_vectors():
     for data, expected in SIPHASH.items():
-        assert ts.siphash24(data) == expected, data
+        assert hashing.siphash24(data) == expected, data
     for text, expected in STRING_HASH.items():
-        assert int(ts.hash_text([text])[0]) == expected
-    assert int(ts.hash_text([None])[0]) == 2**64 - 1
+        assert int(hashing.hash_text([text])[0]) == expected
+    assert int(hashing.hash_text([None])[0]) == 2**64 - 1
 
 
 def test_hash_matches_the_etl_op(rng):
@@ -363,16 +365,16 @@ def test_hash_matches_the_etl_op(rng):
     words = [None, "", "a", "é", "68fd1e64"] + [f"w{i}" * int(rng.integers(1, 6))
                                                  for i in range(40)]
     values = [words[i] for i in rng.integers(0, len(words), 300)]
-    column = ts._parse(values, "string", "x", len(values))
+    column = rt._parse(values, "string", "x", len(values))
     feature = {"num_buckets": 997, "part_text": "string"}
-    got = ts._OPS["hash_bucket"](feature, {}, [column], 300)
+    got = rt._OPS["hash_bucket"](feature, {}, [column], 300)
     np.testing.assert_array_equal(got, bucket_of_text(pd.Series(values, dtype=object), 997))
     same = [got[i] for i, v in enumerate(values) if v == values[0]]
     assert len(set(same)) == 1
     ints = rng.integers(-10**12, 10**12, 300)
     feature = {"num_buckets": 1000, "part_text": "int64_decimal"}
-    got = ts._OPS["hash_bucket"](feature, {}, [ts._parse(ints, "int64", "x", 300)], 300)
+    got = rt._OPS["hash_bucket"](feature, {}, [rt._parse(ints, "int64", "x", 300)], 300)
     np.testing.assert_array_equal(got, bucket_of_text(pd.Series(ints), 1000))
     with_null = pd.Series([5, None, -3], dtype="float64")
-    got = ts._OPS["hash_bucket"](feature, {}, [ts._parse([5, None, -3], "int64", "x", 3)], 3)
+    got = rt._OPS["hash_bucket"](feature, {}, [rt._parse([5, None, -3], "int64", "x", 3)], 3)
     np.testing.assert_array_equal(got, bucket_of_text(with_null, 1000))

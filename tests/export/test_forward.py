@@ -1,4 +1,4 @@
-"""forward_spec: the extracted forward pass of DLRM, DCN stacked and DCN parallel (on fused
+"""export.forward: the extracted forward pass of DLRM, DCN stacked and DCN parallel (on fused
 and on per-feature tables) equals the Keras model's predictions, on the test split and on
 fresh random rows (empty lists included); from the live model, from the model folder's
 model.json + weights.npz, and from the reloaded SavedModel. TensorFlow on the CPU; tiny
@@ -19,12 +19,10 @@ from shoprank.data import generate  # noqa: E402
 from shoprank.etl import run_etl  # noqa: E402
 from shoprank.models.build import ModelSpec, build_model  # noqa: E402
 from shoprank.models.data import load_processed  # noqa: E402
-from shoprank.models.export import export_model, load_keras_model, load_weights  # noqa: E402
-from shoprank.ranker.forward_spec import (  # noqa: E402
-    extract_forward,
-    extract_forward_from_folder,
-    numpy_forward,
-)
+from shoprank.models.export import export_model  # noqa: E402
+from shoprank.models.folders import load_keras_model, load_weights  # noqa: E402
+from shoprank.export.forward import extract_forward, extract_forward_from_folder  # noqa: E402
+from shoprank.reference.forward import numpy_forward  # noqa: E402
 
 QUIET = dict(progress=False, say=lambda *_: None)
 SMALL = dict(embedding_dim=8, bottom_mlp=(16, 8), top_mlp=(32, 16))
