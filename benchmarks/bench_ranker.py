@@ -1,4 +1,4 @@
-"""Ranking latency: the native engine against the Python path, one user's candidates.
+"""Ranking latency: the native engine against the Merlin path, one user's candidates.
 
     python benchmarks/bench_ranker.py --model shoprank-demo/model
     python benchmarks/bench_ranker.py            # trains a small DLRM first (a few minutes)
@@ -180,7 +180,7 @@ def main(argv=None) -> int:
         f"Measured {host['date']} on {host['cpu']} ({host['cores']} cores"
         f"{', ' + host['gpu'] if host.get('gpu') else ''}), model "
         f"{native.architecture.upper()} ({len(native.feature_names)} features); one request, "
-        f"top {K}." + (" Last column: the Python path's p50 over this row's p99."
+        f"top {K}." + (" Last column: the Merlin path's p50 over this row's p99."
                        if not args.artifacts else ""), "",
         common.markdown_table(results, [
             ("candidates", "candidates", ","), ("method", "method", "s"),

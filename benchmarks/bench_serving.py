@@ -11,7 +11,7 @@ One server, one repository (shoprank export-triton --baseline) serving three mod
 
 * ensemble: transform -> score -> select, three Python-backend models on the native engine;
 * ranker: the same three steps in one model, in shoprank's C++ Triton backend (no stub);
-* baseline: the Python path in a Python-backend model (the saved NVTabular Workflow on a
+* baseline: the Merlin path in a Python-backend model (the saved NVTabular Workflow on a
   DataFrame, TensorFlow, argpartition), the way a Merlin user would serve the model.
 
 HTTP goes through shoprank's guard (nginx + njs, serving/http_guard.py); "http-direct" is

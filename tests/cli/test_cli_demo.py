@@ -27,7 +27,7 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     assert all(b["ids_equal_to_reference"] == 1.0 for b in ranked)
     test = report["model"]["test"]  # quality is tested in tests/models; here: it ran
     assert 0 < test["auc"] < 1 and 0.5 < test["oracle_auc"] < 1
-    engine = report["engine"]  # the native engine ranks as the Python path does
+    engine = report["engine"]  # the native engine ranks as the Merlin path does
     assert engine["same_items"] and engine["max_score_difference"] < 1e-5
     assert engine["latency"]["native"]["p50_ms"] < engine["latency"]["python"]["p50_ms"]
     served = report["serving"]["requests"]  # Triton answers as the engine in-process does

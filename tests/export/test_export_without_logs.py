@@ -1,5 +1,5 @@
 """Export reads one stage back: once the ETL is done, its output (inputs.json, tables/) and the
-model folder are all that export, the Python-path ranker and sample_request need. The raw
+model folder are all that export, the Merlin-path ranker and sample_request need. The raw
 logs are moved away after training; export writes the same artifacts and both rankers rank
 as they did with the logs present: for logs with side tables (generated), without any, and
 with tables derived from already-joined logs. An ETL output from before inputs.json still

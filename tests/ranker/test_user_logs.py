@@ -1,7 +1,7 @@
 """Users' own logs of another shape than the generator's (tests/user_logs.py: ids,
 categorical attributes, a genre list, no numeric column, no side tables, tied timestamps):
 every combination of list feature / none x continuous feature / none x DLRM / DCN-v2 x
-fused / per-feature tables trains, exports, and the native engine equals the Python path
+fused / per-feature tables trains, exports, and the native engine equals the Merlin path
 (NVTabular + TensorFlow): scores within 1e-5, and rank() returns the candidates' item ids,
 for logs without tables and for tables the ETL derived from the joined logs."""
 

@@ -4,7 +4,7 @@ Stages: generate click logs with planted behaviour (shoprank generate), turn the
 features with NVTabular (shoprank etl: fit on the train window, transform every split),
 train a DLRM on them and evaluate it on the test split, its AUC beside the oracle's
 (shoprank train), export it for the native engine and rank one request's candidates with
-it, its latency and results beside the Python path's (NVTabular + TensorFlow), serve it
+it, its latency and results beside the Merlin path's (NVTabular + TensorFlow), serve it
 with Triton Inference Server (shoprank export-triton + serve: the ensemble and the one-step
 ranker model) and send it real client requests over gRPC and HTTP, their answers checked
 against the in-process engine, then stop the server; and last rank a synthetic catalogue (item vectors) for users (query vectors), bought items excluded, with
@@ -111,7 +111,7 @@ def rank_request(args, model_dir: Path, out: Path, say) -> dict:
 
     exported = export_ranker(model_dir, out, overwrite=True)
     say(f"[4/6] exported the ranker to {out} ({exported['bytes'] / 2**20:.1f} MiB); ranking "
-        f"{args.candidates:,} candidates of one request, native engine vs the Python path")
+        f"{args.candidates:,} candidates of one request, native engine vs the Merlin path")
     native, python = shoprank.Ranker.load(out), MerlinRanker(model_dir)
     user, candidates = sample_request(model_dir, args.candidates, args.seed)
     ids, scores = native.rank(user, candidates, args.k)
@@ -122,7 +122,7 @@ def rank_request(args, model_dir: Path, out: Path, say) -> dict:
               "same_items": bool(np.array_equal(np.sort(ids), np.sort(python_ids))),
               "max_score_difference": float(np.abs(np.sort(scores) - np.sort(python_scores)).max())}
     say(f"      native p50 {latency['native']['p50_ms']:.2f} ms, p99 "
-        f"{latency['native']['p99_ms']:.2f} ms; Python path p50 {latency['python']['p50_ms']:.1f} ms "
+        f"{latency['native']['p99_ms']:.2f} ms; Merlin path p50 {latency['python']['p50_ms']:.1f} ms "
         f"({latency['python']['p50_ms'] / latency['native']['p50_ms']:.0f}x); same top "
         f"{args.k}: {result['same_items']}, scores within {result['max_score_difference']:.1e}")
     return result
@@ -195,7 +195,7 @@ def format_report(report: dict) -> str:
     lines = ["", "report",
              f"  quality     test AUC {test['auc']:.4f}"
              + (f" (oracle {test['oracle_auc']:.4f})" if test.get("oracle_auc") else ""),
-             f"  in-process  native engine p50 {engine['native']['p50_ms']:.2f} ms, Python path "
+             f"  in-process  native engine p50 {engine['native']['p50_ms']:.2f} ms, Merlin path "
              f"p50 {engine['python']['p50_ms']:.1f} ms ({report['engine']['candidates']:,} "
              f"candidates)"]
     for row in report["serving"]["requests"]:

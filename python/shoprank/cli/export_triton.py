@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-candidates", type=int, default=100_000,
                         help="candidates one request may carry (default 100000)")
     parser.add_argument("--baseline", metavar="MODEL_DIR",
-                        help="also serve the Python path (NVTabular + TensorFlow in the model) "
+                        help="also serve the Merlin path (NVTabular + TensorFlow in the model) "
                              "of this trained model as 'baseline', for benchmarks")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace REPO if it exists (only once the new one is complete)")

@@ -1,5 +1,5 @@
 """What serving needs to know about the ETL's inputs, kept in the ETL output, so that export
-and the Python-path ranker read one stage back (this folder), never the raw logs again: the
+and the Merlin-path ranker read one stage back (this folder), never the raw logs again: the
 logs may be moved or deleted once the ETL is done.
 
 ``OUT/inputs.json`` (plain JSON)::

@@ -55,7 +55,7 @@ def export_triton(artifacts, repo, options: ServingOptions = ServingOptions(), *
     are rewritten; Triton serves the newest version once the models are reloaded).
 
     baseline: a trained model folder (shoprank train --out): adds the ``baseline`` model, the
-    Python path served the way a Merlin user would (NVTabular + TensorFlow in the model;
+    Merlin path served the way a Merlin user would (NVTabular + TensorFlow in the model;
     needs the full install where the server runs), for benchmarks."""
     import shoprank
     from shoprank._output import output_folder

@@ -4,7 +4,7 @@ model.py that names one of these as TritonPythonModel).
   transform   raw request columns -> model features      (Ranker.transform)
   score       model features      -> candidate_scores    (Ranker.forward)
   select      candidate_scores, k -> item_ids, scores    (the engine's top-k)
-  baseline    the Python path, for benchmarks: NVTabular Workflow + TensorFlow + argpartition
+  baseline    the Merlin path, for benchmarks: NVTabular Workflow + TensorFlow + argpartition
               (MerlinRanker: needs the full install, and the trained model folder)
 
 The one-call `ranker` model is not here: it runs in the shoprank C++ backend
