@@ -166,9 +166,13 @@ def test_bad_requests_get_one_reason_at_every_entry_point(served, rng, entry):
     for message, tensors in engine.items():
         reason = send(tensors)
         assert re.search(message, reason), (entry, message, reason)
-        if entry != "in-process":
-            ids, _ = client_for(server, protocol, model).rank(user, items, 5)  # served on
-            np.testing.assert_array_equal(ids, ranker.rank(user, items, 5)[0])
+        if entry == "in-process":  # the same reader answers the good request as rank()
+            ids, scores = ranker.rank_request(good)
+        else:
+            ids, scores = client_for(server, protocol, model).rank(user, items, 5)  # served on
+        want_ids, want_scores = ranker.rank(user, items, 5)
+        np.testing.assert_array_equal(ids, want_ids)
+        np.testing.assert_allclose(scores, want_scores, rtol=1e-6)
     with pytest.raises(ValueError, match="unknown input column\\(s\\): colour \\(the model reads: "):
         client.rank({**user, "colour": "red"}, items, 5)  # caught before sending
     with pytest.raises(RankError, match="no candidates to rank|k must be between"):
@@ -178,7 +182,7 @@ def test_bad_requests_get_one_reason_at_every_entry_point(served, rng, entry):
 def _in_process(ranker):
     def send(tensors):
         with pytest.raises(ValueError) as error:
-            ranker._native.rank_request(tensors, max_candidates=5_000)
+            ranker.rank_request(tensors, max_candidates=5_000)
         return str(error.value)
     return send
 

@@ -82,6 +82,14 @@ class Ranker:
             return rows, scores
         return np.asarray(ids)[rows], scores
 
+    def rank_request(self, tensors: dict, max_candidates: int = 0, threads: int = 0):
+        """One request as the served models receive it ({name: array [1, n]}, the layout of
+        engine/include/shoprank/request.h, what serving.wire encodes), read and checked by
+        the engine's one request reader: (item ids, scores), best first."""
+        if not isinstance(tensors, dict):
+            raise TypeError(f"expected a dict of request tensors, got {type(tensors).__name__}")
+        return self._native.rank_request(tensors, max_candidates, _threads(threads))
+
     def rank_rows(self, raw: dict, k: int, threads: int = 0, device: str = "cpu"):
         """The k best rows of raw columns: (row indices, scores), best first. A one-row
         column (the user's, the request's time) is given to every row."""
