@@ -1,9 +1,9 @@
 """The Python-backend models of the Triton repository (shoprank export-triton writes a
 model.py that names one of these as TritonPythonModel).
 
-  transform   raw request columns -> model features      (Ranker.transform)
-  score       model features      -> candidate_scores    (Ranker.forward)
-  select      candidate_scores, k -> item_ids, scores    (the engine's top-k)
+  transform   raw request columns -> model features      (the engine's transform_request)
+  score       model features      -> candidate_scores    (forward_request)
+  select      candidate_scores, k -> item_ids, scores    (select_request: the engine's top-k)
   baseline    the Merlin path, for benchmarks: NVTabular Workflow + TensorFlow + argpartition
               (MerlinRanker: needs the full install, and the trained model folder)
 
@@ -122,13 +122,13 @@ class BaselineModel(_Step):
         super().initialize(args)
         from shoprank.models.merlin_ranker import MerlinRanker
 
-        self.reference = MerlinRanker(self.parameters["model_dir"])
+        self.merlin = MerlinRanker(self.parameters["model_dir"])
 
     def run(self, tensors):
         from shoprank import _engine
 
-        request = _engine.read_request(list(self.reference.types.items()), tensors,
+        request = _engine.read_request(list(self.merlin.types.items()), tensors,
                                        self.max_candidates, self.item_key or "")
-        rows, scores = self.reference.rank_rows(request["columns"], request["k"])
+        rows, scores = self.merlin.rank_rows(request["columns"], request["k"])
         ids = request["item_ids"]
         return self.answer(rows if ids is None else ids[rows], scores)
