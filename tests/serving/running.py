@@ -7,11 +7,12 @@ import contextlib
 
 
 @contextlib.contextmanager
-def running_server(artifacts, repo, *, max_candidates: int):
+def running_server(artifacts, repo, *, max_candidates: int, baseline=None):
+    """baseline: a trained model folder, also served the Merlin way (the `baseline` model)."""
     from shoprank.serving.repository import ServingOptions, export_triton
     from shoprank.serving.server import TritonServer, free_port
 
-    export_triton(artifacts, repo, ServingOptions(max_candidates=max_candidates))
+    export_triton(artifacts, repo, ServingOptions(max_candidates=max_candidates), baseline=baseline)
     server = TritonServer(repo, http_port=free_port(), grpc_port=free_port(),
                           metrics_port=free_port(), exit_timeout_s=10)
     with server:

@@ -26,7 +26,8 @@ def served(dlrm, tmp_path_factory):
     """(TritonServer, in-process Ranker, world) for the module; stopped at its end."""
     ranker, _, world = dlrm
     repo = tmp_path_factory.mktemp("serving") / "repo"
-    with running_server(world / "dlrm-artifacts", repo, max_candidates=5_000) as server:
+    with running_server(world / "dlrm-artifacts", repo, max_candidates=5_000,
+                        baseline=world / "dlrm") as server:
         yield server, ranker, world
     assert server.process is None
 
@@ -177,6 +178,30 @@ def test_bad_requests_get_one_reason_at_every_entry_point(served, rng, entry):
         client.rank({**user, "colour": "red"}, items, 5)  # caught before sending
     with pytest.raises(RankError, match="no candidates to rank|k must be between"):
         client.rank(user, np.array([], np.int64), 1)
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_the_baseline_answers_as_the_merlin_path(served, dlrm, rng, protocol):
+    """The `baseline` model (the Merlin path inside Triton, for benchmarks) reads requests
+    with the engine's reader too: the Merlin path's answer, and the engine's words for a bad k."""
+    server, _, world = served
+    merlin = dlrm[1]
+    client = client_for(server, protocol, "baseline")
+    import pandas as pd
+
+    user, _ = random_request(world, rng, 30)
+    # known users and items with every column: NVTabular's Categorify fails on a column null
+    # in every row (a user without an age band) and on a null list (an unknown item's tags)
+    complete = pd.read_parquet(world / "logs" / "users.parquet").dropna().user_id
+    user["user_id"] = int(rng.choice(complete.to_numpy()))
+    known = pd.read_parquet(world / "logs" / "items.parquet").dropna().item_id
+    items = rng.choice(known.to_numpy(), 30)
+    ids, scores = client.rank(user, items, 5)
+    want_ids, want_scores = merlin.rank(user, items, 5)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_allclose(scores, want_scores, rtol=1e-5)
+    with pytest.raises(RankError, match="k must be between 1 and the number of candidates"):
+        client.rank(user, items, 31)
 
 
 def _in_process(ranker):
