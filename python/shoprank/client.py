@@ -89,11 +89,7 @@ class RankClient:
     def rank(self, user: dict, candidates, k: int):
         """(item ids, scores) of the k best candidates, best first."""
         tensors = self.request_tensors(user, candidates, k)
-        inputs = []
-        for name, array in tensors.items():
-            tensor = self._module.InferInput(name, list(array.shape), wire.datatype(array))
-            tensor.set_data_from_numpy(array)
-            inputs.append(tensor)
+        inputs = wire.infer_inputs(self._module, tensors)
         outputs = [self._module.InferRequestedOutput(n) for n in (wire.ITEM_IDS, wire.SCORES)]
         deadline = {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
         result = self._retrying(lambda: self._client.infer(self.model, inputs, outputs=outputs,
@@ -110,7 +106,7 @@ class RankClient:
             try:
                 return send()
             except Exception as error:
-                message = getattr(error, "message", lambda: str(error))() or str(error)
+                message = (error.message() if hasattr(error, "message") else "") or str(error)
                 if not _no_server(error):
                     raise RankError(message) from None
                 spent = time.monotonic() - start

@@ -70,39 +70,15 @@ def test_triton_answers_as_the_in_process_ranker(served, rng, protocol, model):
             assert ids.dtype == np.int64 and scores.dtype == np.float32
 
 
-def _grpc_inputs(tensors: dict) -> list:
-    """The tensors as gRPC inputs, as given (no client-side checks)."""
+def _raw_infer(server, tensors: dict, model="ensemble", protocol="grpc"):
+    """Sends tensors as given (no client-side checks; HTTP through the guard, binary data);
+    returns the error text."""
     import tritonclient.grpc as grpc
-
-    inputs = []
-    for name, array in tensors.items():
-        tensor = grpc.InferInput(name, list(array.shape), wire.datatype(array))
-        tensor.set_data_from_numpy(array)
-        inputs.append(tensor)
-    return inputs
-
-
-def _raw_infer_http(server, tensors: dict, model="ensemble"):
-    """Sends tensors as given over HTTP (binary data, through the guard); the error text."""
     import tritonclient.http as http
 
-    inputs = []
-    for name, array in tensors.items():
-        tensor = http.InferInput(name, list(array.shape), wire.datatype(array))
-        tensor.set_data_from_numpy(array)
-        inputs.append(tensor)
+    module, url = (grpc, server.grpc_url) if protocol == "grpc" else (http, server.http_url)
     with pytest.raises(Exception) as error:
-        http.InferenceServerClient(server.http_url).infer(model, inputs)
-    return str(error.value)
-
-
-def _raw_infer(server, tensors: dict, model="ensemble"):
-    """Sends tensors as given over gRPC; returns the error text."""
-    import tritonclient.grpc as grpc
-
-    client = grpc.InferenceServerClient(server.grpc_url)
-    with pytest.raises(Exception) as error:
-        client.infer(model, _grpc_inputs(tensors))
+        module.InferenceServerClient(url).infer(model, wire.infer_inputs(module, tensors))
     return str(error.value)
 
 
@@ -160,8 +136,8 @@ def test_bad_requests_get_one_reason_at_every_entry_point(served, rng, entry):
         send = _in_process(ranker)
     else:
         protocol, model = entry.split("-")
-        send = _raw_infer_http if protocol == "http" else _raw_infer
-        send = (lambda infer, model: lambda tensors: infer(server, tensors, model))(send, model)
+        def send(tensors):
+            return _raw_infer(server, tensors, model, protocol)
         if protocol == "grpc":
             engine = {**engine, **triton}
     for message, tensors in engine.items():
@@ -283,7 +259,7 @@ def test_a_request_for_one_output_gets_that_one(served, rng, model):
     user, items = random_request(world, rng, 25)
     tensors = client_for(server, "grpc", model).request_tensors(user, items, 4)
     answer = grpc.InferenceServerClient(server.grpc_url).infer(
-        model, _grpc_inputs(tensors), outputs=[grpc.InferRequestedOutput(wire.ITEM_IDS)])
+        model, wire.infer_inputs(grpc, tensors), outputs=[grpc.InferRequestedOutput(wire.ITEM_IDS)])
     assert [o.name for o in answer.get_response().outputs] == [wire.ITEM_IDS]
     np.testing.assert_array_equal(answer.as_numpy(wire.ITEM_IDS)[0], ranker.rank(user, items, 4)[0])
 

@@ -86,6 +86,16 @@ def datatype(array: np.ndarray) -> str:
     return {"int64": "INT64", "int32": "INT32", "float64": "FP64", "float32": "FP32"}[array.dtype.name]
 
 
+def infer_inputs(module, tensors: dict) -> list:
+    """The tensors as tritonclient inputs (module: tritonclient.grpc or tritonclient.http)."""
+    inputs = []
+    for name, array in tensors.items():
+        tensor = module.InferInput(name, list(array.shape), datatype(array))
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
+    return inputs
+
+
 def _bytes(strings) -> np.ndarray:
     return np.array([s.encode("utf-8") for s in strings], dtype=np.object_)
 
