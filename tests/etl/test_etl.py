@@ -152,3 +152,29 @@ def test_overwrite_replaces_only_when_asked(etl, tmp_path):
     assert (out / "keep.txt").read_text() == "mine"
     run(root / "logs" / "logs.json", out, overwrite=True)
     assert not (out / "keep.txt").exists() and (out / "summary.json").exists()
+
+
+def test_train_rows_get_out_of_fold_click_rates(etl):
+    """On the train split each row's click-through rate comes from the other folds only (its
+    own label is not in it); scaled as the served rates are (test_statistics_...)."""
+    from nvtabular.ops.target_encoding import _add_fold
+
+    from shoprank.etl.out_of_fold import FOLD_SEED, FOLDS
+
+    root, _ = etl
+    raw = impressions(3000, 0).set_index("_p_click")
+    parts = [pd.read_parquet(f) for f in sorted((root / "out" / "train").glob("*.parquet"))]
+    train = pd.concat(parts, ignore_index=True)
+    rows = raw.loc[train["_p_click"]].reset_index()
+    # NVTabular draws each partition's folds from the seed; one file per partition here
+    rows["fold"] = np.concatenate([_add_fold(pd.RangeIndex(len(part)), FOLDS, FOLD_SEED)
+                                   for part in parts])
+    prior = rows["click"].mean()
+    whole = rows.groupby("item_id")["click"].agg(["sum", "count"])
+    per_fold = rows.groupby(["fold", "item_id"])["click"].agg(["sum", "count"])
+    own = per_fold.loc[list(zip(rows["fold"], rows["item_id"]))].to_numpy()
+    other = whole.loc[rows["item_id"]].to_numpy() - own
+    expected = (other[:, 0] + 20 * prior) / (other[:, 1] + 20)
+    served = rows["item_id"].map((whole["sum"] + 20 * prior) / (whole["count"] + 20))
+    scaled = (expected - served.mean()) / served.std()
+    np.testing.assert_allclose(train["TE_item_id_click"], scaled, rtol=1e-3, atol=1e-3)

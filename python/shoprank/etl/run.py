@@ -31,10 +31,11 @@ from shoprank.etl.cluster import choose_device, dask_cluster
 from shoprank.etl.config import P_CLICK, TABLES_FOLDER, load_config
 from shoprank.etl.derived_tables import write_derived_tables
 from shoprank.etl.inputs import write_inputs
+from shoprank.etl.out_of_fold import out_of_fold_workflow, rate_scaler, with_out_of_fold_rates
 from shoprank.etl.reading import find_files, list_column_types
 from shoprank.etl.split import read_and_split
 from shoprank.etl.summary import categorical_columns, output_rows, split_summary
-from shoprank.etl.workflow import build_workflow
+from shoprank.etl.workflow import CTR_SMOOTHING, build_workflow
 
 
 def run_etl(config_path, out_dir, *, device: str = "auto", workers: int | None = None,
@@ -58,6 +59,8 @@ def _run(config, config_path, tmp: Path, *, cpu: bool, progress: bool, say) -> d
     say(f"reading {len(files)} {config.format} file(s) from {config.root}")
     splits, windows, rows_read, dropped = read_and_split(config)
     workflow = build_workflow(config, tmp / "stats", cpu=cpu)
+    rates = (out_of_fold_workflow(config, tmp / "stats", smoothing=CTR_SMOOTHING)
+             if config.ctr_statistics else None)
     stages = _progress(["join and split", "fit on train",
                         *[f"transform {name}" for name in splits]], progress)
 
@@ -84,10 +87,15 @@ def _run(config, config_path, tmp: Path, *, cpu: bool, progress: bool, say) -> d
             write_inputs(config, config_path, tmp, files)  # after the derived tables: it lists them
         elif stage == "fit on train":
             workflow.fit(_dataset(staged["train"], cpu))
+            if rates is not None:
+                rates.fit(_dataset(staged["train"], cpu))
         else:
             name = stage.split()[-1]
-            workflow.transform(_dataset(staged[name], cpu)).to_parquet(
-                str(tmp / name), shuffle=None, out_files_per_proc=None)
+            output = workflow.transform(_dataset(staged[name], cpu))
+            if name == "train" and rates is not None:
+                output = _train_rates_out_of_fold(output, workflow, rates,
+                                                  _dataset(staged[name], cpu), cpu)
+            output.to_parquet(str(tmp / name), shuffle=None, out_files_per_proc=None)
     workflow.save(str(tmp / "workflow"))
     for scratch in ("stats", "staged"):  # the statistics are saved with the workflow
         shutil.rmtree(tmp / scratch, ignore_errors=True)
@@ -112,6 +120,17 @@ def _run(config, config_path, tmp: Path, *, cpu: bool, progress: bool, say) -> d
             "derived_tables": derived,
             "cardinalities": categorical_columns(schema),
             "output_columns": list(schema.column_names)}
+
+
+def _train_rates_out_of_fold(output, workflow, rates, train, cpu: bool):
+    """The train split's features with its click-through rates out of fold
+    (out_of_fold.py: the served ones hold each train row's own label)."""
+    from merlin.io import Dataset
+
+    columns = list(rates.output_schema.column_names)
+    features = with_out_of_fold_rates(output.to_ddf(), rates.transform(train).to_ddf(),
+                                      rate_scaler(workflow, columns), columns)
+    return Dataset(features, schema=output.schema, cpu=cpu)
 
 
 def _drop_empty_files(folder: Path) -> None:
