@@ -28,9 +28,10 @@ QUIET = dict(progress=False, say=lambda *_: None)
 SMALL = dict(embedding_dim=8, bottom_mlp=(16, 8), top_mlp=(32, 16))
 SPECS = {"dlrm": ModelSpec(**SMALL),
          "dcn-stacked": ModelSpec(architecture="dcn", **SMALL),
-         "dcn-parallel": ModelSpec(architecture="dcn", stacked=False, **SMALL),
+         # dropout trains only: the served forward is the same (identity when serving)
+         "dcn-parallel": ModelSpec(architecture="dcn", stacked=False, dropout=0.2, **SMALL),
          # Merlin's per-feature tables, read as one table stacked from them
-         "dlrm-per-feature": ModelSpec(tables="per-feature", **SMALL),
+         "dlrm-per-feature": ModelSpec(tables="per-feature", dropout=0.2, **SMALL),
          "dcn-per-feature": ModelSpec(architecture="dcn", tables="per-feature", **SMALL)}
 TOLERANCE = 1e-5  # absolute, on probabilities
 

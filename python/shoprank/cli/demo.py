@@ -93,11 +93,12 @@ def build_features(config: Path, out: Path, say) -> dict:
 def train_model(args, features: Path, out: Path, say) -> dict:
     from shoprank.cli.train import format_evaluation
     from shoprank.models.evaluate import evaluate
-    from shoprank.models.train import train
+    from shoprank.models.settings import train_with_settings
 
     say(f"[3/6] training DLRM (Merlin Models, fused embeddings) for {args.epochs} epochs")
-    result = train(features, out, epochs=args.epochs, seed=args.seed, overwrite=True,
-                   progress=False, say=lambda line: say("      " + line))
+    result = train_with_settings(features, out, {"epochs": args.epochs, "seed": args.seed},
+                                 overwrite=True, progress=False,
+                                 say=lambda line: say("      " + line))
     result["test"] = evaluate(result["model_dir"], features)
     say("      " + format_evaluation(result["test"]))
     return {key: result[key] for key in ("model_dir", "epochs_run", "seconds",

@@ -13,32 +13,54 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from shoprank.models.settings import DEFAULTS as D
+
     parser.add_argument("--data", required=True, help="the output folder of shoprank etl")
     parser.add_argument("--out", required=True, help="where the model and its logs go")
-    parser.add_argument("--model", choices=["dlrm", "dcn"], default="dlrm",
-                        help="the architecture")
-    parser.add_argument("--tables", choices=["fused", "per-feature"], default="fused",
+    parser.add_argument("--config", help="a JSON file of settings (the options below, e.g. "
+                        "the best.json of shoprank tune); options given here win over it")
+    # settings: absent unless given, so that a config file and the data can choose them
+    # (models/settings.py); each help names the fixed default
+    setting = dict(default=argparse.SUPPRESS)
+    parser.add_argument("--model", choices=["dlrm", "dcn"], **setting,
+                        help=f"the architecture (default: {D['model']})")
+    parser.add_argument("--tables", choices=["fused", "per-feature"], **setting,
                         help="one embedding table for every categorical feature, or Merlin's "
-                             "table per feature")
-    parser.add_argument("--embedding-dim", type=int, default=16,
-                        help="width of every embedding")
-    parser.add_argument("--pooling", choices=["mean", "sum"], default="mean",
-                        help="how list features (tags) pool their embeddings")
-    parser.add_argument("--bottom-mlp", type=_sizes, default=(64, 16),
-                        help="DLRM bottom MLP widths, comma-separated (default: 64,16)")
-    parser.add_argument("--top-mlp", type=_sizes, default=(128, 64),
+                             f"table per feature (default: {D['tables']})")
+    parser.add_argument("--embedding-dim", type=int, **setting,
+                        help=f"width of every embedding (default: {D['embedding_dim']})")
+    parser.add_argument("--pooling", choices=["mean", "sum"], **setting,
+                        help=f"how list features (tags) pool their embeddings "
+                             f"(default: {D['pooling']})")
+    parser.add_argument("--bottom-mlp", type=_sizes, **setting,
+                        help="DLRM bottom MLP widths, comma-separated (default: 64,DIM)")
+    parser.add_argument("--top-mlp", type=_sizes, **setting,
                         help="DLRM top / DCN deep MLP widths (default: 128,64)")
-    parser.add_argument("--cross-depth", type=int, default=2, help="DCN cross layers")
-    parser.add_argument("--parallel", action="store_true",
+    parser.add_argument("--cross-depth", type=int, **setting,
+                        help=f"DCN cross layers (default: {D['cross_depth']})")
+    parser.add_argument("--parallel", action="store_true", **setting,
                         help="DCN: cross and deep side by side (default: stacked)")
-    parser.add_argument("--epochs", type=int, default=4, help="the most epochs to train")
-    parser.add_argument("--batch-size", type=int, default=2048, help="rows per training step")
-    parser.add_argument("--learning-rate", type=float, default=2e-3, help="Adam's (peak) rate")
-    parser.add_argument("--schedule", choices=["cosine", "constant"], default="cosine",
-                        help="the learning rate over the epochs")
-    parser.add_argument("--patience", type=int, default=2,
-                        help="epochs without a better validation AUC before stopping")
-    parser.add_argument("--seed", type=int, default=0, help="the same seed, the same weights")
+    parser.add_argument("--dropout", type=float, **setting,
+                        help=f"dropout after each MLP layer (default: {D['dropout']})")
+    parser.add_argument("--embedding-l2", type=float, **setting,
+                        help="L2 on each batch's gathered embedding rows "
+                             f"(default: {D['embedding_l2']})")
+    parser.add_argument("--weight-decay", type=float, **setting,
+                        help=f"AdamW's decoupled weight decay (default: {D['weight_decay']}: "
+                             "Adam)")
+    parser.add_argument("--epochs", type=int, **setting,
+                        help=f"the most epochs to train (default: {D['epochs']})")
+    parser.add_argument("--batch-size", type=int, **setting,
+                        help=f"rows per training step (default: {D['batch_size']})")
+    parser.add_argument("--learning-rate", type=float, **setting,
+                        help=f"Adam's (peak) rate (default: {D['learning_rate']})")
+    parser.add_argument("--schedule", choices=["cosine", "constant"], **setting,
+                        help=f"the learning rate over the epochs (default: {D['schedule']})")
+    parser.add_argument("--patience", type=int, **setting,
+                        help="epochs without a better validation AUC before stopping "
+                             f"(default: {D['patience']})")
+    parser.add_argument("--seed", type=int, **setting,
+                        help=f"the same seed, the same weights (default: {D['seed']})")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--overwrite", action="store_true", help="start again in a used --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -54,24 +76,21 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def spec_from(args):
-    from shoprank.models.build import ModelSpec
+def given_settings(args: argparse.Namespace) -> dict:
+    """The settings given on the command line (the others are absent from args)."""
+    from shoprank.models.settings import DEFAULTS
 
-    return ModelSpec(architecture=args.model, tables=args.tables,
-                     embedding_dim=args.embedding_dim, pooling=args.pooling,
-                     bottom_mlp=args.bottom_mlp, top_mlp=args.top_mlp,
-                     cross_depth=args.cross_depth, stacked=not args.parallel)
+    return {key: getattr(args, key) for key in DEFAULTS if hasattr(args, key)}
 
 
 def run(args: argparse.Namespace, say) -> dict:
     from shoprank.models.evaluate import evaluate
-    from shoprank.models.train import train
+    from shoprank.models.settings import read_config, train_with_settings
 
-    result = train(args.data, args.out, spec=spec_from(args), epochs=args.epochs,
-                   batch_size=args.batch_size, learning_rate=args.learning_rate,
-                   schedule=args.schedule, patience=args.patience, seed=args.seed,
-                   resume=args.resume, overwrite=args.overwrite,
-                   progress=not args.no_progress, say=say)
+    config = read_config(args.config) if args.config else None
+    result = train_with_settings(args.data, args.out, given_settings(args), config=config,
+                                 resume=args.resume, overwrite=args.overwrite,
+                                 progress=not args.no_progress, say=say)
     result["test"] = evaluate(result["model_dir"], args.data)
     say(format_evaluation(result["test"]))
     return result

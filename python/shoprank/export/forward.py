@@ -118,9 +118,9 @@ def _extract(model, model_spec, schema, label):
     from shoprank.models.fused_embeddings import FusedEmbeddings
 
     layers = Layers(model)
+    # (Dropout is not among them: it trains only, and is the identity when serving)
     unsupported = [x for x in layers.all if isinstance(x, (
-        tf.keras.layers.BatchNormalization, tf.keras.layers.LayerNormalization,
-        tf.keras.layers.Dropout))]
+        tf.keras.layers.BatchNormalization, tf.keras.layers.LayerNormalization))]
     if unsupported:
         raise ValueError(f"the model has {type(unsupported[0]).__name__} layers, which the "
                          "engine's forward does not compute")

@@ -21,6 +21,7 @@ class ModelSpec:
     stacked: bool = True                     # DCN: cross then deep (else side by side)
     activation: str = "relu"
     embedding_l2: float = 0.0                # L2 on each batch's gathered embeddings
+    dropout: float = 0.0                     # after each MLP layer, in training only
 
 
     def check(self) -> None:
@@ -30,6 +31,8 @@ class ModelSpec:
             raise ValueError(f"tables: expected one of {TABLES}, got {self.tables!r}")
         if self.embedding_dim < 1:
             raise ValueError(f"embedding dim must be >= 1, got {self.embedding_dim}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.embedding_l2 < 0:
             raise ValueError(f"embedding L2 must be >= 0, got {self.embedding_l2}")
         if self.architecture == "dlrm" and self.bottom_mlp[-1] != self.embedding_dim:
@@ -60,15 +63,20 @@ def build_model(schema, label: str, spec: ModelSpec):
                                    sequence_combiner=spec.pooling,
                                    l2_batch_regularization_factor=spec.embedding_l2)
     output = mm.BinaryOutput(label)
+    dropout = spec.dropout or None
+
+    def mlp_block(widths):
+        return mm.MLPBlock(list(widths), activation=spec.activation, dropout=dropout)
+
     if spec.architecture == "dlrm":
         # mm.DLRMModel, but told its input schema: Merlin's version learns it from an input
         # block, which its DLRM has only when there are continuous features; without one the
         # model prepares no list feature and its embeddings never see them.
         body = mm.DLRMBlock(schema, embeddings=embeddings,
-                            bottom_block=mm.MLPBlock(list(spec.bottom_mlp), activation=spec.activation),
-                            top_block=mm.MLPBlock(list(spec.top_mlp), activation=spec.activation))
+                            bottom_block=mlp_block(spec.bottom_mlp),
+                            top_block=mlp_block(spec.top_mlp))
         return mm.Model(body, output, schema=features)
     inputs = mm.InputBlockV2(features, categorical=embeddings)
     return mm.DCNModel(schema, depth=spec.cross_depth,
-                       deep_block=mm.MLPBlock(list(spec.top_mlp), activation=spec.activation),
+                       deep_block=mlp_block(spec.top_mlp),
                        stacked=spec.stacked, input_block=inputs, prediction_tasks=output)

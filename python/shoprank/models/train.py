@@ -24,8 +24,12 @@ from shoprank.models.data import load_processed
 
 def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int = 4,
           batch_size: int = 2048, learning_rate: float = 2e-3, schedule: str = "cosine",
-          patience: int = 2, seed: int = 0, label: str | None = None, resume: bool = False,
-          overwrite: bool = False, progress: bool = True, say=print) -> dict:
+          patience: int = 2, weight_decay: float = 0.0, seed: int = 0, label: str | None = None, resume: bool = False,
+          overwrite: bool = False, progress: bool = True, say=print, record: dict | None = None,
+          callbacks=()) -> dict:
+    """Trains and exports; ``record`` is written into history.json beside the run's own
+    figures (settings.py: the settings and their sources); ``callbacks`` are more Keras
+    callbacks (tune.py: reporting each epoch to the search)."""
     import merlin.models.tf as mm
 
     from shoprank.models.export import export_model
@@ -33,6 +37,8 @@ def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int 
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if weight_decay < 0:
+        raise ValueError(f"--weight-decay must be >= 0, got {weight_decay}")
     if schedule not in ("constant", "cosine"):
         raise ValueError(f"--schedule: expected constant or cosine, got {schedule!r}")
     spec.check()
@@ -54,14 +60,18 @@ def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int 
     steps = math.ceil(train_rows / batch_size)
     rate = (tf.keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps)
             if schedule == "cosine" else learning_rate)
-    model.compile(optimizer=tf.keras.optimizers.Adam(rate),
+    # decoupled weight decay shrinks every row each step, so an id seen rarely stays near
+    # zero (as a linear model's L2 keeps it) instead of memorising its few rows
+    optimizer = (tf.keras.optimizers.AdamW(rate, weight_decay=weight_decay) if weight_decay
+                 else tf.keras.optimizers.Adam(rate))
+    model.compile(optimizer=optimizer,
                   metrics=[tf.keras.metrics.AUC(name="auc")])
     has_valid = "valid" in data.splits
     monitor = "val_auc" if has_valid else "auc"
     callbacks = [
         tf.keras.callbacks.BackupAndRestore(str(backup)),
         KeepBest(monitor=monitor, mode="max", patience=patience, restore_best_weights=True),
-        EpochLog(say),
+        EpochLog(say), *callbacks,
     ]
     say(f"training {spec.architecture.upper()} ({spec.tables} tables, dim {spec.embedding_dim}) "
         f"on {train_rows:,} rows, {steps} steps/epoch, up to {epochs} epochs")
@@ -76,7 +86,8 @@ def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int 
               "seconds": round(seconds, 2), "samples_per_second": train_rows * len(log.get("loss", [1])) / seconds,
               "history": log, "seed": seed, "batch_size": batch_size,
               "learning_rate": learning_rate, "schedule": schedule,
-              "processed": str(processed_dir)}
+              "weight_decay": weight_decay,
+              "processed": str(processed_dir), **(record or {})}
     export_model(model, data, spec, out / "model", result)
     (out / "history.json").write_text(json.dumps(result, indent=1) + "\n")
     shutil.rmtree(backup, ignore_errors=True)  # training finished: nothing left to resume
