@@ -43,9 +43,24 @@ def test_a_missing_config_is_named(tmp_path):
 
 
 def test_later_sources_win_and_are_recorded():
-    settings, sources = resolve(1_000, config={"embedding_dim": 8, "epochs": 3},
+    settings, sources = resolve(4_000_000, config={"embedding_dim": 8, "epochs": 3},
                                 given={"epochs": 5})
     assert settings["embedding_dim"] == 8 and sources["embedding_dim"] == "config"
     assert settings["epochs"] == 5 and sources["epochs"] == "command line"
     assert settings["batch_size"] == DEFAULTS["batch_size"]
     assert settings["bottom_mlp"] == (64, 8)  # the DLRM bottom MLP ends at the width
+
+
+def test_a_small_log_gets_smaller_batches_and_stops_after_one_worse_epoch():
+    from shoprank.models.settings import from_data
+
+    assert from_data(4_000_000) == {}  # the fixed defaults from about 3M train rows
+    chosen = {rows: {k: v for k, (v, _) in from_data(rows).items()}
+              for rows in (1_000, 160_000, 400_000, 1_000_000)}
+    assert chosen == {1_000: {"batch_size": 32, "patience": 1},
+                      160_000: {"batch_size": 64, "patience": 1},
+                      400_000: {"batch_size": 256, "patience": 1},
+                      1_000_000: {"batch_size": 512, "patience": 1}}
+    settings, sources = resolve(160_000, given={"batch_size": 1024})
+    assert settings["batch_size"] == 1024 and settings["patience"] == 1
+    assert sources["patience"].startswith("data: ")
