@@ -2,13 +2,16 @@
 a logistic regression (C tuned on valid) and gradient-boosted trees (LightGBM, early-stopped
 on valid) on the same processed features, and the oracle, at several data sizes.
 
-    python benchmarks/bench_quality.py                           # 200k, 500k and 5M rows
+    python benchmarks/bench_quality.py                   # 200k, 500k, 5M rows; ratings
     python benchmarks/bench_quality.py --sizes 200000 500000     # the smaller ones only
 
-Data sets (shoprank generate, then shoprank etl, kept in --data):
-  200000:<users>x<items> rows of <users> users and <items> items; a bare size takes the
-  generator's defaults (20,000 users, 5,000 items). The default list holds the issue's
-  medium log (500k rows of 5,000 users and 20,000 items: many items seen a few times).
+Data sets (made once, then shoprank etl, kept in --data):
+  200000:<users>x<items> generated rows of <users> users and <items> items; a bare size
+  takes the generator's defaults (20,000 users, 5,000 items). The default list holds the
+  issue's medium log (500k rows of 5,000 users and 20,000 items: many items seen a few
+  times).
+  ratings:<rows> a log of another shape (tests/user_logs.py: a ratings log already joined,
+  ids, categorical attributes, one list column, no numeric column, ties in timestamps).
 
 Writes JSON, a markdown table and a PNG plot (test AUC per size) to --out.
 """
@@ -24,15 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import peers  # noqa: E402
 
-DEFAULT_SIZES = ["200000", "500000:5000x20000", "5000000"]
+DEFAULT_SIZES = ["200000", "500000:5000x20000", "5000000", "ratings:20000"]
 
 
 def data_set(size: str, data_dir: Path, seed: int) -> tuple[dict, Path]:
-    """(its description, the ETL output folder) for "rows" or "rows:usersxitems"."""
+    """(its description, the ETL output folder) for "rows", "rows:USERSxITEMS" or
+    "ratings:rows"."""
     from shoprank.data import generate
     from shoprank.data.generator import DEFAULT_ITEMS, DEFAULT_USERS
-    from shoprank.etl import run_etl
 
+    if size.startswith("ratings:"):
+        return ratings_set(int(size.split(":")[1]), data_dir, seed)
     rows, _, shape = size.partition(":")
     users, items = (int(x) for x in shape.split("x")) if shape else (DEFAULT_USERS,
                                                                       DEFAULT_ITEMS)
@@ -42,10 +47,29 @@ def data_set(size: str, data_dir: Path, seed: int) -> tuple[dict, Path]:
         print(f"generating {int(rows):,} rows into {logs}", flush=True)
         generate(logs, rows=int(rows), users=users, items=items, seed=seed, overwrite=True,
                  progress=False)
+    _etl(logs, features)
+    return {"rows": int(rows), "users": users, "items": items}, features
+
+
+def ratings_set(rows: int, data_dir: Path, seed: int) -> tuple[dict, Path]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests import user_logs
+
+    name = f"ratings-{rows}-seed{seed}"
+    logs, features = data_dir / f"logs-{name}", data_dir / f"features-{name}"
+    if not (logs / "logs.json").exists():
+        user_logs.write(logs, user_logs.config(), frame=user_logs.ratings(rows, seed))
+    _etl(logs, features)
+    return {"rows": rows, "users": user_logs.USERS, "items": user_logs.ITEMS,
+            "shape": "ratings"}, features
+
+
+def _etl(logs: Path, features: Path) -> None:
+    from shoprank.etl import run_etl
+
     if not (features / "summary.json").exists():
         print(f"processing them into {features}", flush=True)
         run_etl(logs / "logs.json", features, overwrite=True, progress=False)
-    return {"rows": int(rows), "users": users, "items": items}, features
 
 
 def trained(features: Path, architecture: str, scratch: Path, seed: int) -> dict:
@@ -110,7 +134,8 @@ def main(argv=None) -> int:
     rows = []
     for size in args.sizes:
         shape, features = data_set(size, args.data, args.seed)
-        label = f"{shape['rows']:,} rows ({shape['users']:,} users, {shape['items']:,} items)"
+        label = (f"{shape['rows']:,} {shape.get('shape', 'generated')} rows "
+                 f"({shape['users']:,} users, {shape['items']:,} items)")
         data = load_processed(features)
         with tempfile.TemporaryDirectory(dir=args.out) as scratch:
             for model in args.models:

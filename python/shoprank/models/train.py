@@ -24,9 +24,9 @@ from shoprank.models.data import load_processed
 
 def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int = 4,
           batch_size: int = 2048, learning_rate: float = 2e-3, schedule: str = "cosine",
-          patience: int = 2, weight_decay: float = 0.0, seed: int = 0, label: str | None = None, resume: bool = False,
-          overwrite: bool = False, progress: bool = True, say=print, record: dict | None = None,
-          callbacks=()) -> dict:
+          patience: int = 2, weight_decay: float = 0.0, seed: int = 0, label: str | None = None,
+          resume: bool = False, overwrite: bool = False, progress: bool = True, say=print,
+          record: dict | None = None, callbacks=()) -> dict:
     """Trains and exports; ``record`` is written into history.json beside the run's own
     figures (settings.py: the settings and their sources); ``callbacks`` are more Keras
     callbacks (tune.py: reporting each epoch to the search)."""
@@ -60,8 +60,8 @@ def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int 
     steps = math.ceil(train_rows / batch_size)
     rate = (tf.keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps)
             if schedule == "cosine" else learning_rate)
-    # decoupled weight decay shrinks every row each step, so an id seen rarely stays near
-    # zero (as a linear model's L2 keeps it) instead of memorising its few rows
+    # AdamW's decay is decoupled from the gradient: every weight shrinks each step, also
+    # the embedding rows of ids the batch does not hold
     optimizer = (tf.keras.optimizers.AdamW(rate, weight_decay=weight_decay) if weight_decay
                  else tf.keras.optimizers.Adam(rate))
     model.compile(optimizer=optimizer,

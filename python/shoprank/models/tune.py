@@ -84,7 +84,7 @@ def tune(processed_dir, out_dir, *, model: str = "dlrm", trials: int = 20,
         with tempfile.TemporaryDirectory(dir=out) as scratch:
             result = train_with_settings(processed_dir, Path(scratch) / "run", settings,
                                          config=config, progress=False, say=lambda *_: None,
-                                         callbacks=[_Report(trial)])
+                                         callbacks=[_reporter(trial)])
         trial.set_user_attr("resolved", result["settings"])
         trial.set_user_attr("seconds", round(time.perf_counter() - start, 1))
         if trial.user_attrs.get("pruned"):
@@ -117,20 +117,19 @@ def _retry_unfinished(study, say) -> None:
         say(f"trial {trial.number} was left unfinished: trying its settings again")
 
 
-class _Report:
-    """Keras callback: each epoch's validation AUC to the trial; stops a pruned trial."""
+def _reporter(trial):
+    """A Keras callback: each epoch's validation AUC to the trial; stops a pruned trial
+    (tensorflow is imported only when a trial runs)."""
+    import tensorflow as tf
 
-    def __new__(cls, trial):
-        import tensorflow as tf
+    class Report(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            trial.report(float((logs or {})["val_auc"]), epoch)
+            if trial.should_prune():
+                trial.set_user_attr("pruned", True)
+                self.model.stop_training = True
 
-        class Report(tf.keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                trial.report(float((logs or {})["val_auc"]), epoch)
-                if trial.should_prune():
-                    trial.set_user_attr("pruned", True)
-                    self.model.stop_training = True
-
-        return Report()
+    return Report()
 
 
 def _after_trial(study, trial, out: Path, bar, say) -> None:
