@@ -34,6 +34,7 @@ bench: $(BUILT)
 	$(BIN)/python benchmarks/bench_topk.py
 	$(BIN)/python benchmarks/bench_etl.py
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_quality.py
 	$(BIN)/python benchmarks/bench_ranker.py
 	$(BIN)/python benchmarks/bench_serving.py
 
