@@ -61,7 +61,7 @@ def test_train_help_shows_every_default(capsys):
     options = capsys.readouterr().out.split("options:")[1]
     for option, default in (("--epochs", "4"), ("--embedding-dim", "16"),
                             ("--batch-size", "2048"), ("--learning-rate", "0.002"),
-                            ("--patience", "2"), ("--bottom-mlp", "64,16"),
+                            ("--patience", "2"), ("--bottom-mlp", "64,DIM"),
                             ("--model", "dlrm"), ("--seed", "0")):
         entry = options[options.index(f"  {option} "):].split("\n  --")[0]
-        assert f"(default: {default})" in " ".join(entry.split()), option
+        assert f"(default: {default}" in " ".join(entry.split()), option

@@ -5,6 +5,10 @@ Merlin's one table per feature); list features are pooled. Early stopping on the
 validation AUC, --resume after an interruption, a fixed --seed. Writes OUT/model/
 (SavedModel, weights.npz, model.json for the native engine) and OUT/history.json, then
 evaluates on the test split (AUC beside the oracle's on generated logs).
+
+Each setting comes from the command line, else --config (e.g. shoprank tune's best.json),
+else the data (a log under about 3M train rows: smaller batches, patience 1), else the
+default shown; history.json records which.
 """
 
 from __future__ import annotations
@@ -51,14 +55,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, **setting,
                         help=f"the most epochs to train (default: {D['epochs']})")
     parser.add_argument("--batch-size", type=int, **setting,
-                        help=f"rows per training step (default: {D['batch_size']})")
+                        help=f"rows per training step (default: {D['batch_size']}; under about "
+                             "3M train rows smaller, for about 1,500 steps per epoch)")
     parser.add_argument("--learning-rate", type=float, **setting,
                         help=f"Adam's (peak) rate (default: {D['learning_rate']})")
     parser.add_argument("--schedule", choices=["cosine", "constant"], **setting,
                         help=f"the learning rate over the epochs (default: {D['schedule']})")
     parser.add_argument("--patience", type=int, **setting,
                         help="epochs without a better validation AUC before stopping "
-                             f"(default: {D['patience']})")
+                             f"(default: {D['patience']}; 1 under about 3M train rows)")
     parser.add_argument("--seed", type=int, **setting,
                         help=f"the same seed, the same weights (default: {D['seed']})")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
