@@ -33,9 +33,9 @@ def test_tune_resumes_and_its_best_trains_again(features, tmp_path):
     from optuna.storages.journal import JournalFileBackend
 
     out = tmp_path / "tune"
-    first = tune(features, out, trials=2, **QUIET)
-    assert first["complete"] == 2 and (out / "trials.png").is_file()
-    assert len(pd.read_csv(out / "trials.csv")) == 2
+    first = tune(features, out, trials=1, **QUIET)
+    assert first["complete"] == 1 and (out / "trials.png").is_file()
+    assert len(pd.read_csv(out / "trials.csv")) == 1
 
     # a run killed in the middle of a trial: the study holds it as RUNNING
     study = optuna.load_study(study_name="shoprank", storage=JournalStorage(
@@ -43,12 +43,12 @@ def test_tune_resumes_and_its_best_trains_again(features, tmp_path):
     killed = study.ask()
     search_space(killed, "dlrm")
     lines = []
-    again = tune(features, out, trials=3, progress=False, say=lines.append)
+    again = tune(features, out, trials=2, progress=False, say=lines.append)
     assert any(f"trial {killed.number} was left unfinished" in line for line in lines)
     trials = pd.read_csv(out / "trials.csv")
-    assert list(trials["state"]) == ["complete", "complete", "fail", "complete"]
-    assert again["complete"] == 3
-    retried = trials.iloc[3]
+    assert list(trials["state"]) == ["complete", "fail", "complete"]
+    assert again["complete"] == 2
+    retried = trials.iloc[2]
     for name in ("embedding_dim", "batch_size", "epochs"):  # the killed trial's settings
         assert retried[name] == killed.params[name]
 

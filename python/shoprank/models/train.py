@@ -26,10 +26,11 @@ def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int 
           batch_size: int = 2048, learning_rate: float = 2e-3, schedule: str = "cosine",
           patience: int = 2, weight_decay: float = 0.0, seed: int = 0, label: str | None = None,
           resume: bool = False, overwrite: bool = False, progress: bool = True, say=print,
-          record: dict | None = None, callbacks=()) -> dict:
+          record: dict | None = None, callbacks=(), export: bool = True) -> dict:
     """Trains and exports; ``record`` is written into history.json beside the run's own
     figures (settings.py: the settings and their sources); ``callbacks`` are more Keras
-    callbacks (tune.py: reporting each epoch to the search)."""
+    callbacks (tune.py: reporting each epoch to the search); ``export=False`` skips the
+    model folder (a tune trial needs only its validation AUC)."""
     import merlin.models.tf as mm
 
     from shoprank.models.export import export_model
@@ -88,10 +89,12 @@ def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int 
               "learning_rate": learning_rate, "schedule": schedule,
               "weight_decay": weight_decay,
               "processed": str(processed_dir), **(record or {})}
-    export_model(model, data, spec, out / "model", result)
+    if export:
+        export_model(model, data, spec, out / "model", result)
     (out / "history.json").write_text(json.dumps(result, indent=1) + "\n")
     shutil.rmtree(backup, ignore_errors=True)  # training finished: nothing left to resume
-    result["model_dir"] = str(out / "model")
+    if export:
+        result["model_dir"] = str(out / "model")
     return result
 
 

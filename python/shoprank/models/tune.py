@@ -84,7 +84,7 @@ def tune(processed_dir, out_dir, *, model: str = "dlrm", trials: int = 20,
         with tempfile.TemporaryDirectory(dir=out) as scratch:
             result = train_with_settings(processed_dir, Path(scratch) / "run", settings,
                                          config=config, progress=False, say=lambda *_: None,
-                                         callbacks=[_reporter(trial)])
+                                         callbacks=[_reporter(trial)], export=False)
         trial.set_user_attr("resolved", result["settings"])
         trial.set_user_attr("seconds", round(time.perf_counter() - start, 1))
         if trial.user_attrs.get("pruned"):
