@@ -14,7 +14,8 @@ pytest.importorskip("merlin.models")
 from shoprank.cli.main import main  # noqa: E402
 from shoprank.data import generate  # noqa: E402
 from shoprank.etl import run_etl  # noqa: E402
-from shoprank.models.tune import search_space, tune  # noqa: E402
+from shoprank.models.data import load_processed  # noqa: E402
+from shoprank.models.tune import batch_sizes, search_space, tune  # noqa: E402
 
 QUIET = dict(progress=False, say=lambda *_: None)
 
@@ -41,7 +42,8 @@ def test_tune_resumes_and_its_best_trains_again(features, tmp_path):
     study = optuna.load_study(study_name="shoprank", storage=JournalStorage(
         JournalFileBackend(str(out / "study.journal"))))
     killed = study.ask()
-    search_space(killed, "dlrm")
+    data = load_processed(features)
+    search_space(killed, "dlrm", batch_sizes(data.column("train", data.label).size))
     lines = []
     again = tune(features, out, trials=2, progress=False, say=lines.append)
     assert any(f"trial {killed.number} was left unfinished" in line for line in lines)

@@ -28,14 +28,23 @@ from pathlib import Path
 STUDY = "shoprank"
 
 
-def search_space(trial, model: str) -> dict:
+def batch_sizes(train_rows: int) -> list[int]:
+    """Batch sizes around the one `train` would choose for this data (settings.from_data):
+    a quarter of it to four times it."""
+    from shoprank.models.settings import resolve
+
+    base = resolve(train_rows)[0]["batch_size"]
+    return sorted({max(16, base * 2 ** k // 4) for k in range(5)})
+
+
+def search_space(trial, model: str, batches: list[int]) -> dict:
     """The settings one trial tries."""
     dim = trial.suggest_categorical("embedding_dim", [4, 8, 16, 32])
     settings = {
         "model": model,
         "embedding_dim": dim,
         "learning_rate": trial.suggest_float("learning_rate", 3e-4, 1e-2, log=True),
-        "batch_size": trial.suggest_categorical("batch_size", [1024, 2048, 4096, 8192]),
+        "batch_size": trial.suggest_categorical("batch_size", batches),
         "dropout": trial.suggest_float("dropout", 0.0, 0.5),
         "embedding_l2": trial.suggest_float("embedding_l2", 1e-8, 1e-3, log=True),
         "epochs": trial.suggest_int("epochs", 1, 6),
@@ -56,12 +65,15 @@ def tune(processed_dir, out_dir, *, model: str = "dlrm", trials: int = 20,
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
+    from shoprank.models.data import load_processed
     from shoprank.models.settings import train_with_settings
 
     if trials < 1:
         raise ValueError(f"--trials must be >= 1, got {trials}")
     if timeout_s is not None and timeout_s <= 0:
         raise ValueError(f"--timeout-minutes must be > 0, got {timeout_s / 60:g}")
+    data = load_processed(processed_dir)
+    batches = batch_sizes(data.column("train", data.label).size)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -78,7 +90,7 @@ def tune(processed_dir, out_dir, *, model: str = "dlrm", trials: int = 20,
         + (f", at most {timeout_s / 60:g} min" if timeout_s else ""))
 
     def objective(trial):
-        settings = {**search_space(trial, model), "seed": seed}
+        settings = {**search_space(trial, model, batches), "seed": seed}
         trial.set_user_attr("settings", _jsonable(settings))
         start = time.perf_counter()
         with tempfile.TemporaryDirectory(dir=out) as scratch:
