@@ -2,8 +2,7 @@
 
 Each trial trains a model with settings drawn by Optuna's TPE sampler (embedding width,
 learning rate, batch size around the one train would choose, dropout, embedding L2,
-epochs, MLP widths; DCN: cross depth)
-and scores it by its best validation AUC; a trial whose validation AUC falls below the
+epochs, MLP widths; DCN: cross depth) and scores it by its best validation AUC; a trial whose validation AUC falls below the
 median of earlier trials at the same epoch is stopped early. Bounded by --trials and
 --timeout-minutes; rerun with the same --out to resume (a trial a killed run left
 unfinished is tried again). Writes OUT/best.json (train it: shoprank train --config
