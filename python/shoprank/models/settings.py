@@ -124,7 +124,7 @@ def train_with_settings(processed_dir, out_dir, given: dict | None = None, *,
     settings, sources = resolve(train_rows, config, given)
     chosen = {k: settings[k] for k, s in sources.items() if s.startswith("data")}
     if chosen:
-        say("chosen from the data (" + f"{train_rows:,} train rows): "
+        say(f"chosen from the data ({train_rows:,} train rows): "
             + ", ".join(f"{k} {v}" for k, v in chosen.items()))
     record = {"settings": {k: list(v) if isinstance(v, tuple) else v
                            for k, v in settings.items()},
