@@ -61,8 +61,10 @@ def linear_model(data, *, seed: int = 0, say=print) -> dict:
     from shoprank.metrics import auc
 
     columns = _columns(data)
-    x = {split: _one_hot(_frame(data, split), *columns) for split in ("train", "valid", "test")}
-    y = {split: data.column(split, data.label).astype(np.int64) for split in x}
+    frames = {split: _frame(data, split) for split in ("train", "valid", "test")}
+    x = {split: _one_hot(frame, *columns) for split, frame in frames.items()}
+    y = {split: frame[data.label].to_numpy(np.int64) for split, frame in frames.items()}
+    del frames  # the sparse matrices hold what the models read
     best = None
     for c in C_GRID:
         model = LogisticRegression(C=c, max_iter=400, solver="lbfgs", random_state=seed)

@@ -17,7 +17,7 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from shoprank.models.settings import DEFAULTS as D
+    from shoprank.models.settings import CHOICES, DEFAULTS as D
 
     parser.add_argument("--data", required=True, help="the output folder of shoprank etl")
     parser.add_argument("--out", required=True, help="where the model and its logs go")
@@ -26,14 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # settings: absent unless given, so that a config file and the data can choose them
     # (models/settings.py); each help names the fixed default
     setting = dict(default=argparse.SUPPRESS)
-    parser.add_argument("--model", choices=["dlrm", "dcn"], **setting,
+    parser.add_argument("--model", choices=CHOICES["model"], **setting,
                         help=f"the architecture (default: {D['model']})")
-    parser.add_argument("--tables", choices=["fused", "per-feature"], **setting,
+    parser.add_argument("--tables", choices=CHOICES["tables"], **setting,
                         help="one embedding table for every categorical feature, or Merlin's "
                              f"table per feature (default: {D['tables']})")
     parser.add_argument("--embedding-dim", type=int, **setting,
                         help=f"width of every embedding (default: {D['embedding_dim']})")
-    parser.add_argument("--pooling", choices=["mean", "sum"], **setting,
+    parser.add_argument("--pooling", choices=CHOICES["pooling"], **setting,
                         help=f"how list features (tags) pool their embeddings "
                              f"(default: {D['pooling']})")
     parser.add_argument("--bottom-mlp", type=_sizes, **setting,
@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "3M train rows smaller, for about 1,500 steps per epoch)")
     parser.add_argument("--learning-rate", type=float, **setting,
                         help=f"Adam's (peak) rate (default: {D['learning_rate']})")
-    parser.add_argument("--schedule", choices=["cosine", "constant"], **setting,
+    parser.add_argument("--schedule", choices=CHOICES["schedule"], **setting,
                         help=f"the learning rate over the epochs (default: {D['schedule']})")
     parser.add_argument("--patience", type=int, **setting,
                         help="epochs without a better validation AUC before stopping "

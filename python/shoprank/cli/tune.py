@@ -15,9 +15,11 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from shoprank.models.settings import CHOICES
+
     parser.add_argument("--data", required=True, help="the output folder of shoprank etl")
     parser.add_argument("--out", required=True, help="the study's folder (resumed if present)")
-    parser.add_argument("--model", choices=["dlrm", "dcn"], default="dlrm",
+    parser.add_argument("--model", choices=CHOICES["model"], default="dlrm",
                         help="the architecture to tune")
     parser.add_argument("--trials", type=int, default=20,
                         help="trials in all, counting those of earlier runs into --out")

@@ -32,17 +32,12 @@ def out_of_fold_workflow(config, stats_dir, *, smoothing: float):
 
 def rate_scaler(workflow, columns: list[str]):
     """The fitted Normalize op that scales the served workflow's rate columns."""
+    from merlin.dag.node import iter_nodes
     from nvtabular.ops import Normalize
 
-    stack, seen = [workflow.output_node], set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
+    for node in iter_nodes([workflow.output_node]):
         if isinstance(node.op, Normalize) and set(columns) <= set(node.output_columns.names):
             return node.op
-        stack.extend(node.parents_with_dependencies)
     raise RuntimeError(f"no Normalize step scales {columns} in the workflow")
 
 

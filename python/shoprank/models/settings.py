@@ -101,6 +101,11 @@ def resolve(train_rows: int, config: dict | None = None, given: dict | None = No
     return settings, sources
 
 
+def as_json(settings: dict) -> dict:
+    """Settings as JSON writes them back (widths as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
+
+
 def model_spec(settings: dict):
     from shoprank.models.build import ModelSpec
 
@@ -126,8 +131,6 @@ def train_with_settings(processed_dir, out_dir, given: dict | None = None, *,
     if chosen:
         say(f"chosen from the data ({train_rows:,} train rows): "
             + ", ".join(f"{k} {v}" for k, v in chosen.items()))
-    record = {"settings": {k: list(v) if isinstance(v, tuple) else v
-                           for k, v in settings.items()},
-              "sources": sources, "chosen_from_data": chosen}
+    record = {"settings": as_json(settings), "sources": sources, "chosen_from_data": chosen}
     return train(processed_dir, out_dir, spec=model_spec(settings), say=say, record=record,
                  **{k: settings[k] for k in _TRAIN_KEYS}, **options)

@@ -66,7 +66,7 @@ def tune(processed_dir, out_dir, *, model: str = "dlrm", trials: int = 20,
     from optuna.storages.journal import JournalFileBackend
 
     from shoprank.models.data import load_processed
-    from shoprank.models.settings import train_with_settings
+    from shoprank.models.settings import as_json, train_with_settings
 
     if trials < 1:
         raise ValueError(f"--trials must be >= 1, got {trials}")
@@ -91,7 +91,7 @@ def tune(processed_dir, out_dir, *, model: str = "dlrm", trials: int = 20,
 
     def objective(trial):
         settings = {**search_space(trial, model, batches), "seed": seed}
-        trial.set_user_attr("settings", _jsonable(settings))
+        trial.set_user_attr("settings", as_json(settings))
         start = time.perf_counter()
         with tempfile.TemporaryDirectory(dir=out) as scratch:
             result = train_with_settings(processed_dir, Path(scratch) / "run", settings,
@@ -230,7 +230,3 @@ def _plot(rows: list[dict], path: Path) -> None:
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     tmp.replace(path)
-
-
-def _jsonable(settings: dict) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
