@@ -9,6 +9,7 @@ namespace py = pybind11;
 
 namespace shoprank::bindings {
 void bind_topk(py::module_& m);
+void bind_diversity(py::module_& m);
 void bind_ranker(py::module_& m);
 void bind_request(py::module_& m);
 }
@@ -35,6 +36,7 @@ PYBIND11_MODULE(_engine, m) {
   }, "What the engine was compiled with.");
 
   shoprank::bindings::bind_topk(m);
+  shoprank::bindings::bind_diversity(m);
   shoprank::bindings::bind_ranker(m);
   shoprank::bindings::bind_request(m);
 }

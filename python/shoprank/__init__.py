@@ -6,6 +6,7 @@
 
 from shoprank import _engine
 from shoprank._engine import DeviceError
+from shoprank.selection.diversity import diversify
 from shoprank.selection.topk import BACKENDS, topk, topk_inner_product
 from shoprank.ranker.ranker import Ranker
 
@@ -39,6 +40,7 @@ __all__ = [
     "Ranker",
     "__version__",
     "build_info",
+    "diversify",
     "merlin_score",
     "topk",
     "topk_inner_product",

@@ -66,3 +66,33 @@ def ranking_metrics(groups, labels, scores, k: int) -> dict:
     return {f"ndcg@{k}": float((dcg / ideal).mean()),
             f"recall@{k}": float((hits / totals.loc[hits.index]).mean()),
             "groups": int(len(totals))}
+
+
+def intra_list_diversity(embeddings_of_list) -> float:
+    """Mean cosine distance ``1 - cos(a, b)`` over the pairs of a list's items (rows of
+    ``embeddings_of_list``, shape (m, d)); 0 for lists shorter than 2. A zero vector has
+    similarity 0 (distance 1) with everything, as in ``shoprank.diversify``."""
+    from shoprank.selection.diversity_reference import unit_rows
+
+    vectors = np.asarray(embeddings_of_list, dtype=np.float64)
+    if vectors.ndim != 2:
+        raise ValueError(f"intra_list_diversity: expected a 2-D (items, dim) array, "
+                         f"got shape {vectors.shape}")
+    m = vectors.shape[0]
+    if m < 2:
+        return 0.0
+    unit = unit_rows(vectors)
+    pairs = np.triu_indices(m, 1)
+    return float(np.mean(1.0 - (unit @ unit.T)[pairs]))
+
+
+def coverage(labels_of_list) -> float:
+    """Distinct labels >= 0 among a list's items over the list's length (0 for an empty
+    list); a label < 0 ("no label") covers nothing but still counts in the length. Pass the
+    picked items only: drop ``diversify``'s padding (index -1) before looking labels up."""
+    labels = np.asarray(labels_of_list).ravel()
+    if labels.size == 0:
+        return 0.0
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"coverage: expected integer labels, got {labels.dtype}")
+    return np.unique(labels[labels >= 0]).size / labels.size
