@@ -6,6 +6,14 @@ validation AUC, --resume after an interruption, a fixed --seed. Writes OUT/model
 (SavedModel, weights.npz, model.json for the native engine) and OUT/history.json, then
 evaluates on the test split (AUC beside the oracle's on generated logs).
 
+--model mf or two-tower trains a retrieval model instead (candidates from the whole
+catalogue: matrix factorisation, or a two-tower model over the user and item tables'
+features), on the train window's clicks with in-batch negatives, stopping early on the
+valid window's recall@100; writes OUT/vectors.npz and OUT/retrieval.json, with recall@100
+and NDCG@100 on the test window beside the popularity peer's. It reads --embedding-dim,
+--epochs, --batch-size, --learning-rate, --patience and --seed (defaults 64, 10, 256, 3e-3,
+2, 0).
+
 Each setting comes from the command line, else --config (e.g. shoprank tune's best.json),
 else the data (a log under about 3M train rows: smaller batches, patience 1), else the
 default shown; history.json records which.
@@ -14,6 +22,10 @@ default shown; history.json records which.
 from __future__ import annotations
 
 import argparse
+
+RETRIEVAL_KINDS = ("mf", "two-tower")  # shoprank.models.retrieval.KINDS (no TensorFlow here)
+RETRIEVAL_SETTINGS = {"embedding_dim": "dim", "epochs": "epochs", "batch_size": "batch_size",
+                      "learning_rate": "learning_rate", "patience": "patience", "seed": "seed"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # settings: absent unless given, so that a config file and the data can choose them
     # (models/settings.py); each help names the fixed default
     setting = dict(default=argparse.SUPPRESS)
-    parser.add_argument("--model", choices=CHOICES["model"], **setting,
-                        help=f"the architecture (default: {D['model']})")
+    parser.add_argument("--model", choices=CHOICES["model"] + RETRIEVAL_KINDS, **setting,
+                        help=f"the architecture (default: {D['model']}); mf and two-tower are "
+                             "retrieval models (see above)")
     parser.add_argument("--tables", choices=CHOICES["tables"], **setting,
                         help="one embedding table for every categorical feature, or Merlin's "
                              f"table per feature (default: {D['tables']})")
@@ -89,6 +102,8 @@ def given_settings(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace, say) -> dict:
+    if getattr(args, "model", None) in RETRIEVAL_KINDS:
+        return run_retrieval(args, say)
     from shoprank.models.evaluate import evaluate
     from shoprank.models.settings import read_config, train_with_settings
 
@@ -99,6 +114,21 @@ def run(args: argparse.Namespace, say) -> dict:
     result["test"] = evaluate(result["model_dir"], args.data)
     say(format_evaluation(result["test"]))
     return result
+
+
+def run_retrieval(args: argparse.Namespace, say) -> dict:
+    from shoprank.models.retrieval import train_retrieval
+
+    given = given_settings(args)
+    unused = sorted(set(given) - set(RETRIEVAL_SETTINGS) - {"model"})
+    unused += ["config"] * bool(args.config) + ["resume"] * args.resume
+    if unused:
+        raise ValueError(f"--model {args.model} is a retrieval model; it does not read "
+                         + ", ".join("--" + name.replace("_", "-") for name in unused))
+    return train_retrieval(args.data, args.out, kind=args.model, overwrite=args.overwrite,
+                           progress=not args.no_progress, say=say,
+                           **{RETRIEVAL_SETTINGS[k]: v for k, v in given.items()
+                              if k in RETRIEVAL_SETTINGS})
 
 
 def format_evaluation(metrics: dict) -> str:
