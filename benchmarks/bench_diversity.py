@@ -33,9 +33,8 @@ WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4)
 def item_categories(data, item_column: str, category_column: str, rows: int) -> np.ndarray:
     import pandas as pd
 
-    frame = pd.concat([pd.read_parquet(f, columns=[item_column, category_column])
-                       for s in data.splits for f in data.files(s)], ignore_index=True)
-    frame = frame.drop_duplicates(item_column, keep="last")
+    frame = pd.concat([data.frame(s, [item_column, category_column]) for s in data.splits],
+                      ignore_index=True).drop_duplicates(item_column, keep="last")
     labels = np.full(rows, -1, np.int64)
     labels[frame[item_column].to_numpy(np.int64)] = frame[category_column].to_numpy(np.int64)
     return labels

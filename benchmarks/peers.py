@@ -15,12 +15,6 @@ import numpy as np
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
 
-def _frame(data, split: str):
-    import pandas as pd
-
-    return pd.concat([pd.read_parquet(f) for f in data.files(split)], ignore_index=True)
-
-
 def _columns(data):
     from merlin.schema import Tags
 
@@ -61,7 +55,7 @@ def linear_model(data, *, seed: int = 0, say=print) -> dict:
     from shoprank.metrics import auc
 
     columns = _columns(data)
-    frames = {split: _frame(data, split) for split in ("train", "valid", "test")}
+    frames = {split: data.frame(split) for split in ("train", "valid", "test")}
     x = {split: _one_hot(frame, *columns) for split, frame in frames.items()}
     y = {split: frame[data.label].to_numpy(np.int64) for split, frame in frames.items()}
     del frames  # the sparse matrices hold what the models read
@@ -87,7 +81,7 @@ def boosted_trees(data, *, seed: int = 0, say=print) -> dict:
     single, lists, continuous, _ = _columns(data)
 
     def table(split):
-        frame = _frame(data, split)
+        frame = data.frame(split)
         out = frame[single + continuous].copy()
         for name in lists:
             out[f"{name}_length"] = frame[name].map(len)

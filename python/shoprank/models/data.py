@@ -27,6 +27,13 @@ class Processed:
         dataset.schema = self.schema
         return dataset
 
+    def frame(self, split: str, columns: list[str] | None = None):
+        """A split as one pandas DataFrame (all columns, or the named ones)."""
+        import pandas as pd
+
+        return pd.concat([pd.read_parquet(f, columns=columns) for f in self.files(split)],
+                         ignore_index=True)
+
     def column(self, split: str, name: str) -> np.ndarray:
         from shoprank.etl.summary import read_column
 

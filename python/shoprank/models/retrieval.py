@@ -46,13 +46,6 @@ def tower_columns(data) -> tuple[list[str], list[str]]:
     return users, items
 
 
-def _frame(data, split: str, columns: list[str]):
-    import pandas as pd
-
-    return pd.concat([pd.read_parquet(f, columns=columns) for f in data.files(split)],
-                     ignore_index=True)
-
-
 def build(schema, kind: str, dim: int, users: list[str], items: list[str],
           item_clicks: np.ndarray):
     """MF or two-tower. In-batch negatives are drawn in proportion to popularity, so the
@@ -104,6 +97,7 @@ def train_retrieval(processed_dir, out_dir, *, kind: str = "two-tower", dim: int
     """Trains, writes OUT/vectors.npz and OUT/retrieval.json (each complete or absent),
     returns the latter's record."""
     import merlin.models.tf as mm
+    import pandas as pd
     from merlin.io import Dataset
 
     from shoprank.models.data import load_processed
@@ -128,7 +122,8 @@ def train_retrieval(processed_dir, out_dir, *, kind: str = "two-tower", dim: int
     if kind == "mf":
         users, items = users[:1], items[:1]
     columns = users + items
-    train = _frame(data, "train", columns + [data.label])
+    frames = {split: data.frame(split, columns + [data.label]) for split in data.splits}
+    train = frames["train"]
     clicks = train[train[data.label] != 0][columns].reset_index(drop=True)
     if len(clicks) < 2:
         raise ValueError(f"{processed_dir}: the train window has {len(clicks)} clicks; "
@@ -141,13 +136,11 @@ def train_retrieval(processed_dir, out_dir, *, kind: str = "two-tower", dim: int
     model = build(schema, kind, dim, users, items,
                   np.bincount(clicks[items[0]].to_numpy(np.int64), minlength=item_rows))
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
-
-    import pandas as pd
-
-    every = [_frame(data, s, columns) for s in ("train", "valid", "test") if s in data.splits]
-    rows = pd.concat(every, ignore_index=True)  # the latest known features of each id
-    ids = {s: tuple(_frame(data, s, [users[0], items[0], data.label])[c].to_numpy()
-                    for c in (users[0], items[0], data.label)) for s in data.splits}
+    # every id's vector from its latest known features; (users, items, labels) per split
+    rows = pd.concat([frames[s] for s in ("train", "valid", "test") if s in frames],
+                     ignore_index=True)
+    ids = {s: tuple(f[c].to_numpy() for c in (users[0], items[0], data.label))
+           for s, f in frames.items()}
 
     def vectors():
         return (_vectors(model.query_encoder, rows[users], users[0],
