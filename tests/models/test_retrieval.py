@@ -31,7 +31,7 @@ def ratings_features(tmp_path_factory):
 def test_two_tower_reads_the_side_tables_and_writes_vectors(world, tmp_path):
     lines = []
     record = train_retrieval(world / "features", tmp_path / "tt", kind="two-tower", dim=8,
-                             epochs=2, k=20, progress=False, say=lines.append)
+                             epochs=1, k=20, progress=False, say=lines.append)
     assert record["user_tower"][0] == "user_id" and record["item_tower"][0] == "item_id"
     assert {"age_band", "gender", "region"} <= set(record["user_tower"])
     assert {"category", "brand", "tags", "price"} <= set(record["item_tower"])
@@ -46,7 +46,7 @@ def test_two_tower_reads_the_side_tables_and_writes_vectors(world, tmp_path):
     written = json.loads((tmp_path / "tt" / "retrieval.json").read_text())
     assert written["test"] == record["test"] and 0 <= record["test"]["recall@20"] <= 1
     assert set(record["popularity"]) == {"recall@20", "ndcg@20", "users"}
-    assert 1 <= len(record["valid_recall@20"]) <= 2
+    assert len(record["valid_recall@20"]) == 1
     assert any(line.startswith("test window") and "popularity" in line for line in lines)
     assert not list((tmp_path / "tt").glob("*.partial"))
 

@@ -44,7 +44,9 @@ def test_topk_matches_oracle(backend, rows, columns, k, rng):
 
 @pytest.mark.parametrize("backend", HOST_BACKENDS)
 @pytest.mark.parametrize("rows,columns,dim,k", [(1, 10, 3, 4), (6, 100, 8, 10), (13, 1000, 33, 50),
-                                                (64, 5000, 64, 100), (3, 20, 1, 30)])
+                                                (64, 5000, 64, 100), (3, 20, 1, 30),
+                                                # one or two queries: the engine's direct path
+                                                (1, 5000, 64, 100), (2, 3000, 37, 20)])
 def test_topk_inner_product_matches_oracle(backend, rows, columns, dim, k, rng):
     queries = rng.integers(-3, 4, size=(rows, dim)).astype(np.float32)
     items = rng.integers(-3, 4, size=(columns, dim)).astype(np.float32)
