@@ -44,16 +44,13 @@ def curve(data, vectors, categories, *, candidates: int, k: int, caps: list[int 
           weights=WEIGHTS) -> list[dict]:
     import shoprank
     from shoprank.metrics import coverage, intra_list_diversity
-    from shoprank.retrieval.evaluate import clicked_items, retrieval_metrics, retrieve
+    from shoprank.retrieval.evaluate import judged_users, retrieval_metrics, retrieve
 
     def triple(split):
         columns = [data.column(split, c) for c in ("user_id", "item_id", data.label)]
         return tuple(columns)
 
-    before, after = clicked_items(*triple("train")), clicked_items(*triple("test"))
-    users = sorted(after)
-    exclude = [before.get(u, np.zeros(0, np.int64)) for u in users]
-    relevant = [np.setdiff1d(after[u], seen) for u, seen in zip(users, exclude)]
+    users, exclude, relevant = judged_users(triple("train"), triple("test"))
     queries, items = vectors["user_vectors"][users], vectors["item_vectors"]
     pool = retrieve(queries, items, candidates, exclude)
     rows = []

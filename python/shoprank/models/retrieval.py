@@ -74,14 +74,11 @@ def build(schema, kind: str, dim: int, users: list[str], items: list[str],
     return mm.TwoTowerModelV2(tower(users), tower(items), outputs=output)
 
 
-def _vectors(encoder, frame, id_column: str, rows: int, schema, batch_size=4096):
+def _vectors(encoder, frame, id_column: str, tag, rows: int, schema, batch_size=4096):
     """One vector per id (rows x dim, float32); ids absent from ``frame`` stay zero."""
     from merlin.io import Dataset
-    from merlin.schema import Tags
 
     frame = frame.drop_duplicates(id_column, keep="last").reset_index(drop=True)
-    tag = Tags.USER_ID if id_column in schema.select_by_tag(Tags.USER_ID).column_names \
-        else Tags.ITEM_ID
     encoded = encoder.encode(Dataset(frame, schema=schema.select_by_name(list(frame.columns))),
                              index=tag, batch_size=batch_size).compute()
     values = encoded.to_numpy(np.float32)
@@ -99,9 +96,11 @@ def train_retrieval(processed_dir, out_dir, *, kind: str = "two-tower", dim: int
     import merlin.models.tf as mm
     import pandas as pd
     from merlin.io import Dataset
+    from merlin.schema import Tags
 
     from shoprank.models.data import load_processed
     from shoprank.models.fused_embeddings import cardinality
+    from shoprank.models.train import KeepBest
     from shoprank.retrieval.evaluate import evaluate_retrieval
 
     if kind not in KINDS:
@@ -143,20 +142,23 @@ def train_retrieval(processed_dir, out_dir, *, kind: str = "two-tower", dim: int
            for s, f in frames.items()}
 
     def vectors():
-        return (_vectors(model.query_encoder, rows[users], users[0],
+        return (_vectors(model.query_encoder, rows[users], users[0], Tags.USER_ID,
                          cardinality(data.schema[users[0]]), schema),
-                _vectors(model.candidate_encoder, rows[items], items[0], item_rows, schema))
+                _vectors(model.candidate_encoder, rows[items], items[0], Tags.ITEM_ID,
+                         item_rows, schema))
 
     def judge(split, user_vectors, item_vectors):
         return evaluate_retrieval(ids["train"], ids[split], k, query_vectors=user_vectors,
                                   item_vectors=item_vectors)
 
-    keep = KeepBestRecall(lambda: judge("valid", *vectors())[f"recall@{k}"], patience, say)
+    stopping = [ValidRecall(lambda: judge("valid", *vectors())[f"recall@{k}"], say),
+                KeepBest(monitor="val_recall", mode="max", patience=patience,
+                         restore_best_weights=True)]
     start = time.perf_counter()
     history = model.fit(mm.Loader(Dataset(clicks, schema=schema), batch_size=batch_size,
                                   shuffle=True, seed_fn=lambda: seed),
                         epochs=epochs, verbose=1 if progress else 0,
-                        callbacks=[keep] if "valid" in data.splits else [])
+                        callbacks=stopping if "valid" in data.splits else [])
     seconds = time.perf_counter() - start
     user_vectors, item_vectors = vectors()
     judged = judge("test", user_vectors, item_vectors)
@@ -169,7 +171,7 @@ def train_retrieval(processed_dir, out_dir, *, kind: str = "two-tower", dim: int
               "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
               "train_clicks": len(clicks), "seconds": round(seconds, 2),
               "loss": [float(v) for v in history.history.get("loss", [])],
-              f"valid_recall@{k}": keep.scores,
+              f"valid_recall@{k}": history.history.get("val_recall", []),
               "test": judged, "popularity": peer, "processed": str(processed_dir)}
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "vectors.npz.partial", "wb") as file:
@@ -180,26 +182,15 @@ def train_retrieval(processed_dir, out_dir, *, kind: str = "two-tower", dim: int
     return record
 
 
-class KeepBestRecall(tf.keras.callbacks.Callback):
-    """Early stopping on the valid window's recall@k, from every user's and item's vector
-    after each epoch (the contrastive loss on valid would judge the popularity-corrected
-    logits, not the ranking served); the best epoch's weights are kept."""
+class ValidRecall(tf.keras.callbacks.Callback):
+    """Adds the valid window's recall@k to each epoch's logs as ``val_recall``, computed
+    from every user's and item's vector, for KeepBest to stop on (the contrastive loss on
+    valid would judge the popularity-corrected logits, not the ranking served)."""
 
-    def __init__(self, score, patience: int, say):
+    def __init__(self, score, say):
         super().__init__()
-        self.score, self.patience, self.say = score, patience, say
-        self.scores, self.best, self.weights, self.waited = [], -1.0, None, 0
+        self.score, self.say = score, say
 
     def on_epoch_end(self, epoch, logs=None):
-        value = self.score()
-        self.scores.append(value)
+        logs["val_recall"] = value = self.score()
         self.say(f"epoch {epoch + 1}: valid recall {value:.4f}")
-        if value > self.best:
-            self.best, self.weights, self.waited = value, self.model.get_weights(), 0
-        else:
-            self.waited += 1
-            self.model.stop_training = self.waited >= self.patience
-
-    def on_train_end(self, logs=None):
-        if self.weights is not None:
-            self.model.set_weights(self.weights)

@@ -73,16 +73,22 @@ def retrieval_metrics(retrieved, relevant, k: int) -> dict:
             "users": len(recall)}
 
 
+def judged_users(train, test) -> tuple[list[int], list[np.ndarray], list[np.ndarray]]:
+    """(the users with a test click, each one's train clicks (never offered), each one's
+    test clicks beyond those (what counts as found)), from (users, items, labels) triples."""
+    before, after = clicked_items(*train), clicked_items(*test)
+    users = sorted(after)
+    exclude = [before.get(u, np.zeros(0, np.int64)) for u in users]
+    return users, exclude, [np.setdiff1d(after[u], seen) for u, seen in zip(users, exclude)]
+
+
 def evaluate_retrieval(train, test, k: int, *, query_vectors=None, item_vectors=None,
                        n_items: int | None = None) -> dict:
     """recall@k and NDCG@k on ``test`` of a retrieval stage: users' query vectors
     (``query_vectors[user]``) against ``item_vectors``; without them, the popularity peer
     (every user gets the train window's most clicked items). ``train`` and ``test`` are
     (users, items, labels) column triples."""
-    before, after = clicked_items(*train), clicked_items(*test)
-    users = sorted(after)
-    exclude = [before.get(u, np.zeros(0, np.int64)) for u in users]
-    relevant = [np.setdiff1d(after[u], seen) for u, seen in zip(users, exclude)]
+    users, exclude, relevant = judged_users(train, test)
     if query_vectors is None:
         if n_items is None:
             raise ValueError("evaluate_retrieval: the popularity peer needs n_items")

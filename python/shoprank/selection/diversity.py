@@ -92,10 +92,6 @@ def diversify(scores, embeddings, k: int, *, relevance_weight: float = 0.5, caps
     if embeddings.shape[0] != n:
         raise ValueError(f"embeddings: {embeddings.shape[0]} rows for {n} scores "
                          "(one row per candidate)")
-    # Summed in float64 a finite row cannot overflow: a non-finite sum means a non-finite row.
-    bad = np.flatnonzero(~np.isfinite(embeddings.sum(axis=1, dtype=np.float64)))
-    if bad.size:
-        raise ValueError(f"embeddings: row {bad[0]} is not finite")
     weight = _check_weight(relevance_weight)
     caps = _check_caps(caps, n)
     if backend not in DIVERSITY_BACKENDS:
@@ -106,6 +102,11 @@ def diversify(scores, embeddings, k: int, *, relevance_weight: float = 0.5, caps
                                  num_threads=num_threads)
     from shoprank.selection import diversity_reference
 
+    # the engine checks this itself, in the same words. Summed in float64 a finite row
+    # cannot overflow: a non-finite sum means a non-finite row.
+    bad = np.flatnonzero(~np.isfinite(embeddings.sum(axis=1, dtype=np.float64)))
+    if bad.size:
+        raise ValueError(f"embeddings: row {bad[0]} is not finite")
     return diversity_reference.diversify(scores, embeddings, k, weight, caps)
 
 
