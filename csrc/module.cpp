@@ -12,6 +12,7 @@ void bind_topk(py::module_& m);
 void bind_diversity(py::module_& m);
 void bind_ranker(py::module_& m);
 void bind_request(py::module_& m);
+void bind_recommend(py::module_& m);
 }
 
 PYBIND11_MODULE(_engine, m) {
@@ -39,4 +40,5 @@ PYBIND11_MODULE(_engine, m) {
   shoprank::bindings::bind_diversity(m);
   shoprank::bindings::bind_ranker(m);
   shoprank::bindings::bind_request(m);
+  shoprank::bindings::bind_recommend(m);
 }

@@ -20,10 +20,13 @@ const model::ForwardCuda& Ranker::on_device() const {
 }
 
 Ranker Ranker::load(const std::string& folder) {
-  auto artifacts = std::make_shared<Artifacts>(load_artifacts(folder));
+  return load(std::make_shared<const Artifacts>(load_artifacts(folder)));
+}
+
+Ranker Ranker::load(std::shared_ptr<const Artifacts> artifacts) {
   const json::Value& spec = artifacts->ranker;
   Ranker r;
-  r.folder_ = folder;
+  r.folder_ = artifacts->folder;
   r.transform_ = std::make_shared<FeatureTransform>(spec, artifacts->tensors);
   r.tables_ = std::make_shared<SideTables>(spec, artifacts->tensors, *r.transform_);
   r.forward_ = std::make_shared<model::Forward>(spec["model"], artifacts->tensors,

@@ -88,8 +88,7 @@ std::vector<std::string> strings(const std::string& name, const WireTensor& t) {
   return out;
 }
 
-RawColumn read_column(const std::string& name, InputType type,
-                      const WireTensors& tensors) {
+RawColumn column_of(const std::string& name, InputType type, const WireTensors& tensors) {
   const WireTensor& t = tensors.at(name);
   RawColumn c;
   c.type = type;
@@ -149,6 +148,42 @@ std::vector<int64_t> item_ids(const RawBatch& batch, const std::string& item_key
 
 }  // namespace
 
+RawColumn read_column(const std::string& name, InputType type, const WireTensors& tensors) {
+  SHOPRANK_EXPECTS(tensors.count(name), "missing input ", name);
+  return column_of(name, type, tensors);
+}
+
+std::vector<int64_t> read_int64s(const std::string& name, const WireTensors& tensors) {
+  auto found = tensors.find(name);
+  SHOPRANK_EXPECTS(found != tensors.end(), "missing input ", name);
+  return numbers<int64_t>(name, found->second, WireType::Int64);
+}
+
+std::vector<float> read_floats(const std::string& name, const WireTensors& tensors) {
+  auto found = tensors.find(name);
+  SHOPRANK_EXPECTS(found != tensors.end(), "missing input ", name);
+  return numbers<float>(name, found->second, WireType::Fp32);
+}
+
+namespace {
+template <typename T>
+std::optional<T> one_value(const std::string& name, const WireTensors& tensors, WireType type) {
+  auto found = tensors.find(name);
+  if (found == tensors.end()) return std::nullopt;
+  const auto values = numbers<T>(name, found->second, type);
+  SHOPRANK_EXPECTS(values.size() == 1, name, ": expected one value, got ", values.size());
+  return values[0];
+}
+}  // namespace
+
+std::optional<int64_t> read_one_int64(const std::string& name, const WireTensors& tensors) {
+  return one_value<int64_t>(name, tensors, WireType::Int64);
+}
+
+std::optional<float> read_one_float(const std::string& name, const WireTensors& tensors) {
+  return one_value<float>(name, tensors, WireType::Fp32);
+}
+
 void check_k(int64_t k, int64_t candidates) {
   SHOPRANK_EXPECTS(candidates > 0, "no candidates to rank");
   SHOPRANK_EXPECTS(k >= 1 && k <= candidates,
@@ -163,7 +198,7 @@ RankRequest read_request(const RequestRules& rules, const WireTensors& tensors, 
                        " was sent without ", spec.name);
       continue;  // a side table supplies it, or the engine names it missing
     }
-    RawColumn column = read_column(spec.name, spec.type, tensors);
+    RawColumn column = column_of(spec.name, spec.type, tensors);
     request.candidates = std::max(request.candidates, column.rows);
     request.batch.emplace(spec.name, std::move(column));
   }

@@ -9,6 +9,7 @@ from shoprank._engine import DeviceError
 from shoprank.selection.diversity import diversify
 from shoprank.selection.topk import BACKENDS, topk, topk_inner_product
 from shoprank.ranker.ranker import Ranker
+from shoprank.recommend import Recommender
 
 __version__ = _engine.build_info()["version"]
 
@@ -38,6 +39,7 @@ __all__ = [
     "BACKENDS",
     "DeviceError",
     "Ranker",
+    "Recommender",
     "__version__",
     "build_info",
     "diversify",

@@ -22,6 +22,8 @@
 
 namespace shoprank {
 
+struct Artifacts;  // io/artifacts.h
+
 // Where the forward pass and selection run; the transform always runs on the CPU.
 enum class Device { Cpu, Cuda };
 
@@ -40,6 +42,8 @@ class Ranker {
  public:
   // Loads and checks an artifact folder (manifest sizes and hashes, format version).
   static Ranker load(const std::string& folder);
+  // The ranker of artifacts already loaded (and checked); it keeps them alive.
+  static Ranker load(std::shared_ptr<const Artifacts> artifacts);
 
   const std::vector<InputSpec>& inputs() const { return transform_->inputs(); }
   const std::vector<std::string>& feature_names() const { return transform_->feature_names(); }

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,16 @@ struct ScoredRequest {
   std::vector<int64_t> item_ids;  // one per candidate, or empty (the answer names rows)
 };
 ScoredRequest read_scored(const std::string& item_key, const WireTensors& tensors);
+
+// Readers of single tensors, for the requests built on this layout (recommend_request.h).
+// One raw column [1, n] of `type` (a list column with its NAME__lengths).
+RawColumn read_column(const std::string& name, InputType type, const WireTensors& tensors);
+// A required [1, n] tensor of int64 / float32 values.
+std::vector<int64_t> read_int64s(const std::string& name, const WireTensors& tensors);
+std::vector<float> read_floats(const std::string& name, const WireTensors& tensors);
+// An optional one-value tensor ([1, 1]): nullopt when the request does not carry it.
+std::optional<int64_t> read_one_int64(const std::string& name, const WireTensors& tensors);
+std::optional<float> read_one_float(const std::string& name, const WireTensors& tensors);
 
 // k's rule, for every entry point: 1 <= k <= candidates, and candidates to rank at all.
 void check_k(int64_t k, int64_t candidates);

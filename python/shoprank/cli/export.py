@@ -15,6 +15,10 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
                         help="the model folder (the --out of shoprank train, or its model/)")
+    parser.add_argument("--retrieval", metavar="DIR",
+                        help="a retrieval model (the --out of shoprank train --model "
+                             "two-tower|mf, on the same ETL output): the artifacts then "
+                             "recommend from the whole catalogue (shoprank recommend)")
     parser.add_argument("--out", required=True, help="the artifact folder to write")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUT if it exists (only once the new one is complete)")
@@ -23,8 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, say) -> dict:
     from shoprank.export.artifacts import export_ranker
 
-    result = export_ranker(args.model, args.out, overwrite=args.overwrite)
+    result = export_ranker(args.model, args.out, retrieval=args.retrieval,
+                           overwrite=args.overwrite)
     say(f"exported the {result['architecture'].upper()} ranker to {result['out']}: "
         f"{result['features']} features from {len(result['inputs'])} raw inputs "
         f"({', '.join(result['inputs'])}), {result['bytes'] / 2**20:.1f} MiB")
+    if result["retrieval"]:
+        r = result["retrieval"]
+        say(f"with {r['kind']} retrieval: {r['items']:,} items, {r['users']:,} users, dim "
+            f"{r['dim']}; diversity caps by {', '.join(r['labels']) or 'no item column'}")
     return result

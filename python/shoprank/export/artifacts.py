@@ -49,12 +49,24 @@ def build_ranker(model_dir) -> tuple[dict, dict]:
     return spec, {name: array for name, array in tensors.items() if name in named}
 
 
-def export_ranker(model_dir, out, *, overwrite: bool = False) -> dict:
-    """Writes the artifact folder; returns a summary (out, files, features, inputs)."""
+def export_ranker(model_dir, out, *, retrieval=None, overwrite: bool = False) -> dict:
+    """Writes the artifact folder; returns a summary (out, files, features, inputs).
+    retrieval: a retrieval model's folder (shoprank train --model two-tower|mf) trained on
+    the same ETL output, added for recommendations from the whole catalogue."""
     spec, tensors = build_ranker(model_dir)
+    if retrieval is not None:
+        from shoprank.export.retrieval import build_retrieval
+
+        spec["retrieval"], retrieval_tensors = build_retrieval(
+            retrieval, etl_folder(model_folder(model_dir)), spec, tensors)
+        tensors.update(retrieval_tensors)
     size = write_artifacts(out, spec, tensors, overwrite=overwrite)
     return {"out": str(out), "architecture": spec["model"]["architecture"],
             "features": len(spec["features"]), "inputs": [i["name"] for i in spec["inputs"]],
+            "retrieval": spec.get("retrieval") and {
+                k: spec["retrieval"][k] for k in ("kind", "dim", "labels")} | {
+                "items": spec["retrieval"]["item"]["count"],
+                "users": spec["retrieval"]["user"]["count"]},
             "bytes": size}
 
 

@@ -8,8 +8,9 @@ reads the user id and the user table's features, its candidate tower the item id
 item table's (inputs.json says which raw column came from which side table; a log without
 side tables gets towers of the ids alone). Every user's and item's vector is written as
 plain arrays (OUT/vectors.npz: user_vectors, item_vectors, rows indexed by the ETL's ids)
+with every item's train clicks (the popularity a user without a vector falls back to),
 beside OUT/retrieval.json (settings, recall@k and NDCG@k on the test window beside the
-popularity peer). No pickle, no SavedModel yet: the engine's query tower is the next step.
+popularity peer). ``shoprank export --retrieval OUT`` puts them into the engine's artifacts.
 """
 
 from __future__ import annotations
@@ -132,8 +133,8 @@ def train_retrieval(processed_dir, out_dir, *, kind: str = "two-tower", dim: int
     tf.keras.utils.set_random_seed(seed)
     schema = data.schema.select_by_name(columns)
     item_rows = cardinality(data.schema[items[0]])
-    model = build(schema, kind, dim, users, items,
-                  np.bincount(clicks[items[0]].to_numpy(np.int64), minlength=item_rows))
+    item_clicks = np.bincount(clicks[items[0]].to_numpy(np.int64), minlength=item_rows)
+    model = build(schema, kind, dim, users, items, item_clicks)
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
     # every id's vector from its latest known features; (users, items, labels) per split
     rows = pd.concat([frames[s] for s in ("train", "valid", "test") if s in frames],
@@ -175,7 +176,8 @@ def train_retrieval(processed_dir, out_dir, *, kind: str = "two-tower", dim: int
               "test": judged, "popularity": peer, "processed": str(processed_dir)}
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "vectors.npz.partial", "wb") as file:
-        np.savez(file, user_vectors=user_vectors, item_vectors=item_vectors)
+        np.savez(file, user_vectors=user_vectors, item_vectors=item_vectors,
+                 item_train_clicks=item_clicks.astype(np.int64))
     (out / "retrieval.json.partial").write_text(json.dumps(record, indent=1) + "\n")
     for name in ("vectors.npz", "retrieval.json"):  # complete files only, under their names
         (out / f"{name}.partial").replace(out / name)

@@ -1,0 +1,3 @@
+from shoprank.recommend.recommender import Recommender
+
+__all__ = ["Recommender"]
