@@ -80,3 +80,19 @@ def user_logs_model(tmp_path_factory):
             export_ranker(name, root / f"{name.name}-artifacts")
         return name, root / f"{name.name}-artifacts", logs / "raw"
     return get
+
+
+@pytest.fixture(scope="session")
+def recommend_artifacts(world):
+    """The DLRM's artifact folder exported with a two-tower retrieval model (one epoch,
+    dim 8) of the same features: what shoprank.Recommender loads. Returns the folder."""
+    from shoprank.export.artifacts import export_ranker
+    from shoprank.models.retrieval import train_retrieval
+
+    _export(world, "dlrm")
+    out = world / "recommend-artifacts"
+    if not out.exists():
+        train_retrieval(world / "features", world / "two-tower", kind="two-tower", dim=8,
+                        epochs=1, k=20, **QUIET)
+        export_ranker(world / "dlrm", out, retrieval=world / "two-tower")
+    return out

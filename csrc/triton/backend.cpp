@@ -5,11 +5,19 @@
 // buffers, in the server's process.
 //
 // A model with `backend: "shoprank"` (shoprank export-triton writes one) loads
-// MODEL/<version>/artifacts and reads these config parameters: threads (engine CPU threads
-// per request, 0 = all cores), max_candidates (0 = no limit) and item_key. The request
-// layout and its rules are the engine's (shoprank/request.h); a request that names its
-// outputs gets only those. Every request of a batch is answered on its own: a bad one gets
-// an INVALID_ARG error naming what was wrong, the others their ranking.
+// MODEL/<version>/artifacts and reads these config parameters: step (what the model does,
+// below), threads (engine CPU threads per request, 0 = all cores), max_candidates (0 = no
+// limit), item_key, and candidates (how many items retrieval hands to the ranker unless the
+// request says). Steps:
+//   rank               a ranking request (shoprank/request.h) -> item_ids, scores  (default)
+//   retrieve           a recommendation request (shoprank/recommend_request.h)
+//                      -> candidate_items, the candidates' ids under the item key's name
+//   score_candidates   the request's columns and the candidates' ids -> candidate_scores
+//   rerank             candidate_items, candidate_scores, k and the diversity knobs
+//                      -> item_ids, scores
+// (the last three are the `recommend` ensemble's, over artifacts exported with retrieval).
+// A request that names its outputs gets only those. Every request of a batch is answered on
+// its own: a bad one gets an INVALID_ARG error naming what was wrong, the others theirs.
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -18,6 +26,8 @@
 
 #include "shoprank/io/json.h"
 #include "shoprank/ranker.h"
+#include "shoprank/recommend_request.h"
+#include "shoprank/recommender.h"
 #include "shoprank/request.h"
 #include "triton_api.h"
 
@@ -59,10 +69,24 @@ uint64_t now_ns() {  // Triton's statistics are on the steady clock
              std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+enum class Step { Rank, Retrieve, ScoreCandidates, Rerank };
+
+Step parse_step(const std::string& name) {
+  if (name == "rank") return Step::Rank;
+  if (name == "retrieve") return Step::Retrieve;
+  if (name == "score_candidates") return Step::ScoreCandidates;
+  if (name == "rerank") return Step::Rerank;
+  throw std::invalid_argument("parameter step: expected rank, retrieve, score_candidates or "
+                              "rerank, got \"" + name + "\"");
+}
+
 struct ServedModel {
   std::string name;
-  std::unique_ptr<Ranker> ranker;
+  Step step = Step::Rank;
+  std::unique_ptr<Ranker> ranker;            // rank
+  std::unique_ptr<Recommender> recommender;  // the recommend ensemble's steps
   RequestRules rules;
+  RecommendOptions defaults;
   int threads = 0;
 };
 
@@ -114,14 +138,28 @@ std::unique_ptr<ServedModel> load_model(TRITONBACKEND_Model* model) {
   served->name = name;
   const json::Value config = model_config(model);
   const std::string folder = std::string(location) + "/" + std::to_string(version) + "/artifacts";
-  served->ranker = std::make_unique<Ranker>(Ranker::load(folder));
-  served->rules = served->ranker->request_rules(integer_parameter(config, "max_candidates", 0));
-  served->rules.item_key = parameter(config, "item_key", served->rules.item_key);
+  served->step = parse_step(parameter(config, "step", "rank"));
   served->threads = static_cast<int>(integer_parameter(config, "threads", 0));
+  const int64_t max_candidates = integer_parameter(config, "max_candidates", 0);
+  const Ranker* ranker = nullptr;
+  std::string what;
+  if (served->step == Step::Rank) {
+    served->ranker = std::make_unique<Ranker>(Ranker::load(folder));
+    ranker = served->ranker.get();
+  } else {
+    served->recommender = std::make_unique<Recommender>(Recommender::load(folder));
+    ranker = &served->recommender->ranker();
+    served->defaults.candidates = integer_parameter(config, "candidates", 500);
+    served->defaults.threads = served->threads;
+    what = ", " + served->recommender->retriever().kind() + " retrieval over " +
+           std::to_string(served->recommender->retriever().items()) + " items";
+  }
+  served->rules = ranker->request_rules(max_candidates);
+  served->rules.item_key = parameter(config, "item_key", served->rules.item_key);
   log(TRITONSERVER_LOG_INFO,
-      "shoprank: model '" + served->name + "' version " + std::to_string(version) + ": " +
-          served->ranker->architecture() + ", " +
-          std::to_string(served->ranker->feature_names().size()) + " features, " +
+      "shoprank: model '" + served->name + "' version " + std::to_string(version) + " (" +
+          parameter(config, "step", "rank") + "): " + ranker->architecture() + ", " +
+          std::to_string(ranker->feature_names().size()) + " features" + what + ", " +
           std::to_string(served->threads) + " engine thread(s) per request, from " + folder);
   return served;
 }
@@ -198,20 +236,96 @@ void add_output(TRITONBACKEND_Request* request, TRITONBACKEND_Response* response
   std::copy(values.begin(), values.end(), static_cast<T*>(buffer));
 }
 
+// Text values as Triton lays BYTES out: each a 4-byte length, then its bytes.
+void add_output(TRITONBACKEND_Request* request, TRITONBACKEND_Response* response,
+                const char* name, const std::vector<std::string>& values) {
+  std::vector<char> laid_out;
+  for (const std::string& value : values) {
+    const auto length = static_cast<uint32_t>(value.size());
+    const char* bytes = reinterpret_cast<const char*>(&length);
+    laid_out.insert(laid_out.end(), bytes, bytes + sizeof length);
+    laid_out.insert(laid_out.end(), value.begin(), value.end());
+  }
+  if (!wanted(request, name)) return;
+  const int64_t shape[2] = {1, static_cast<int64_t>(values.size())};
+  TRITONBACKEND_Output* output = nullptr;
+  check(TRITONBACKEND_ResponseOutput(response, &output, name, TRITONSERVER_TYPE_BYTES, shape, 2));
+  void* buffer = nullptr;
+  TRITONSERVER_MemoryType memory = TRITONSERVER_MEMORY_CPU;
+  int64_t memory_id = 0;
+  check(TRITONBACKEND_OutputBuffer(output, &buffer, laid_out.size(), &memory, &memory_id));
+  if (memory != TRITONSERVER_MEMORY_CPU && memory != TRITONSERVER_MEMORY_CPU_PINNED)
+    throw std::runtime_error(std::string(name) + ": output buffer not in host memory");
+  std::copy(laid_out.begin(), laid_out.end(), static_cast<char*>(buffer));
+}
+
+// Item ids in the item key's type: INT64 or BYTES.
+void add_ids(TRITONBACKEND_Request* request, TRITONBACKEND_Response* response, const char* name,
+             const RawColumn& ids) {
+  if (ids.type == InputType::String) add_output(request, response, name, ids.strings);
+  else add_output(request, response, name, TRITONSERVER_TYPE_INT64, ids.ints);
+}
+
 struct Timing {
   uint64_t exec_start = 0, compute_start = 0, compute_end = 0, exec_end = 0;
 };
 
-// Ranks one request into its response; throws what the client should be told.
+// Answers one request of the model's step into its response; throws what the client should
+// be told.
 void answer(const ServedModel& model, TRITONBACKEND_Request* request,
             TRITONBACKEND_Response* response, Timing& timing) {
   std::deque<std::string> joined;
-  RankRequest rank = read_request(model.rules, request_tensors(request, joined));
-  timing.compute_start = now_ns();
-  const Ranked best = model.ranker->rank(std::move(rank), model.threads);
-  timing.compute_end = now_ns();
-  add_output(request, response, "item_ids", TRITONSERVER_TYPE_INT64, best.ids);
-  add_output(request, response, "scores", TRITONSERVER_TYPE_FP32, best.scores);
+  const WireTensors tensors = request_tensors(request, joined);
+  const Recommender* recommender = model.recommender.get();
+  switch (model.step) {
+    case Step::Rank: {
+      RankRequest rank = read_request(model.rules, tensors);
+      timing.compute_start = now_ns();
+      const Ranked best = model.ranker->rank(std::move(rank), model.threads);
+      timing.compute_end = now_ns();
+      add_output(request, response, "item_ids", TRITONSERVER_TYPE_INT64, best.ids);
+      add_output(request, response, "scores", TRITONSERVER_TYPE_FP32, best.scores);
+      return;
+    }
+    case Step::Retrieve: {
+      const RecommendRequest r = read_recommend_request(*recommender, tensors, model.defaults,
+                                                        model.rules.max_candidates);
+      timing.compute_start = now_ns();
+      const Retrieved found = recommender->retrieve(r.request, r.exclude, r.k,
+                                                    r.options.candidates, model.threads);
+      const RawColumn ids = recommender->retriever().ids(found.items);
+      timing.compute_end = now_ns();
+      add_output(request, response, wire::kCandidateItems.c_str(), TRITONSERVER_TYPE_INT64,
+                 found.items);
+      add_ids(request, response, recommender->retriever().item_key().c_str(), ids);
+      return;
+    }
+    case Step::ScoreCandidates: {
+      RawBatch columns = read_request(RequestRules{recommender->request_inputs(), "", 0},
+                                      tensors, /*with_k=*/false).batch;
+      RawColumn ids = read_column(recommender->retriever().item_key(),
+                                  recommender->retriever().item_key_type(), tensors);
+      timing.compute_start = now_ns();
+      const std::vector<float> scores =
+          recommender->score(std::move(columns), std::move(ids), model.threads);
+      timing.compute_end = now_ns();
+      add_output(request, response, wire::kCandidateScores.c_str(), TRITONSERVER_TYPE_FP32,
+                 scores);
+      return;
+    }
+    case Step::Rerank: {
+      const ScoredCandidates candidates = read_scored_candidates(tensors);
+      const RecommendRequest r = read_recommend_request(*recommender, tensors, model.defaults,
+                                                        model.rules.max_candidates);
+      timing.compute_start = now_ns();
+      const Recommended best = recommender->rerank(candidates.items, candidates.scores, r.k,
+                                                   r.options);
+      timing.compute_end = now_ns();
+      add_ids(request, response, "item_ids", best.ids);
+      add_output(request, response, "scores", TRITONSERVER_TYPE_FP32, best.scores);
+      return;
+    }
+  }
 }
 
 void execute(TRITONBACKEND_ModelInstance* instance, const ServedModel& model,

@@ -4,9 +4,13 @@
     client.ready()                                       # True once every model is loaded
     ids, scores = client.rank({"user_id": 7, "timestamp": now, "device": "app"},
                               [12, 40, 41, 99], k=2)    # the k best, best first
+    ids, scores = client.recommend({"user_id": 7, "timestamp": now, "device": "app"},
+                                   k=10, exclude=[12])  # from the whole catalogue
 
 The request is the same as ``shoprank.Ranker.rank``'s: the user's columns (one value
-each) and the candidates (item ids, or a dict of columns), and the answer is too. The
+each) and the candidates (item ids, or a dict of columns), and the answer is too;
+``recommend`` asks the `recommend` ensemble (retrieval, ranking, diversity re-rank) as
+``shoprank.Recommender.recommend`` asks the engine in-process. The
 columns' types come from the served model's config, so values are sent as it reads them.
 A request that finds no server (refused, reset: tritonserver restarting under
 ``shoprank serve``) is sent again for up to ``retry_for_s`` seconds: ranking is idempotent.
@@ -23,6 +27,7 @@ from shoprank.ranker.raw import request_columns
 from shoprank.serving import wire
 
 PROTOCOLS = ("grpc", "http")
+RECOMMEND_MODEL = "recommend"
 
 
 class RankError(RuntimeError):
@@ -53,6 +58,7 @@ class RankClient:
         self._module = module
         self._inputs: dict[str, str] | None = None
         self._item_key: str | None = None
+        self._recommend: tuple | None = None  # request inputs, item key type, label columns
 
     def ready(self) -> bool:
         """True when the server is up and the model is loaded."""
@@ -61,20 +67,25 @@ class RankClient:
         except Exception:  # refused, reset, timed out: not ready
             return False
 
-    def _describe(self) -> None:
-        if self._inputs is not None:
-            return
+    def _parameters(self, model: str, needed: str) -> dict[str, str]:
+        """The config parameters shoprank export-triton wrote for the model."""
         try:
-            config = self._retrying(lambda: self._client.get_model_config(self.model))
+            config = self._retrying(lambda: self._client.get_model_config(model))
         except RankError as error:
-            raise RankError(f"{self.url}: cannot read model {self.model!r}'s config: "
+            raise RankError(f"{self.url}: cannot read model {model!r}'s config: "
                             f"{error}") from None
         config = config.get("config", config) if isinstance(config, dict) else \
             _grpc_config_dict(config)
         parameters = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        if "raw_inputs" not in parameters:
-            raise RankError(f"model {self.model!r} was not written by shoprank export-triton "
-                            f"(its config has no raw_inputs)")
+        if needed not in parameters:
+            raise RankError(f"model {model!r} was not written by shoprank export-triton "
+                            f"(its config has no {needed})")
+        return parameters
+
+    def _describe(self) -> None:
+        if self._inputs is not None:
+            return
+        parameters = self._parameters(self.model, "raw_inputs")
         self._inputs = wire.parse_inputs(parameters["raw_inputs"])
         self._item_key = parameters.get("item_key") or None
 
@@ -88,13 +99,52 @@ class RankClient:
 
     def rank(self, user: dict, candidates, k: int):
         """(item ids, scores) of the k best candidates, best first."""
-        tensors = self.request_tensors(user, candidates, k)
+        return self._infer(self.model, self.request_tensors(user, candidates, k))
+
+    def recommend_tensors(self, user: dict, k: int, **options) -> dict[str, np.ndarray]:
+        """The recommendation request's tensors, as recommend() sends them."""
+        if self._recommend is None:
+            parameters = self._parameters(RECOMMEND_MODEL, "request_inputs")
+            self._recommend = (wire.parse_inputs(parameters["request_inputs"]),
+                               parameters["item_key_type"],
+                               [c for c in parameters.get("labels", "").split(",") if c])
+        inputs, item_key_type, labels = self._recommend
+        unknown = sorted(set(options.get("caps") or {}) - set(labels))
+        if unknown:
+            raise ValueError(f"caps: no labels for item column(s) {unknown} (the served model "
+                             f"caps by: {', '.join(labels) or 'no column'})")
+        if not isinstance(user, dict):
+            raise TypeError(f"user: expected a dict of the request's columns, got "
+                            f"{type(user).__name__}")
+        unknown = sorted(set(user) - set(inputs))
+        if unknown:
+            raise ValueError(f"request column(s) {unknown}: a recommendation request carries "
+                             f"only the request's own columns ({', '.join(inputs)})")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"k: expected an integer, got {type(k).__name__}")
+        return wire.encode_recommend(inputs, item_key_type, user, k, **options)
+
+    def recommend(self, user: dict, k: int, *, exclude=(), candidates: int | None = None,
+                  relevance_weight: float | None = None, caps: dict | None = None):
+        """(item ids, scores) of the k best items of the whole catalogue for the request's
+        user, best first, from the `recommend` ensemble; the options are those of
+        shoprank.Recommender.recommend (None: the server's defaults)."""
+        tensors = self.recommend_tensors(user, k, exclude=exclude, candidates=candidates,
+                                         relevance_weight=relevance_weight, caps=caps)
+        return self._infer(RECOMMEND_MODEL, tensors)
+
+    def _infer(self, model: str, tensors: dict):
         inputs = wire.infer_inputs(self._module, tensors)
         outputs = [self._module.InferRequestedOutput(n) for n in (wire.ITEM_IDS, wire.SCORES)]
         deadline = {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
-        result = self._retrying(lambda: self._client.infer(self.model, inputs, outputs=outputs,
+        result = self._retrying(lambda: self._client.infer(model, inputs, outputs=outputs,
                                                            **deadline))
-        return result.as_numpy(wire.ITEM_IDS)[0], result.as_numpy(wire.SCORES)[0]
+        ids = result.as_numpy(wire.ITEM_IDS)[0]
+        if ids.dtype == np.object_:  # text ids arrive as bytes
+            ids = np.array([i.decode("utf-8") for i in ids], dtype=object)
+        else:  # (HTTP gives an empty answer as float64)
+            ids = ids.astype(np.int64, copy=False)
+        return ids, result.as_numpy(wire.SCORES)[0].astype(np.float32, copy=False)
 
     def _retrying(self, send):
         """send() until it is answered, or it fails other than by finding no server, or

@@ -7,6 +7,10 @@ latency: it runs in shoprank's C++ Triton backend, inside the server's process).
 others are Python-backend models calling the native engine. Each reads the artifacts of
 shoprank export, copied into its version folder. With an existing REPO, --version N adds
 version N beside the served one (load it with the server's model control).
+
+Artifacts exported with a retrieval model (shoprank export --retrieval) also get the
+`recommend` ensemble: retrieve (the whole catalogue, exclusions skipped) -> score_candidates
+(the ranker) -> rerank (top-k, or the diversity re-rank), each step in the C++ backend.
 """
 
 from __future__ import annotations
@@ -31,7 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="engine CPU threads per instance, 0 = all cores (default 1)")
     parser.add_argument("--max-candidates", type=int, default=100_000,
-                        help="candidates one request may carry (default 100000)")
+                        help="candidates one request may carry, and items a recommendation "
+                             "request may exclude (default 100000)")
+    parser.add_argument("--candidates", type=int, default=500,
+                        help="recommend: items retrieval hands to the ranker when a request "
+                             "does not say (default 500)")
     parser.add_argument("--baseline", metavar="MODEL_DIR",
                         help="also serve the Merlin path (NVTabular + TensorFlow in the model) "
                              "of this trained model as 'baseline', for benchmarks")
@@ -46,7 +54,7 @@ def run(args: argparse.Namespace, say) -> dict:
                              max_queue_delay_us=args.max_queue_delay_us,
                              dynamic_batching=not args.no_dynamic_batching,
                              instances=args.instances, threads=args.threads,
-                             max_candidates=args.max_candidates)
+                             max_candidates=args.max_candidates, candidates=args.candidates)
     result = export_triton(args.artifacts, args.repo, options, version=args.version,
                            overwrite=args.overwrite, baseline=args.baseline)
     say(f"wrote version {result['version']} of {', '.join(result['models'])} "

@@ -6,6 +6,12 @@
     REPO/ensemble/config.pbtxt, 1/                          transform -> score -> select
     REPO/ranker/config.pbtxt, 1/artifacts/                  the three in one call, in
                                                             the shoprank C++ backend
+  and, for artifacts exported with a retrieval model (shoprank export --retrieval), the
+  recommendation chain, every step in the shoprank backend:
+    REPO/retrieve/...           the request (user id, exclude, k) -> candidate_items + ids
+    REPO/score_candidates/...   the request's columns + the candidates' ids -> scores
+    REPO/rerank/...             candidates, scores, k, diversity knobs -> item_ids, scores
+    REPO/recommend/             retrieve -> score_candidates -> rerank
 
 Every config is generated here from the artifacts (their raw inputs and model features);
 each version folder carries its own copy of the artifacts (hard links where the file
@@ -22,6 +28,7 @@ from pathlib import Path
 from shoprank.serving import wire
 
 STEPS = ("transform", "score", "select", "ranker", "ensemble")
+RECOMMEND_STEPS = ("retrieve", "score_candidates", "rerank", "recommend")
 # The Python-backend models (serving/triton_models.py); `ranker` runs in the shoprank
 # backend instead (csrc/triton: the engine inside the server's process, no stub).
 _MODEL_CLASS = {"transform": "TransformStep", "score": "ScoreStep", "select": "SelectStep",
@@ -38,11 +45,15 @@ class ServingOptions:
     instances: int = 1                  # model instances per step (Python: stub processes)
     threads: int = 1                    # engine CPU threads per instance (0: all cores)
     max_candidates: int = 100_000       # candidates per request; more is an error
+    candidates: int = 500               # recommend: retrieved and ranked unless a request says
 
     def check(self) -> None:
-        for name in ("max_batch_size", "instances", "max_candidates"):
+        for name in ("max_batch_size", "instances", "max_candidates", "candidates"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.candidates > self.max_candidates:
+            raise ValueError(f"candidates ({self.candidates}) must be <= max_candidates "
+                             f"({self.max_candidates})")
         for name in ("max_queue_delay_us", "threads"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -66,22 +77,34 @@ def export_triton(artifacts, repo, options: ServingOptions = ServingOptions(), *
     artifacts, repo = Path(artifacts), Path(repo)
     ranker = shoprank.Ranker.load(artifacts)  # checks the artifacts before anything is written
     _check_names(ranker)
+    recommender = shoprank.Recommender.load(artifacts) if _has_retrieval(artifacts) else None
     if baseline is not None:
         from shoprank.models.folders import model_folder
 
         baseline = model_folder(baseline).resolve()
     if repo.exists() and (repo / "ensemble").is_dir() and not overwrite:
-        taken = [m for m in STEPS if (repo / m / str(version)).exists()]
+        taken = [m for m in STEPS + RECOMMEND_STEPS if (repo / m / str(version)).exists()]
         if taken:
             raise FileExistsError(f"{repo}: version {version} exists already for {taken} "
                                   f"(choose another --version, or --overwrite the repository)")
         _write_models(repo, ranker, artifacts, options, version, baseline)
+        if recommender:
+            _write_recommend(repo, recommender, artifacts, options, version)
     else:
         with output_folder(repo, overwrite=overwrite) as tmp:
             _write_models(tmp, ranker, artifacts, options, version, baseline)
-    models = list(STEPS) + (["baseline"] if baseline else [])
+            if recommender:
+                _write_recommend(tmp, recommender, artifacts, options, version)
+    models = list(STEPS) + (["baseline"] if baseline else []) + \
+        (list(RECOMMEND_STEPS) if recommender else [])
     return {"repo": str(repo), "version": version, "models": models,
             "architecture": ranker.architecture, "options": options.__dict__}
+
+
+def _has_retrieval(artifacts: Path) -> bool:
+    import json
+
+    return "retrieval" in json.loads((artifacts / "ranker.json").read_text())
 
 
 def _check_names(ranker) -> None:
@@ -141,6 +164,49 @@ def _write_models(repo: Path, ranker, artifacts: Path, options: ServingOptions,
     (repo / "ensemble" / "config.pbtxt").write_text(
         _ensemble_config(anything + [k_optional], answer, features,
                          ranker.item_key, options) + _parameters_text(described))
+
+
+def _write_recommend(repo: Path, recommender, artifacts: Path, options: ServingOptions,
+                     version: int) -> None:
+    """The recommendation chain's three steps (the shoprank backend, each with its own copy
+    of the artifacts) and the `recommend` ensemble over them."""
+    ids_type = wire.TRITON_TYPES[recommender.item_key_type]
+    item_key = recommender.item_key
+    request = [_tensor(name, kind, optional=True)
+               for name, kind, _ in wire.input_tensors(recommender.inputs)]
+    one = dict(dims=1, optional=True)
+    k = _tensor(wire.K, "INT64", **one)
+    exclude = _tensor(wire.EXCLUDE, ids_type, optional=True)
+    candidates = _tensor(wire.CANDIDATES, "INT64", **one)
+    knobs = [_tensor(wire.RELEVANCE_WEIGHT, "FP32", **one)] + [
+        _tensor(wire.MAX_PER + column, "INT64", **one) for column in recommender.label_columns]
+    items, ids = _tensor(wire.CANDIDATE_ITEMS, "INT64"), _tensor(item_key, ids_type)
+    scores = _tensor(wire.CANDIDATE_SCORES, "FP32")
+    answer = [_tensor(wire.ITEM_IDS, ids_type), _tensor(wire.SCORES, "FP32")]
+    user = [t for t in request if t["name"] == recommender.user_key]
+    models = {  # the steps' inputs are optional too: each names what is missing
+        "retrieve": (user + [exclude, k, candidates], [items, ids]),
+        "score_candidates": (request + [{**ids, "optional": True}], [scores]),
+        "rerank": ([items, scores, k] + knobs, answer),
+    }
+    parameters = {"threads": options.threads, "max_candidates": options.max_candidates,
+                  "candidates": options.candidates}
+    for name, (inputs, outputs) in models.items():
+        folder = repo / name / str(version)
+        folder.mkdir(parents=True)
+        _link_tree(artifacts, folder / "artifacts")
+        (repo / name / "config.pbtxt").write_text(_model_config(
+            name, inputs, outputs, options, {"step": name, **parameters}))
+    names = {step: [t["name"] for t in ins] for step, (ins, _) in models.items()}
+    chain = [(step, names[step], [t["name"] for t in models[step][1]]) for step in models]
+    described = {"request_inputs": wire.describe_inputs(recommender.inputs),
+                 "user_key": recommender.user_key, "item_key": item_key,
+                 "item_key_type": recommender.item_key_type,
+                 "labels": ",".join(recommender.label_columns), **parameters}
+    (repo / "recommend" / str(version)).mkdir(parents=True)
+    (repo / "recommend" / "config.pbtxt").write_text(
+        _chain_config("recommend", request + [exclude, k, candidates] + knobs, answer,
+                      options, chain) + _parameters_text(described))
 
 
 def _described(ranker) -> dict:
@@ -208,21 +274,27 @@ def _parameters_text(parameters: dict) -> str:
 
 
 def _ensemble_config(inputs, outputs, features, item_key, options: ServingOptions) -> str:
+    raw = [t["name"] for t in inputs if t["name"] != wire.K]
+    feature_names = [t["name"] for t in features]
+    select_in = [wire.CANDIDATE_SCORES, wire.K] + ([item_key] if item_key else [])
+    return _chain_config("ensemble", inputs, outputs, options, [
+        ("transform", raw, feature_names),
+        ("score", feature_names, [wire.CANDIDATE_SCORES]),
+        ("select", select_in, [wire.ITEM_IDS, wire.SCORES])])
+
+
+def _chain_config(name, inputs, outputs, options: ServingOptions, steps) -> str:
+    """An ensemble of steps (model, input names, output names); the tensors keep their names."""
     def step(model, ins, outs):
         maps = "".join(f'      input_map {{ key: "{n}" value: "{n}" }}\n' for n in ins)
         maps += "".join(f'      output_map {{ key: "{n}" value: "{n}" }}\n' for n in outs)
         return f'    {{\n      model_name: "{model}"\n      model_version: -1\n{maps}    }}'
 
-    raw = [t["name"] for t in inputs if t["name"] != wire.K]
-    feature_names = [t["name"] for t in features]
-    select_in = [wire.CANDIDATE_SCORES, wire.K] + ([item_key] if item_key else [])
-    steps = [step("transform", raw, feature_names),
-             step("score", feature_names, [wire.CANDIDATE_SCORES]),
-             step("select", select_in, [wire.ITEM_IDS, wire.SCORES])]
     return (f'# Generated by shoprank export-triton; regenerate it rather than edit it.\n'
-            f'name: "ensemble"\nplatform: "ensemble"\nmax_batch_size: {options.max_batch_size}\n'
+            f'name: "{name}"\nplatform: "ensemble"\nmax_batch_size: {options.max_batch_size}\n'
             + _io_text(inputs, outputs)
-            + "ensemble_scheduling {\n  step [\n" + ",\n".join(steps) + "\n  ]\n}\n")
+            + "ensemble_scheduling {\n  step [\n" + ",\n".join(step(*s) for s in steps)
+            + "\n  ]\n}\n")
 
 
 def _link_tree(source: Path, target: Path) -> None:

@@ -29,6 +29,9 @@ LENGTHS = "__lengths"
 K = "k"
 ITEM_IDS, SCORES = "item_ids", "scores"
 CANDIDATE_SCORES = "candidate_scores"
+# a recommendation request (engine/include/shoprank/recommend_request.h)
+EXCLUDE, CANDIDATES, RELEVANCE_WEIGHT = "exclude", "candidates", "relevance_weight"
+MAX_PER, CANDIDATE_ITEMS = "max_per_", "candidate_items"
 FEATURE, OFFSETS = "feature__", "__offsets"
 
 
@@ -76,6 +79,26 @@ def encode_request(inputs: dict[str, str], user: dict, candidates: dict, k: int)
     for name, value in user.items():
         tensors.update(encode_column(name, inputs[name], [value]))
     tensors[K] = np.array([[k]], np.int64)
+    return tensors
+
+
+def encode_recommend(inputs: dict[str, str], item_key_type: str, user: dict, k: int, *,
+                     exclude=(), candidates=None, relevance_weight=None, caps=None) -> dict:
+    """A recommendation request's tensors (engine/include/shoprank/recommend_request.h): the
+    request's columns (one value each), exclude, k and the optional knobs."""
+    tensors = {}
+    for name, value in user.items():
+        tensors.update(encode_column(name, inputs[name], [value]))
+    excluded = list(exclude)
+    if excluded:  # none sent is the same as an empty list
+        tensors.update({EXCLUDE: encode_column(EXCLUDE, item_key_type, excluded)[EXCLUDE]})
+    tensors[K] = np.array([[k]], np.int64)
+    if candidates is not None:
+        tensors[CANDIDATES] = np.array([[candidates]], np.int64)
+    if relevance_weight is not None:
+        tensors[RELEVANCE_WEIGHT] = np.array([[relevance_weight]], np.float32)
+    for column, most in (caps or {}).items():
+        tensors[MAX_PER + column] = np.array([[most]], np.int64)
     return tensors
 
 
