@@ -1,5 +1,6 @@
 """The real Triton Inference Server (from the nvidia-pytriton wheel) on free loopback
-ports, serving a trained DLRM: the ensemble and the one-step ranker model, over gRPC and
+ports (tests/serving/conftest.py's `served`), serving a trained DLRM: the ensemble and the
+one-step ranker model, over gRPC and
 HTTP, answer exactly as the in-process Ranker on fresh random requests (ids equal, scores
 within 1e-6); bad requests get an error naming what was wrong and the server serves the
 next one; the server always stops, even when a test fails."""
@@ -13,23 +14,11 @@ import pytest
 
 from shoprank.client import RankClient, RankError
 from shoprank.serving import wire
-from tests.serving.running import running_server
 
 pytest.importorskip("merlin.models")
 pytest.importorskip("pytriton")
 
 PROTOCOLS_AND_MODELS = [(p, m) for p in ("grpc", "http") for m in ("ensemble", "ranker")]
-
-
-@pytest.fixture(scope="module")
-def served(dlrm, tmp_path_factory):
-    """(TritonServer, in-process Ranker, world) for the module; stopped at its end."""
-    ranker, _, world = dlrm
-    repo = tmp_path_factory.mktemp("serving") / "repo"
-    with running_server(world / "dlrm-artifacts", repo, max_candidates=5_000,
-                        baseline=world / "dlrm") as server:
-        yield server, ranker, world
-    assert server.process is None
 
 
 def client_for(server, protocol, model):
