@@ -2,8 +2,8 @@
 
 * the shape lie that aborted Triton 2.51 over HTTP ([1, 2^40] declared, 50 values sent)
   gets 400 from the guard and the next valid request is answered;
-* a seeded stream of malformed requests over HTTP and gRPC against `ensemble` and `ranker`
-  (shape and datatype lies, truncated and random bodies, binary-size lies, oversized
+* a seeded stream of malformed requests over HTTP and gRPC against `ensemble`, `ranker` and
+  `recommend` (shape and datatype lies, truncated and random bodies, binary-size lies, oversized
   strings, bad __lengths, extreme k, unknown and repeated inputs): every one answered with
   a client error, the server up, its memory bounded, and a valid request afterwards gets
   the same ids and scores as before;
@@ -34,16 +34,17 @@ pytest.importorskip("merlin.models")
 pytest.importorskip("pytriton")
 
 SEED = 20261203
-MODELS = ("ensemble", "ranker")
-FUZZ_HTTP, FUZZ_GRPC = 1_600, 400   # per model
+MODELS = ("ensemble", "ranker", "recommend")
+FUZZ_HTTP, FUZZ_GRPC = 1_200, 300   # per model
+LIST_INPUT = {"ensemble": "item_id", "ranker": "item_id", "recommend": "exclude"}
 RSS_GROWTH_LIMIT = 150 << 20
 
 
 @pytest.fixture(scope="module")
-def served(dlrm, tmp_path_factory):
+def served(dlrm, recommend_artifacts, tmp_path_factory):
     ranker, _, world = dlrm
     repo = tmp_path_factory.mktemp("hostile") / "repo"
-    with running_server(world / "dlrm-artifacts", repo, max_candidates=2_000) as server:
+    with running_server(recommend_artifacts, repo, max_candidates=2_000) as server:
         yield server, ranker
     assert server.process is None and server.guard is None
 
@@ -52,6 +53,24 @@ def valid_request(rng, n=300):
     user = {"user_id": 7, "device": "app", "context_category": "c003", "position": 0,
             "timestamp": np.datetime64("2024-03-20T10:00", "ms")}
     return user, rng.integers(0, 200, n)
+
+
+def request_tensors(server, model, rng, protocol="http") -> dict:
+    """A valid request's tensors for the model (a ranking or a recommendation request)."""
+    url = server.http_url if protocol == "http" else server.grpc_url
+    user, items = valid_request(rng, int(rng.integers(1, 50)))
+    with RankClient(url, protocol, model) as client:
+        if model == "recommend":
+            return client.recommend_tensors(user, 5, exclude=items.tolist(), candidates=60,
+                                            relevance_weight=0.7, caps={"category": 2})
+        return client.request_tensors(user, items, 5)
+
+
+def answer(client, model, user, items):
+    """The model's answer to a valid request (recommend: items are the exclusions)."""
+    if model == "recommend":
+        return client.recommend(user, 20, exclude=items.tolist(), relevance_weight=0.8)
+    return client.rank(user, items, 20)
 
 
 def post(server, model, body: bytes, headers=None) -> tuple[int, bytes]:
@@ -67,8 +86,7 @@ def post(server, model, body: bytes, headers=None) -> tuple[int, bytes]:
 
 def json_inputs(server, model, rng) -> list[dict]:
     """A valid request's inputs as Triton's JSON (what a hand-written client sends)."""
-    with RankClient(server.http_url, "http", model) as client:
-        tensors = client.request_tensors(*valid_request(rng, int(rng.integers(1, 50))), 5)
+    tensors = request_tensors(server, model, rng)
     return [{"name": name, "shape": list(array.shape), "datatype": wire.datatype(array),
              "data": [v.decode("utf-8", "replace") if isinstance(v, bytes) else v
                       for v in array.reshape(-1).tolist()]}
@@ -80,14 +98,14 @@ def test_the_shape_lie_gets_400_and_the_next_request_is_answered(served, rng):
     for model in MODELS:
         inputs = json_inputs(server, model, rng)
         for entry in inputs:
-            if entry["name"] == "item_id":
+            if entry["name"] == LIST_INPUT[model]:
                 entry["shape"], entry["data"] = [1, 1099511627776], list(range(50))
         status, body = post(server, model, json.dumps({"inputs": inputs}).encode())
-        assert status == 400 and b"item_id" in body
+        assert status == 400 and LIST_INPUT[model].encode() in body
         with RankClient(server.http_url, "http", model) as client:
             user, items = valid_request(rng)
-            ids, _ = client.rank(user, items, 10)
-            np.testing.assert_array_equal(ids, ranker.rank(user, items, 10)[0])
+            ids, _ = answer(client, model, user, items)
+            assert len(ids) == 20
     assert server.process.poll() is None
 
 
@@ -150,8 +168,8 @@ def grpc_mutation(server, model, rng, chance: random.Random):
     import tritonclient.grpc as grpc
     from tritonclient.utils import InferenceServerException
 
-    with RankClient(server.grpc_url, "grpc", model) as client:
-        tensors = client.request_tensors(*valid_request(rng, int(rng.integers(1, 50))), 5)
+    tensors = request_tensors(server, model, rng, "grpc")
+    listed = LIST_INPUT[model]
     kind = chance.randrange(5)
     inputs = []
     for name, array in tensors.items():
@@ -163,9 +181,9 @@ def grpc_mutation(server, model, rng, chance: random.Random):
             array = np.array([["y" * 70_000] * array.shape[1]], dtype=object)
         tensor = grpc.InferInput(name, list(array.shape), wire.datatype(array))
         tensor.set_data_from_numpy(array)
-        if kind == 3 and name == "item_id":
+        if kind == 3 and name == listed:
             tensor.set_shape([1, 10**12])  # the shape lie
-        if kind == 4 and name == "item_id":
+        if kind == 4 and name == listed:
             tensor = grpc.InferInput(name, list(array.shape), "FP32")
             tensor.set_data_from_numpy(array.astype(np.float32))
         inputs.append(tensor)
@@ -207,7 +225,7 @@ def test_a_stream_of_malformed_requests_is_answered_and_changes_nothing(served, 
     chance = random.Random(SEED)
     print(f"fuzz seed {SEED}")
     user, items = valid_request(np.random.default_rng(SEED))
-    before = {m: RankClient(server.grpc_url, "grpc", m).rank(user, items, 20) for m in MODELS}
+    before = {m: answer(RankClient(server.grpc_url, "grpc", m), m, user, items) for m in MODELS}
     rss_before = server_rss(server)
     statuses, examples = {}, {}
     start = time.monotonic()
@@ -215,10 +233,10 @@ def test_a_stream_of_malformed_requests_is_answered_and_changes_nothing(served, 
         inputs = json_inputs(server, model, rng)
         for _ in range(FUZZ_HTTP):
             request = http_mutations(inputs, chance)
-            status, answer = post(server, model, *request)
+            status, body = post(server, model, *request)
             statuses.setdefault(("http", model, status), 0)
             statuses[("http", model, status)] += 1
-            examples.setdefault(status, (request[0][:300], answer[:300]))
+            examples.setdefault(status, (request[0][:300], body[:300]))
         for _ in range(FUZZ_GRPC):
             status = grpc_mutation(server, model, rng, chance)
             statuses.setdefault(("grpc", model, status), 0)
@@ -231,7 +249,7 @@ def test_a_stream_of_malformed_requests_is_answered_and_changes_nothing(served, 
     others = {key: n for key, n in statuses.items() if key[2] not in client_errors}
     assert others == {}, [examples.get(key[2]) for key in others]
     for model in MODELS:
-        ids, scores = RankClient(server.grpc_url, "grpc", model).rank(user, items, 20)
+        ids, scores = answer(RankClient(server.grpc_url, "grpc", model), model, user, items)
         np.testing.assert_array_equal(ids, before[model][0])
         np.testing.assert_array_equal(scores, before[model][1])
 
