@@ -1,5 +1,5 @@
-"""shoprank demo end to end at a small size: generate -> etl -> train -> export + native
-rank -> Triton serving -> catalogue top-k, one report."""
+"""shoprank demo end to end at a small size: generate -> etl -> train -> two-tower -> export
++ native rank -> catalogue top-k -> Triton serving ending with recommendations, one report."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ pytest.importorskip("nvtabular")
 def test_demo_runs_every_stage(tmp_path, capsys):
     code = main(["demo", "--workdir", str(tmp_path / "demo"), "--log-rows", "20000",
                  "--log-users", "300", "--log-items", "200", "--items", "5000", "--users", "16",
-                 "--epochs", "1", "--candidates", "150", "--requests", "5", "--json"])
+                 "--epochs", "1", "--retrieval-epochs", "1", "--candidates", "150", "--requests", "5", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)
@@ -36,9 +36,15 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     assert all(r["same_as_in_process"] and r["max_score_difference"] < 1e-6 for r in served)
     assert all(load["requests"] > 0 and load["failed"] == 0
                for load in report["serving"]["throughput"])
+    recommended = report["serving"]["recommended"]  # the recommend ensemble, as in-process
+    assert [r["new_user"] for r in recommended] == [False, False, True]
+    assert all(r["same_as_in_process"] and r["max_score_difference"] < 1e-6 and
+               len(r["item_ids"]) == 20 for r in recommended)
+    assert 0 < report["retrieval"]["test"]["recall@100"] <= 1
     assert not _tritonserver_running(report["serving"]["repo"])
-    for stage in ("[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]", "report"):
+    for stage in (*(f"[{i}/7]" for i in range(1, 8)), "report"):
         assert stage in captured.err
+    assert captured.err.rstrip().splitlines()[-1].startswith("  recommend")  # it ends there
 
 
 def test_demo_rejects_bad_sizes(tmp_path, capsys):

@@ -424,8 +424,9 @@ def rewrite_tensors(source, folder, change):
     return folder
 
 
-@pytest.mark.xfail(strict=True, reason="engine/retrieval/retriever.cpp:51 keeps the train "
-                   "clicks as float32 (retriever.h:68): counts above 2**24 round together")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="engine/retrieval/"
+                   "retriever.cpp:51 keeps the train clicks as float32 (retriever.h:68): "
+                   "counts above 2**24 round together")
 def test_the_most_clicked_item_wins_above_float32_precision(recommend_artifacts, tmp_path):
     def clicks(tensors):
         tensors["retrieval/item_train_clicks"][:] = 0

@@ -3,12 +3,16 @@
 Stages: generate click logs with planted behaviour (shoprank generate), turn them into
 features with NVTabular (shoprank etl: fit on the train window, transform every split),
 train a DLRM on them and evaluate it on the test split, its AUC beside the oracle's
-(shoprank train), export it for the native engine and rank one request's candidates with
-it, its latency and results beside the Merlin path's (NVTabular + TensorFlow), serve it
-with Triton Inference Server (shoprank export-triton + serve: the ensemble and the one-step
-ranker model) and send it real client requests over gRPC and HTTP, their answers checked
-against the in-process engine, then stop the server; and last rank a synthetic catalogue (item vectors) for users (query vectors), bought items excluded, with
-every top-k backend this machine can run, each checked against the NumPy reference.
+(shoprank train), train a two-tower retrieval model on the same features, its recall@100
+beside the popularity peer's (shoprank train --model two-tower), export both for the
+native engine and rank one request's candidates, its latency and results beside the
+Merlin path's (NVTabular + TensorFlow), rank a synthetic catalogue (item vectors) for users
+(query vectors), bought items excluded, with every top-k backend this machine can run,
+each checked against the NumPy reference; and last serve it all with Triton Inference
+Server (shoprank export-triton + serve: the ensemble, the one-step ranker model and the
+recommend ensemble), send real client requests over gRPC and HTTP, their answers checked
+against the in-process engine, and end with the top items the recommend ensemble gives a
+few users (one of them new), checked against the in-process chain; then stop the server.
 Everything is written under --workdir.
 """
 
@@ -33,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-users", type=int, default=5_000, help="users in the logs")
     parser.add_argument("--log-items", type=int, default=2_000, help="items in the logs")
     parser.add_argument("--epochs", type=int, default=2, help="DLRM training epochs (default 2)")
+    parser.add_argument("--retrieval-epochs", type=int, default=3,
+                        help="two-tower training epochs at most (default 3)")
     parser.add_argument("--candidates", type=int, default=1_000,
                         help="candidates of the request the native engine ranks (default 1000)")
     parser.add_argument("--requests", type=int, default=50,
@@ -46,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, say) -> dict:
     for name in ("items", "users", "dim", "log_rows", "log_users", "log_items", "epochs",
-                 "candidates", "requests"):
+                 "retrieval_epochs", "candidates", "requests"):
         if getattr(args, name) < 1:
             flag = name.replace("_", "-")
             raise ValueError(f"--{flag} must be >= 1, got {getattr(args, name)}")
@@ -58,11 +64,14 @@ def run(args: argparse.Namespace, say) -> dict:
     logs = generate_logs(args, workdir / "logs", say)
     features = build_features(workdir / "logs" / "logs.json", workdir / "features", say)
     model = train_model(args, workdir / "features", workdir / "model", say)
-    engine = rank_request(args, Path(model["model_dir"]), workdir / "ranker", say)
-    serving = serve_requests(args, Path(model["model_dir"]), workdir, say)
+    retrieval = train_two_tower(args, workdir / "features", workdir / "two-tower", say)
+    engine = rank_request(args, Path(model["model_dir"]), workdir / "two-tower",
+                          workdir / "ranker", say)
     ranking = rank_catalogue(args, say)
+    serving = serve_requests(args, Path(model["model_dir"]), workdir, say)
     report = {"build": info, "workdir": str(workdir), "logs": logs, "features": features,
-              "model": model, "engine": engine, "serving": serving, "ranking": ranking}
+              "model": model, "retrieval": retrieval, "engine": engine, "ranking": ranking,
+              "serving": serving}
     say(format_report(report))
     return report
 
@@ -70,7 +79,7 @@ def run(args: argparse.Namespace, say) -> dict:
 def generate_logs(args, out: Path, say) -> dict:
     from shoprank.data import generate
 
-    say(f"[1/6] generating {args.log_rows:,} impressions ({args.log_users:,} users, "
+    say(f"[1/7] generating {args.log_rows:,} impressions ({args.log_users:,} users, "
         f"{args.log_items:,} items) into {out}")
     start = time.perf_counter()
     result = generate(out, users=args.log_users, items=args.log_items, rows=args.log_rows,
@@ -83,7 +92,7 @@ def generate_logs(args, out: Path, say) -> dict:
 def build_features(config: Path, out: Path, say) -> dict:
     from shoprank.etl import run_etl
 
-    say(f"[2/6] NVTabular feature pipeline -> {out}")
+    say(f"[2/7] NVTabular feature pipeline -> {out}")
     summary = run_etl(config, out, overwrite=True, say=lambda line: say("      " + line))
     say(f"      {summary['seconds']:.1f} s on the {summary['device'].upper()}; "
         f"{len(summary['output_columns'])} output columns")
@@ -95,7 +104,7 @@ def train_model(args, features: Path, out: Path, say) -> dict:
     from shoprank.models.evaluate import evaluate
     from shoprank.models.settings import train_with_settings
 
-    say(f"[3/6] training DLRM (Merlin Models, fused embeddings) for {args.epochs} epochs")
+    say(f"[3/7] training DLRM (Merlin Models, fused embeddings) for {args.epochs} epochs")
     result = train_with_settings(features, out, {"epochs": args.epochs, "seed": args.seed},
                                  overwrite=True, progress=False,
                                  say=lambda line: say("      " + line))
@@ -105,14 +114,26 @@ def train_model(args, features: Path, out: Path, say) -> dict:
                                          "samples_per_second", "test")}
 
 
-def rank_request(args, model_dir: Path, out: Path, say) -> dict:
+def train_two_tower(args, features: Path, out: Path, say) -> dict:
+    from shoprank.models.retrieval import train_retrieval
+
+    say(f"[4/7] training a two-tower retrieval model (Merlin Models, in-batch negatives) for "
+        f"at most {args.retrieval_epochs} epochs")
+    record = train_retrieval(features, out, kind="two-tower", epochs=args.retrieval_epochs,
+                             seed=args.seed, overwrite=True, progress=False,
+                             say=lambda line: say("      " + line))
+    return {key: record[key] for key in ("kind", "dim", "seconds", "test", "popularity")}
+
+
+def rank_request(args, model_dir: Path, retrieval: Path, out: Path, say) -> dict:
     from shoprank.export.artifacts import export_ranker
     from shoprank.data.sample_request import sample_request
     from shoprank.models.merlin_ranker import MerlinRanker
 
-    exported = export_ranker(model_dir, out, overwrite=True)
-    say(f"[4/6] exported the ranker to {out} ({exported['bytes'] / 2**20:.1f} MiB); ranking "
-        f"{args.candidates:,} candidates of one request, native engine vs the Merlin path")
+    exported = export_ranker(model_dir, out, retrieval=retrieval, overwrite=True)
+    say(f"[5/7] exported the ranker and the retrieval model to {out} "
+        f"({exported['bytes'] / 2**20:.1f} MiB); ranking {args.candidates:,} candidates of "
+        "one request, native engine vs the Merlin path")
     native, python = shoprank.Ranker.load(out), MerlinRanker(model_dir)
     user, candidates = sample_request(model_dir, args.candidates, args.seed)
     ids, scores = native.rank(user, candidates, args.k)
@@ -148,7 +169,7 @@ def serve_requests(args, model_dir: Path, workdir: Path, say) -> dict:
 
     repo, log = workdir / "triton", workdir / "triton.log"
     export_triton(workdir / "ranker", repo, overwrite=True)
-    say(f"[5/6] serving {repo} with Triton Inference Server (log: {log}); {args.requests} "
+    say(f"[7/7] serving {repo} with Triton Inference Server (log: {log}); {args.requests} "
         f"requests of {args.candidates:,} candidates per model and protocol")
     user, candidates = sample_request(model_dir, args.candidates, args.seed + 1)
     expected_ids, expected_scores = shoprank.Ranker.load(workdir / "ranker").rank(
@@ -186,9 +207,41 @@ def serve_requests(args, model_dir: Path, workdir: Path, say) -> dict:
                 f"{load['requests_per_second']:.0f} requests/s "
                 f"({load['requests_per_second'] * args.candidates:,.0f} candidates/s), "
                 f"{load['failed']} failed")
+        recommended = recommend_for_users(args, server, workdir / "ranker", user, say)
     say("      server stopped")
     return {"repo": str(repo), "candidates": args.candidates, "k": args.k, "requests": rows,
-            "throughput": loads}
+            "throughput": loads, "recommended": recommended}
+
+
+def recommend_for_users(args, server, artifacts: Path, user: dict, say) -> list[dict]:
+    """The recommend ensemble's top items for three users (the last one new), over gRPC,
+    each checked against the in-process chain."""
+    from shoprank.client import RankClient
+
+    recommender = shoprank.Recommender.load(artifacts)
+    user = {**user, "position": 0}  # the slot the answer is shown in
+    rng = np.random.default_rng(args.seed)
+    users = [int(u) for u in rng.permutation(args.log_users)
+             if not recommender.is_new_user({**user, "user_id": int(u)})][:2]
+    users.append(10 * args.log_users)  # an id the logs never had
+    say(f"      recommend: the top {args.k} of {recommender.items:,} items for users {users}"
+        f" (retrieve -> rank {min(500, recommender.items)} candidates -> top {args.k})")
+    out = []
+    with RankClient(server.grpc_url, "grpc") as client:
+        for user_id in users:
+            request = {**user, "user_id": user_id}
+            ids, scores = client.recommend(request, args.k)
+            want_ids, want_scores = recommender.recommend(request, args.k)
+            row = {"user_id": user_id, "new_user": recommender.is_new_user(request),
+                   "item_ids": ids.tolist(), "scores": scores.tolist(),
+                   "same_as_in_process": bool(np.array_equal(ids, want_ids)),
+                   "max_score_difference": float(np.abs(scores - want_scores).max(initial=0)),
+                   **latency_of(lambda: client.recommend(request, args.k), args.requests)}
+            out.append(row)
+            say(f"      user {user_id}{' (new: by popularity)' if row['new_user'] else ''}: "
+                f"{', '.join(map(str, row['item_ids'][:10]))}{' ...' if args.k > 10 else ''}; "
+                f"p50 {row['p50_ms']:.2f} ms; same as in-process: {row['same_as_in_process']}")
+    return out
 
 
 def format_report(report: dict) -> str:
@@ -206,12 +259,19 @@ def format_report(report: dict) -> str:
     for load in report["serving"]["throughput"]:
         lines.append(f"  throughput  {load['model']:<8} over grpc, {load['concurrency']} clients: "
                      f"{load['requests_per_second']:.0f} requests/s, {load['failed']} failed")
+    retrieval = report["retrieval"]
+    lines.append(f"  retrieval   two-tower recall@100 {retrieval['test']['recall@100']:.4f} "
+                 f"(popularity {retrieval['popularity']['recall@100']:.4f}) on the test window")
+    for row in report["serving"]["recommended"]:
+        lines.append(f"  recommend   user {row['user_id']}{' (new)' if row['new_user'] else ''}: "
+                     f"{', '.join(map(str, row['item_ids'][:10]))}; p50 {row['p50_ms']:.2f} ms, "
+                     f"same as in-process: {row['same_as_in_process']}")
     return "\n".join(lines)
 
 
 def rank_catalogue(args, say) -> dict:
     items, users, bought = synthetic_catalogue(args.items, args.users, args.dim, args.seed)
-    say(f"[6/6] ranking {args.users} users x {args.items} items (d={args.dim}, k={args.k}), "
+    say(f"[6/7] ranking {args.users} users x {args.items} items (d={args.dim}, k={args.k}), "
         f"{sum(len(b) for b in bought)} bought items excluded")
 
     reference = shoprank.topk_inner_product(users, items, args.k, exclude=bought, backend="numpy")
