@@ -62,6 +62,9 @@ void bind_recommend(py::module_& m) {
       .def_property_readonly("items", [](const Recommender& r) { return r.retriever().items(); })
       .def_property_readonly("label_columns",
                              [](const Recommender& r) { return r.retriever().label_columns(); })
+      .def("knows_user", [](const Recommender& r, const py::dict& columns) {
+        return r.knows_user(to_batch(r.ranker(), columns));
+      }, py::arg("columns"))
       .def("recommend", [](const Recommender& r, const py::dict& columns, const py::handle& exclude,
                            int64_t k, int64_t candidates, double relevance_weight,
                            const std::vector<std::pair<std::string, int64_t>>& caps, int threads) {

@@ -48,7 +48,11 @@ Retriever::Retriever(const json::Value& section, const TensorFile& tensors) {
   }
   auto [clicks, n] = tensors.vector<int64_t>("retrieval/item_train_clicks");
   SHOPRANK_EXPECTS(n == items_.rows, where, ": ", n, " click counts for ", items_.rows, " items");
-  popularity_.assign(clicks, clicks + n);
+  clicks_.assign(clicks, clicks + n);
+  by_popularity_.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) by_popularity_[i] = i;
+  std::stable_sort(by_popularity_.begin(), by_popularity_.end(),
+                   [&](int64_t a, int64_t b) { return clicks_[a] > clicks_[b]; });
   for (const json::Value& column : section["labels"].items()) {
     const std::string tensor = "retrieval/labels/" + column.as_string();
     auto [codes, count] = tensors.vector<int64_t>(tensor);
@@ -82,23 +86,26 @@ Retrieved Retriever::retrieve(int64_t user_row, const std::vector<int64_t>& excl
   SHOPRANK_EXPECTS(user_row >= -1 && user_row < users(), "user row ", user_row, " outside [-1, ",
                    users(), ")");
   n = std::min(n, items());
+  Retrieved out;
+  if (user_row < 0) {  // the most clicked, in the order fixed at load (exact counts)
+    out.popularity = true;
+    for (int64_t p : by_popularity_) {
+      if (int64_t(out.items.size()) == n) break;
+      if (std::binary_search(excluded.begin(), excluded.end(), p)) continue;
+      out.items.push_back(p);
+      out.scores.push_back(static_cast<float>(clicks_[p]));
+    }
+    return out;
+  }
   const int64_t offsets[2] = {0, static_cast<int64_t>(excluded.size())};
   const CsrView exclude{offsets, excluded.data(), 1};
-  Retrieved out;
   out.scores.resize(static_cast<size_t>(n));
   out.items.resize(static_cast<size_t>(n));
-  MatrixView<float> values{out.scores.data(), 1, n};
-  MatrixView<int64_t> indices{out.items.data(), 1, n};
   TopKOptions options;
   options.num_threads = threads;
-  if (user_row < 0) {
-    out.popularity = true;
-    topk(ConstMatrixView<float>{popularity_.data(), 1, items()}, n, exclude, values, indices,
-         options);
-  } else {
-    const ConstMatrixView<float> query{user_vectors_.row(user_row), 1, user_vectors_.cols};
-    topk_inner_product(query, items_, n, exclude, values, indices, options);
-  }
+  const ConstMatrixView<float> query{user_vectors_.row(user_row), 1, user_vectors_.cols};
+  topk_inner_product(query, items_, n, exclude, MatrixView<float>{out.scores.data(), 1, n},
+                     MatrixView<int64_t>{out.items.data(), 1, n}, options);
   // top-k pads with -1 where the exclusions leave fewer than n
   const auto kept = std::find(out.items.begin(), out.items.end(), int64_t{-1}) - out.items.begin();
   out.items.resize(static_cast<size_t>(kept));

@@ -408,7 +408,7 @@ def test_export_refuses_what_it_cannot_join(world, recommend_artifacts, tmp_path
         shoprank.Recommender.load(tmp_path / "missing")
 
 
-# known defects (strict xfail: each fails today; remove the mark with the fix) -------------
+# defects found once, kept fixed ------------------------------------------------------------
 
 def rewrite_tensors(source, folder, change):
     """A copy of the artifact folder with change(tensors) applied, its manifest updated."""
@@ -424,9 +424,6 @@ def rewrite_tensors(source, folder, change):
     return folder
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="engine/retrieval/"
-                   "retriever.cpp:51 keeps the train clicks as float32 (retriever.h:68): "
-                   "counts above 2**24 round together")
 def test_the_most_clicked_item_wins_above_float32_precision(recommend_artifacts, tmp_path):
     def clicks(tensors):
         tensors["retrieval/item_train_clicks"][:] = 0
@@ -437,14 +434,9 @@ def test_the_most_clicked_item_wins_above_float32_precision(recommend_artifacts,
     assert ids.tolist() == [art.item_keys[1]]  # 2**24 + 1 clicks beat 2**24
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="recommender.py:67 takes "
-                   "list(exclude): a bare text id is split into characters, nothing excluded")
 def test_one_text_id_as_exclude_is_refused_or_excluded(text_ids):
     art, _ = text_ids
     user_id = art.user_keys[0].item()
     ids, _ = art.recommend(user_id, 3)
-    try:
-        again, _ = art.recommend(user_id, 3, exclude=ids[0])
-    except TypeError:
-        return
-    assert ids[0] not in again
+    with pytest.raises(TypeError, match="exclude: expected a sequence of item ids"):
+        art.recommend(user_id, 3, exclude=ids[0])

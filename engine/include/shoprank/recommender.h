@@ -69,6 +69,8 @@ class Recommender {
   Recommended rerank(const std::vector<int64_t>& items, const std::vector<float>& scores,
                      int64_t k, const RecommendOptions& options = {}) const;
 
+  // Whether retrieval has a vector for the request's user (else: the cold-start answer).
+  bool knows_user(const RawBatch& request) const { return retriever_->user_row(request) >= 0; }
   // Throws naming the first column that is not one of request_inputs() or not one row.
   void check_request(const RawBatch& request) const;
   void check_k(int64_t k) const;

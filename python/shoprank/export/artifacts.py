@@ -86,6 +86,8 @@ def write_artifacts(out, spec: dict, tensors: dict, *, overwrite: bool = False) 
                     "files": files}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         shoprank._engine.Ranker(str(tmp))  # the engine reads what was written
+        if "retrieval" in spec:
+            shoprank._engine.Recommender(str(tmp))
     return sum(f["bytes"] for f in files.values())
 
 

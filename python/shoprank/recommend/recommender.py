@@ -63,6 +63,9 @@ class Recommender:
         come back only when the exclusions leave fewer."""
         columns = self._columns(user)
         caps = self._caps(caps)
+        if isinstance(exclude, (str, bytes)) or np.ndim(exclude) == 0:
+            raise TypeError(f"exclude: expected a sequence of item ids, got "
+                            f"{type(exclude).__name__}")
         ids, scores, _ = self._native.recommend(
             columns, normalise("exclude", self.item_key_type, list(exclude)), _integer_k(k),
             _integer("candidates", candidates), _weight(relevance_weight), caps,
@@ -72,8 +75,7 @@ class Recommender:
     def is_new_user(self, user: dict) -> bool:
         """Whether retrieval has no vector for this request's user (it then returns the most
         clicked items)."""
-        return bool(self._native.recommend(self._columns(user), normalise(
-            "exclude", self.item_key_type, []), 1, 1, 1.0, [], 1)[2])
+        return not self._native.knows_user(self._columns(user))
 
     def recommend_request(self, tensors: dict, candidates: int = 500,
                           max_candidates: int = 0, threads: int = 0):

@@ -48,14 +48,18 @@ def environment() -> dict:
 
 def write_input_data(path: Path, inputs: dict[str, str], requests: list[tuple[dict, dict, int]]):
     """perf_analyzer's --input-data JSON: one entry per (user, candidate columns, k), in
-    wire.py's layout (shapes without the batch dimension)."""
-    entries = []
-    for user, candidates, k in requests:
-        tensors = wire.encode_request(inputs, user, candidates, k)
-        entries.append({name: {"content": [v.decode() if isinstance(v, bytes) else v
-                                           for v in array[0].tolist()],
-                               "shape": [array.shape[1]]}
-                        for name, array in tensors.items()})
+    wire.py's layout."""
+    write_tensor_data(path, [wire.encode_request(inputs, user, candidates, k)
+                             for user, candidates, k in requests])
+
+
+def write_tensor_data(path: Path, requests: list[dict]) -> None:
+    """perf_analyzer's --input-data JSON: one entry per request's tensors ({name: [1, n]
+    array}; shapes without the batch dimension)."""
+    entries = [{name: {"content": [v.decode() if isinstance(v, bytes) else v
+                                   for v in array[0].tolist()],
+                       "shape": [array.shape[1]]}
+                for name, array in tensors.items()} for tensors in requests]
     path.write_text(json.dumps({"data": entries}))
 
 

@@ -24,7 +24,7 @@ namespace shoprank {
 
 struct Retrieved {
   std::vector<int64_t> items;  // catalogue positions, best first (ties: lower position first)
-  std::vector<float> scores;   // inner products, or train clicks when by popularity
+  std::vector<float> scores;   // inner products, or train clicks (as float) by popularity
   bool popularity = false;     // the user had no vector: the most clicked items
 };
 
@@ -65,7 +65,8 @@ class Retriever {
   ConstMatrixView<float> user_vectors_, items_;
   const int64_t* item_int_keys_ = nullptr;  // Int64 item keys
   std::vector<std::string> item_string_keys_;
-  std::vector<float> popularity_;           // train clicks per catalogue position
+  std::vector<int64_t> clicks_;             // train clicks per catalogue position
+  std::vector<int64_t> by_popularity_;      // positions, most clicked first (ties: lower)
   std::map<std::string, const int64_t*> labels_;
 };
 
