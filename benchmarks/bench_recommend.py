@@ -4,8 +4,8 @@ score_candidates -> rerank, each in shoprank's C++ Triton backend) under perf_an
     python benchmarks/bench_recommend.py             # builds its world first (~10 min)
     python benchmarks/bench_recommend.py --quick     # concurrency 1 and 4 only
 
-The world (kept under --out/world between runs): generated logs with a 100,000-item
-catalogue, the ETL, a DLRM (one epoch) and a two-tower retrieval model (one epoch) on them,
+The world (kept under --out/world between runs): generated logs whose catalogue (the items
+the ETL keeps) is about 100,000 items, the ETL, a DLRM (one epoch) and a two-tower retrieval model (one epoch) on them,
 exported together (shoprank export --retrieval). Requests: users drawn from the users
 table (a few of them new), the test window's time, k = 10, 500 candidates ranked.
 
@@ -146,8 +146,12 @@ def markdown(rows, reference, host, world) -> str:
          ("p50_ms", "p50 ms", ".2f"), ("p95_ms", "p95 ms", ".2f"), ("p99_ms", "p99 ms", ".2f"),
          ("retrieve_us", "retrieve us", ".0f"), ("score_us", "score us", ".0f"),
          ("rerank_us", "rerank us", ".0f"), ("failed", "failed", "d")])
-    lines = [f"Machine: {host['description']}. Catalogue {world['items']:,} items "
-             f"(dim {world['dim']}), {CANDIDATES} candidates ranked, k = {K}.", "", table, "",
+    lines = [f"Measured {host['date']} on {host['cpu']} ({host['cores']} cores), Triton 2.51 on "
+             f"the CPU, perf_analyzer 2.51. Catalogue {world['items']:,} items "
+             f"({world['kind']}, dim {world['dim']}), {CANDIDATES} candidates ranked, k = {K}; "
+             "a quarter of the users new (retrieved by popularity). Latency is "
+             "perf_analyzer's (client side); the steps' times are Triton's per-request "
+             "compute means from its metrics endpoint.", "", table, "",
              "In-process peer (shoprank.Recommender, same requests, one thread of calls):"]
     for label, timing in reference.items():
         lines.append(f"* {label}: p50 {timing['p50_ms']:.2f} ms, p99 {timing['p99_ms']:.2f} ms")
@@ -157,9 +161,11 @@ def markdown(rows, reference, host, world) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--users", type=int, default=20_000)
-    parser.add_argument("--rows", type=int, default=600_000)
+    # the catalogue is the items seen at least twice in the train window (the generator's
+    # freq_threshold): 400k generated items over 1.6M rows give about 1e5
+    parser.add_argument("--items", type=int, default=400_000)
+    parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--rows", type=int, default=1_600_000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--threads", type=int, default=0,
                         help="engine threads per model instance (default 0: all cores)")
