@@ -83,16 +83,25 @@ def user_logs_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def recommend_artifacts(world):
-    """The DLRM's artifact folder exported with a two-tower retrieval model (one epoch,
-    dim 8) of the same features: what shoprank.Recommender loads. Returns the folder."""
-    from shoprank.export.artifacts import export_ranker
+def two_tower(world):
+    """(folder, record, the lines it said) of a two-tower retrieval model of the world's
+    features: one epoch, dim 8, judged at k = 20."""
     from shoprank.models.retrieval import train_retrieval
+
+    lines = []
+    record = train_retrieval(world / "features", world / "two-tower", kind="two-tower", dim=8,
+                             epochs=1, k=20, progress=False, say=lines.append)
+    return world / "two-tower", record, lines
+
+
+@pytest.fixture(scope="session")
+def recommend_artifacts(world, two_tower):
+    """The DLRM's artifact folder exported with the two-tower retrieval model: what
+    shoprank.Recommender loads. Returns the folder."""
+    from shoprank.export.artifacts import export_ranker
 
     _export(world, "dlrm")
     out = world / "recommend-artifacts"
     if not out.exists():
-        train_retrieval(world / "features", world / "two-tower", kind="two-tower", dim=8,
-                        epochs=1, k=20, **QUIET)
-        export_ranker(world / "dlrm", out, retrieval=world / "two-tower")
+        export_ranker(world / "dlrm", out, retrieval=two_tower[0])
     return out

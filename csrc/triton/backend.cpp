@@ -219,21 +219,29 @@ bool wanted(TRITONBACKEND_Request* request, const std::string& name) {
   return count == 0;
 }
 
-template <typename T>
+// One [1, elements] output of the request's response holding `size` bytes from `data`
+// (nothing when the request named other outputs).
 void add_output(TRITONBACKEND_Request* request, TRITONBACKEND_Response* response,
-                const char* name, TRITONSERVER_DataType type, const std::vector<T>& values) {
+                const char* name, TRITONSERVER_DataType type, int64_t elements,
+                const char* data, size_t size) {
   if (!wanted(request, name)) return;
-  const int64_t shape[2] = {1, static_cast<int64_t>(values.size())};
+  const int64_t shape[2] = {1, elements};
   TRITONBACKEND_Output* output = nullptr;
   check(TRITONBACKEND_ResponseOutput(response, &output, name, type, shape, 2));
   void* buffer = nullptr;
   TRITONSERVER_MemoryType memory = TRITONSERVER_MEMORY_CPU;
   int64_t memory_id = 0;
-  check(TRITONBACKEND_OutputBuffer(output, &buffer, values.size() * sizeof(T), &memory,
-                                   &memory_id));
+  check(TRITONBACKEND_OutputBuffer(output, &buffer, size, &memory, &memory_id));
   if (memory != TRITONSERVER_MEMORY_CPU && memory != TRITONSERVER_MEMORY_CPU_PINNED)
     throw std::runtime_error(std::string(name) + ": output buffer not in host memory");
-  std::copy(values.begin(), values.end(), static_cast<T*>(buffer));
+  std::copy(data, data + size, static_cast<char*>(buffer));
+}
+
+template <typename T>
+void add_output(TRITONBACKEND_Request* request, TRITONBACKEND_Response* response,
+                const char* name, TRITONSERVER_DataType type, const std::vector<T>& values) {
+  add_output(request, response, name, type, static_cast<int64_t>(values.size()),
+             reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
 }
 
 // Text values as Triton lays BYTES out: each a 4-byte length, then its bytes.
@@ -246,17 +254,8 @@ void add_output(TRITONBACKEND_Request* request, TRITONBACKEND_Response* response
     laid_out.insert(laid_out.end(), bytes, bytes + sizeof length);
     laid_out.insert(laid_out.end(), value.begin(), value.end());
   }
-  if (!wanted(request, name)) return;
-  const int64_t shape[2] = {1, static_cast<int64_t>(values.size())};
-  TRITONBACKEND_Output* output = nullptr;
-  check(TRITONBACKEND_ResponseOutput(response, &output, name, TRITONSERVER_TYPE_BYTES, shape, 2));
-  void* buffer = nullptr;
-  TRITONSERVER_MemoryType memory = TRITONSERVER_MEMORY_CPU;
-  int64_t memory_id = 0;
-  check(TRITONBACKEND_OutputBuffer(output, &buffer, laid_out.size(), &memory, &memory_id));
-  if (memory != TRITONSERVER_MEMORY_CPU && memory != TRITONSERVER_MEMORY_CPU_PINNED)
-    throw std::runtime_error(std::string(name) + ": output buffer not in host memory");
-  std::copy(laid_out.begin(), laid_out.end(), static_cast<char*>(buffer));
+  add_output(request, response, name, TRITONSERVER_TYPE_BYTES,
+             static_cast<int64_t>(values.size()), laid_out.data(), laid_out.size());
 }
 
 // Item ids in the item key's type: INT64 or BYTES.

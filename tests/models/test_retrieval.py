@@ -28,27 +28,27 @@ def ratings_features(tmp_path_factory):
     return root / "features"
 
 
-def test_two_tower_reads_the_side_tables_and_writes_vectors(world, tmp_path):
-    lines = []
-    record = train_retrieval(world / "features", tmp_path / "tt", kind="two-tower", dim=8,
-                             epochs=1, k=20, progress=False, say=lines.append)
+def test_two_tower_reads_the_side_tables_and_writes_vectors(world, two_tower):
+    folder, record, lines = two_tower
     assert record["user_tower"][0] == "user_id" and record["item_tower"][0] == "item_id"
     assert {"age_band", "gender", "region"} <= set(record["user_tower"])
     assert {"category", "brand", "tags", "price"} <= set(record["item_tower"])
     assert not {"device", "position", "context_category"} & set(record["user_tower"]
                                                                + record["item_tower"])
     data = load_processed(world / "features")
-    with np.load(tmp_path / "tt" / "vectors.npz") as vectors:
+    with np.load(folder / "vectors.npz") as vectors:
         users, items = vectors["user_vectors"], vectors["item_vectors"]
+        clicks = vectors["item_train_clicks"]
     assert users.shape == (int(data.schema["user_id"].int_domain.max) + 1, 8)
     assert items.shape == (int(data.schema["item_id"].int_domain.max) + 1, 8)
     assert np.isfinite(users).all() and np.abs(items).sum() > 0
-    written = json.loads((tmp_path / "tt" / "retrieval.json").read_text())
+    assert clicks.shape == (len(items),) and clicks.sum() == record["train_clicks"]
+    written = json.loads((folder / "retrieval.json").read_text())
     assert written["test"] == record["test"] and 0 <= record["test"]["recall@20"] <= 1
     assert set(record["popularity"]) == {"recall@20", "ndcg@20", "users"}
     assert len(record["valid_recall@20"]) == 1
     assert any(line.startswith("test window") and "popularity" in line for line in lines)
-    assert not list((tmp_path / "tt").glob("*.partial"))
+    assert not list(folder.glob("*.partial"))
 
 
 def test_a_log_without_side_tables_gets_towers_of_the_ids(ratings_features, tmp_path):
