@@ -72,14 +72,19 @@ def requests(world: Path, recommender, count: int = 16, **options) -> list[dict]
 
 
 def in_process(recommender, batch, **options) -> dict:
-    times = []
-    for _ in range(20):
-        for user, _ in batch:
-            start = time.perf_counter()
-            recommender.recommend(user, K, **options)
-            times.append(time.perf_counter() - start)
+    """Latency of the same requests in-process, after one pass that warms the engine's
+    caches (a request's first sight of a user-table value computes its crossed features
+    for every item row: that pass's slowest request is reported as cold_ms)."""
+    def timed(user):
+        start = time.perf_counter()
+        recommender.recommend(user, K, candidates=CANDIDATES, **options)
+        return time.perf_counter() - start
+
+    cold = max(timed(user) for user, _ in batch)
+    times = [timed(user) for _ in range(20) for user, _ in batch]
     return {"p50_ms": float(np.percentile(times, 50) * 1e3),
-            "p99_ms": float(np.percentile(times, 99) * 1e3), "runs": len(times)}
+            "p99_ms": float(np.percentile(times, 99) * 1e3), "runs": len(times),
+            "cold_ms": cold * 1e3}
 
 
 def sweep(server, label, protocols, concurrencies, data, out, window_ms) -> list[dict]:
@@ -154,7 +159,8 @@ def markdown(rows, reference, host, world) -> str:
              "compute means from its metrics endpoint.", "", table, "",
              "In-process peer (shoprank.Recommender, same requests, one thread of calls):"]
     for label, timing in reference.items():
-        lines.append(f"* {label}: p50 {timing['p50_ms']:.2f} ms, p99 {timing['p99_ms']:.2f} ms")
+        lines.append(f"* {label}: p50 {timing['p50_ms']:.2f} ms, p99 {timing['p99_ms']:.2f} ms "
+                     f"(the first pass's slowest request: {timing['cold_ms']:.1f} ms)")
     return "\n".join(lines) + "\n"
 
 
