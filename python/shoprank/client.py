@@ -27,7 +27,7 @@ from shoprank.ranker.raw import request_columns
 from shoprank.serving import wire
 
 PROTOCOLS = ("grpc", "http")
-RECOMMEND_MODEL = "recommend"
+RECOMMEND_MODEL, EVENTS_MODEL = "recommend", "events"
 
 
 class RankError(RuntimeError):
@@ -59,6 +59,7 @@ class RankClient:
         self._inputs: dict[str, str] | None = None
         self._item_key: str | None = None
         self._recommend: tuple | None = None  # request inputs, item key type, label columns
+        self._event_columns: dict[str, str] | None = None
 
     def ready(self) -> bool:
         """True when the server is up and the model is loaded."""
@@ -132,6 +133,30 @@ class RankClient:
         tensors = self.recommend_tensors(user, k, exclude=exclude, candidates=candidates,
                                          relevance_weight=relevance_weight, caps=caps)
         return self._infer(RECOMMEND_MODEL, tensors)
+
+    def log_events(self, events: dict) -> int:
+        """Sends events ({column: one value per event}, in time order: the logs' own columns,
+        e.g. timestamp, user_id, item_id, click) to the `events` model; returns how many the
+        server wrote to its event log (durably, before it answered). A request that found
+        no server is sent again: an event may then be logged twice, never lost."""
+        if self._event_columns is None:
+            parameters = self._parameters(EVENTS_MODEL, "event_columns")
+            self._event_columns = wire.parse_inputs(parameters["event_columns"])
+        if not isinstance(events, dict):
+            raise TypeError(f"events: expected a dict of columns, got {type(events).__name__}")
+        unknown = sorted(set(events) - set(self._event_columns))
+        if unknown:
+            raise ValueError(f"unknown event column(s) {unknown} (an event has: "
+                             f"{', '.join(self._event_columns)})")
+        tensors = {}
+        for name, values in events.items():
+            tensors.update(wire.encode_column(name, self._event_columns[name], values))
+        inputs = wire.infer_inputs(self._module, tensors)
+        output = [self._module.InferRequestedOutput(wire.ACCEPTED)]
+        deadline = {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
+        result = self._retrying(lambda: self._client.infer(EVENTS_MODEL, inputs, outputs=output,
+                                                           **deadline))
+        return int(result.as_numpy(wire.ACCEPTED).reshape(-1)[0])
 
     def _infer(self, model: str, tensors: dict):
         inputs = wire.infer_inputs(self._module, tensors)

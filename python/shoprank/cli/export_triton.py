@@ -43,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", metavar="MODEL_DIR",
                         help="also serve the Merlin path (NVTabular + TensorFlow in the model) "
                              "of this trained model as 'baseline', for benchmarks")
+    parser.add_argument("--events", metavar="DIR",
+                        help="also serve 'events': impressions / clicks / purchases sent to it "
+                             "are appended durably to the event log in DIR (created for the "
+                             "model's ETL output, or reused), in the layout shoprank etl reads")
+    parser.add_argument("--max-lateness-s", type=float, default=3600.0,
+                        help="events older than the newest logged by more than this are "
+                             "refused (default 3600)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace REPO if it exists (only once the new one is complete)")
 
@@ -56,7 +63,8 @@ def run(args: argparse.Namespace, say) -> dict:
                              instances=args.instances, threads=args.threads,
                              max_candidates=args.max_candidates, candidates=args.candidates)
     result = export_triton(args.artifacts, args.repo, options, version=args.version,
-                           overwrite=args.overwrite, baseline=args.baseline)
+                           overwrite=args.overwrite, baseline=args.baseline,
+                           events=args.events, max_lateness_s=args.max_lateness_s)
     say(f"wrote version {result['version']} of {', '.join(result['models'])} "
         f"({result['architecture'].upper()}) to {result['repo']}")
     say(f"serve it: shoprank serve --repo {result['repo']}")

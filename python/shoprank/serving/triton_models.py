@@ -4,6 +4,8 @@ model.py that names one of these as TritonPythonModel).
   transform   raw request columns -> model features      (the engine's transform_request)
   score       model features      -> candidate_scores    (forward_request)
   select      candidate_scores, k -> item_ids, scores    (select_request: the engine's top-k)
+  events      impressions / clicks / purchases -> the event log (shoprank/events): every
+              request's events checked, those of one batch written as one durable segment
   baseline    the Merlin path, for benchmarks: NVTabular Workflow + TensorFlow + argpartition
               (MerlinRanker: needs the full install, and the trained model folder)
 
@@ -132,3 +134,54 @@ class BaselineModel(_Step):
         rows, scores = self.merlin.rank_rows(request["columns"], request["k"])
         ids = request["item_ids"]
         return self.answer(rows if ids is None else ids[rows], scores)
+
+
+class EventsStep(_Step):
+    """Events into the event log. The requests Triton hands over together are written as
+    one segment, fsync'ed once (group commit); each request is answered only after that,
+    with the number of its events written, or the reason it was refused."""
+
+    needs_ranker = False
+
+    def initialize(self, args):
+        super().initialize(args)
+        from shoprank.events.log import EventLog
+
+        self.log = EventLog(self.parameters["events_dir"],
+                            max_lateness_s=float(self.parameters["max_lateness_s"]))
+        self.types = list(self.log.schema.columns.items())
+
+    def execute(self, requests):
+        from shoprank import _engine
+
+        batches, read = [], []
+        for request in requests:
+            try:
+                tensors = {name: tensor.as_numpy() for name in self.input_names
+                           if (tensor := self._pb.get_input_tensor_by_name(request, name))
+                           is not None}
+                got = _engine.read_request(self.types, tensors, self.max_candidates, "",
+                                           with_k=False)
+                batches.append(_broadcast(got["columns"], got["candidates"]))
+                read.append(None)
+            except Exception as error:  # the request's own fault: refused alone
+                read.append(error)
+        written = iter(self.log.append_many(batches)) if batches else iter(())
+        responses = []
+        for error in read:
+            outcome = error if error is not None else next(written)
+            if isinstance(outcome, Exception):
+                responses.append(self._pb.InferenceResponse(error=self._error(outcome)))
+            else:
+                responses.append(self._pb.InferenceResponse(output_tensors=[self._pb.Tensor(
+                    wire.ACCEPTED, np.array([[outcome]], np.int64))]))
+        return responses
+
+
+def _broadcast(columns: dict, rows: int) -> dict:
+    """One-value columns (the request's user, device) given to every event."""
+    out = {}
+    for name, values in columns.items():
+        out[name] = (list(values) * rows if isinstance(values, list) else
+                     np.repeat(values, rows)) if len(values) == 1 and rows > 1 else values
+    return out

@@ -32,6 +32,7 @@ CANDIDATE_SCORES = "candidate_scores"
 # a recommendation request (engine/include/shoprank/recommend_request.h)
 EXCLUDE, CANDIDATES, RELEVANCE_WEIGHT = "exclude", "candidates", "relevance_weight"
 MAX_PER, CANDIDATE_ITEMS = "max_per_", "candidate_items"
+ACCEPTED = "accepted"  # the events model's answer: the events written
 FEATURE, OFFSETS = "feature__", "__offsets"
 
 

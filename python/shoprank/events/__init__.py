@@ -1,0 +1,3 @@
+from shoprank.events.log import EventLog, EventSchema
+
+__all__ = ["EventLog", "EventSchema"]
