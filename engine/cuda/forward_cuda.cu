@@ -170,7 +170,8 @@ struct ForwardCuda::Impl {
       cudaGetLastError();
       throw DeviceError("no CUDA device is visible");
     }
-    table = own(upload(forward.table_, forward.table_rows_ * forward.dim_));
+    const std::vector<float> rows = forward.table_floats();  // int8 tables: dequantised here
+    table = own(upload(rows.data(), forward.table_rows_ * forward.dim_));
     bottom = layers(forward.bottom_);
     top = layers(forward.top_);
     deep = layers(forward.deep_);

@@ -13,11 +13,12 @@ struct DTypeInfo {
   int size;
 };
 const DTypeInfo& info(DType d) {
-  static const DTypeInfo table[] = {{"F32", 4}, {"F64", 8}, {"I32", 4}, {"I64", 8}, {"U8", 1}};
+  static const DTypeInfo table[] = {{"F32", 4}, {"F64", 8}, {"I32", 4}, {"I64", 8}, {"U8", 1},
+                                    {"F16", 2}};
   return table[static_cast<int>(d)];
 }
 DType parse_dtype(const std::string& code, const std::string& where) {
-  for (DType d : {DType::F32, DType::F64, DType::I32, DType::I64, DType::U8})
+  for (DType d : {DType::F32, DType::F64, DType::I32, DType::I64, DType::U8, DType::F16})
     if (code == info(d).code) return d;
   detail::throw_invalid(where, ": unsupported dtype \"", code, "\"");
 }
@@ -28,6 +29,7 @@ template <> DType dtype_of<double>() { return DType::F64; }
 template <> DType dtype_of<int32_t>() { return DType::I32; }
 template <> DType dtype_of<int64_t>() { return DType::I64; }
 template <> DType dtype_of<uint8_t>() { return DType::U8; }
+template <> DType dtype_of<uint16_t>() { return DType::F16; }  // IEEE half, as its bits
 }  // namespace
 
 TensorFile::TensorFile(std::vector<uint8_t> bytes, const std::string& source)
@@ -115,5 +117,6 @@ template std::pair<const double*, int64_t> TensorFile::vector<double>(const std:
 template std::pair<const int32_t*, int64_t> TensorFile::vector<int32_t>(const std::string&) const;
 template std::pair<const int64_t*, int64_t> TensorFile::vector<int64_t>(const std::string&) const;
 template std::pair<const uint8_t*, int64_t> TensorFile::vector<uint8_t>(const std::string&) const;
+template std::pair<const uint16_t*, int64_t> TensorFile::vector<uint16_t>(const std::string&) const;
 
 }  // namespace shoprank

@@ -79,7 +79,20 @@ void Forward::read_inputs(const json::Value& model, const TensorFile& tensors,
   const Tensor& t = tensors.get(table);
   SHOPRANK_EXPECTS(t.shape.size() == 2 && t.shape[0] == table_rows_ && t.shape[1] == dim_,
                    emb.path(), ": the table tensor does not have shape (", table_rows_, ", ", dim_, ")");
-  table_ = tensors.data<float>(table, 2);
+  const std::string precision = emb.has("precision") ? emb["precision"].as_string() : "fp32";
+  if (precision == "int8") {
+    codes_ = tensors.data<uint8_t>(table, 2);
+    for (const char* part : {"scale", "low"}) {
+      auto [values, n] = tensors.vector<uint16_t>(emb[part].as_string());
+      SHOPRANK_EXPECTS(n == table_rows_, emb[part].path(), ": ", n, " values for ", table_rows_,
+                       " rows");
+      (std::string(part) == "scale" ? scale_ : low_) = values;
+    }
+  } else {
+    SHOPRANK_EXPECTS(precision == "fp32", emb["precision"].path(),
+                     ": precision must be fp32 or int8, got \"", precision, "\"");
+    table_ = tensors.data<float>(table, 2);
+  }
   const std::string& pooling = emb["pooling"].as_string();
   SHOPRANK_EXPECTS(pooling == "mean" || pooling == "sum", emb["pooling"].path(),
                    ": pooling must be mean or sum, got \"", pooling, "\"");
@@ -256,21 +269,44 @@ void Forward::embed(const ModelInputs& inputs, int64_t first, int64_t rows,
     for (int64_t r = 0; r < rows; ++r) {
       float* dst = out.data() + (r * n + i) * dim_;
       if (!e.list) {
-        const float* src = table_ + (e.offset + f.ids[first + r]) * dim_;
-        copy_floats(src, dim_, dst);
+        copy_row(e.offset + f.ids[first + r], dst);
         continue;
       }
       const int64_t begin = f.offsets[first + r], end = f.offsets[first + r + 1];
-      for (int64_t k = begin; k < end; ++k) {
-        const float* src = table_ + (e.offset + f.ids[k]) * dim_;
-        for (int64_t d = 0; d < dim_; ++d) dst[d] += src[d];
-      }
+      for (int64_t k = begin; k < end; ++k) add_row(e.offset + f.ids[k], dst);
       if (mean_pooling_ && end - begin > 1) {
         const float count = static_cast<float>(end - begin);
         for (int64_t d = 0; d < dim_; ++d) dst[d] /= count;
       }
     }
   }
+}
+
+void Forward::copy_row(int64_t row, float* dst) const {
+  if (table_) {
+    copy_floats(table_ + row * dim_, dim_, dst);
+    return;
+  }
+  const uint8_t* code = codes_ + row * dim_;
+  const float low = half_to_float(low_[row]), scale = half_to_float(scale_[row]);
+  for (int64_t d = 0; d < dim_; ++d) dst[d] = low + scale * float(code[d]);
+}
+
+void Forward::add_row(int64_t row, float* dst) const {
+  if (table_) {
+    const float* src = table_ + row * dim_;
+    for (int64_t d = 0; d < dim_; ++d) dst[d] += src[d];
+    return;
+  }
+  const uint8_t* code = codes_ + row * dim_;
+  const float low = half_to_float(low_[row]), scale = half_to_float(scale_[row]);
+  for (int64_t d = 0; d < dim_; ++d) dst[d] += low + scale * float(code[d]);
+}
+
+std::vector<float> Forward::table_floats() const {
+  std::vector<float> out(static_cast<size_t>(table_rows_ * dim_));
+  for (int64_t r = 0; r < table_rows_; ++r) copy_row(r, out.data() + r * dim_);
+  return out;
 }
 
 std::vector<float> Forward::mlp(const std::vector<Dense>& layers, std::vector<float> x,

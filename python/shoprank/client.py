@@ -134,11 +134,8 @@ class RankClient:
                                          relevance_weight=relevance_weight, caps=caps)
         return self._infer(RECOMMEND_MODEL, tensors)
 
-    def log_events(self, events: dict) -> int:
-        """Sends events ({column: one value per event}, in time order: the logs' own columns,
-        e.g. timestamp, user_id, item_id, click) to the `events` model; returns how many the
-        server wrote to its event log (durably, before it answered). A request that found
-        no server is sent again: an event may then be logged twice, never lost."""
+    def events_tensors(self, events: dict) -> dict[str, np.ndarray]:
+        """The events' tensors ({column: [1, n]}), as log_events() sends them."""
         if self._event_columns is None:
             parameters = self._parameters(EVENTS_MODEL, "event_columns")
             self._event_columns = wire.parse_inputs(parameters["event_columns"])
@@ -151,7 +148,14 @@ class RankClient:
         tensors = {}
         for name, values in events.items():
             tensors.update(wire.encode_column(name, self._event_columns[name], values))
-        inputs = wire.infer_inputs(self._module, tensors)
+        return tensors
+
+    def log_events(self, events: dict) -> int:
+        """Sends events ({column: one value per event}, in time order: the logs' own columns,
+        e.g. timestamp, user_id, item_id, click) to the `events` model; returns how many the
+        server wrote to its event log (durably, before it answered). A request that found
+        no server is sent again: an event may then be logged twice, never lost."""
+        inputs = wire.infer_inputs(self._module, self.events_tensors(events))
         output = [self._module.InferRequestedOutput(wire.ACCEPTED)]
         deadline = {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
         result = self._retrying(lambda: self._client.infer(EVENTS_MODEL, inputs, outputs=output,

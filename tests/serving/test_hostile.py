@@ -2,8 +2,8 @@
 
 * the shape lie that aborted Triton 2.51 over HTTP ([1, 2^40] declared, 50 values sent)
   gets 400 from the guard and the next valid request is answered;
-* a seeded stream of malformed requests over HTTP and gRPC against `ensemble`, `ranker` and
-  `recommend` (shape and datatype lies, truncated and random bodies, binary-size lies, oversized
+* a seeded stream of malformed requests over HTTP and gRPC against `ensemble`, `ranker`,
+  `recommend` and `events` (shape and datatype lies, truncated and random bodies, binary-size lies, oversized
   strings, bad __lengths, extreme k, unknown and repeated inputs): every one answered with
   a client error, the server up, its memory bounded, and a valid request afterwards gets
   the same ids and scores as before;
@@ -35,9 +35,11 @@ pytest.importorskip("merlin.models")
 pytest.importorskip("pytriton")
 
 SEED = 20261203
-MODELS = ("ensemble", "ranker", "recommend")
-FUZZ_HTTP, FUZZ_GRPC = 1_200, 300   # per model
-LIST_INPUT = {"ensemble": "item_id", "ranker": "item_id", "recommend": "exclude"}
+MODELS = ("ensemble", "ranker", "recommend")  # answers compared before and after
+FUZZED = MODELS + ("events",)
+FUZZ_HTTP, FUZZ_GRPC = 1_000, 250   # per model
+LIST_INPUT = {"ensemble": "item_id", "ranker": "item_id", "recommend": "exclude",
+              "events": "item_id"}
 RSS_GROWTH_LIMIT = 150 << 20
 
 
@@ -61,11 +63,16 @@ def valid_request(rng, n=300):
 def request_tensors(server, model, rng, protocol="http") -> dict:
     """A valid request's tensors for the model (a ranking or a recommendation request)."""
     url = server.http_url if protocol == "http" else server.grpc_url
-    user, items = valid_request(rng, int(rng.integers(1, 50)))
+    user, items = valid_request(rng, int(rng.integers(5, 50)))  # k = 5 fits
     with RankClient(url, protocol, model) as client:
         if model == "recommend":
             return client.recommend_tensors(user, 5, exclude=items.tolist(), candidates=60,
                                             relevance_weight=0.7, caps={"category": 2})
+        if model == "events":  # the user's impressions of the items, in time order
+            stamps = user["timestamp"] + np.arange(len(items)).astype("timedelta64[ms]")
+            return client.events_tensors({"timestamp": stamps, "user_id": [7] * len(items),
+                                          "item_id": items.tolist(), "device": ["app"] * len(items),
+                                          "click": (items % 2).tolist()})
         return client.request_tensors(user, items, 5)
 
 
@@ -232,7 +239,7 @@ def test_a_stream_of_malformed_requests_is_answered_and_changes_nothing(served, 
     rss_before = server_rss(server)
     statuses, examples = {}, {}
     start = time.monotonic()
-    for model in MODELS:
+    for model in FUZZED:
         inputs = json_inputs(server, model, rng)
         for _ in range(FUZZ_HTTP):
             request = http_mutations(inputs, chance)

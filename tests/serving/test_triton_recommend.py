@@ -6,6 +6,8 @@ gets a defined answer or an error naming it, and the next request is served."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -111,3 +113,15 @@ def test_recommend_request_tensors_read_in_process_as_served(served, recommender
         assert_same(recommender.recommend_request(tensors),
                     client.recommend(user, 8, exclude=[1, 2, 3], candidates=50,
                                      relevance_weight=0.5, caps={"brand": 1}))
+
+
+def test_the_command_line_asks_the_server_as_it_asks_the_engine(served, recommend_artifacts,
+                                                                capsys):
+    from tests.cli.test_cli_recommend import recommend
+
+    server = served[0]
+    _, local = recommend(capsys, "--artifacts", str(recommend_artifacts), "--k", "4")
+    code, captured = recommend(capsys, "--url", server.grpc_url, "--k", "4")
+    assert code == 0, captured.err
+    assert json.loads(captured.out)["item_ids"] == json.loads(local.out)["item_ids"]
+    assert "recommend at" in captured.err

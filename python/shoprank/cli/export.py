@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a retrieval model (the --out of shoprank train --model "
                              "two-tower|mf, on the same ETL output): the artifacts then "
                              "recommend from the whole catalogue (shoprank recommend)")
+    parser.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
+                        help="the embedding table's: fp32 (default) or int8 (row-wise, a "
+                             "quarter of the bytes; each value within half a step)")
     parser.add_argument("--out", required=True, help="the artifact folder to write")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUT if it exists (only once the new one is complete)")
@@ -28,10 +31,11 @@ def run(args: argparse.Namespace, say) -> dict:
     from shoprank.export.artifacts import export_ranker
 
     result = export_ranker(args.model, args.out, retrieval=args.retrieval,
-                           overwrite=args.overwrite)
+                           precision=args.precision, overwrite=args.overwrite)
     say(f"exported the {result['architecture'].upper()} ranker to {result['out']}: "
         f"{result['features']} features from {len(result['inputs'])} raw inputs "
-        f"({', '.join(result['inputs'])}), {result['bytes'] / 2**20:.1f} MiB")
+        f"({', '.join(result['inputs'])}), {result['bytes'] / 2**20:.1f} MiB, embedding "
+        f"table {result['precision']}")
     if result["retrieval"]:
         r = result["retrieval"]
         say(f"with {r['kind']} retrieval: {r['items']:,} items, {r['users']:,} users, dim "

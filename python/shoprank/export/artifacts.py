@@ -49,11 +49,16 @@ def build_ranker(model_dir) -> tuple[dict, dict]:
     return spec, {name: array for name, array in tensors.items() if name in named}
 
 
-def export_ranker(model_dir, out, *, retrieval=None, overwrite: bool = False) -> dict:
+def export_ranker(model_dir, out, *, retrieval=None, precision: str = "fp32",
+                  overwrite: bool = False) -> dict:
     """Writes the artifact folder; returns a summary (out, files, features, inputs).
     retrieval: a retrieval model's folder (shoprank train --model two-tower|mf) trained on
-    the same ETL output, added for recommendations from the whole catalogue."""
+    the same ETL output, added for recommendations from the whole catalogue.
+    precision: the embedding table's, "fp32" or "int8" (row-wise; export/precision.py)."""
+    from shoprank.export.precision import apply_precision
+
     spec, tensors = build_ranker(model_dir)
+    apply_precision(spec, tensors, precision)
     if retrieval is not None:
         from shoprank.export.retrieval import build_retrieval
 
@@ -63,6 +68,7 @@ def export_ranker(model_dir, out, *, retrieval=None, overwrite: bool = False) ->
     size = write_artifacts(out, spec, tensors, overwrite=overwrite)
     return {"out": str(out), "architecture": spec["model"]["architecture"],
             "features": len(spec["features"]), "inputs": [i["name"] for i in spec["inputs"]],
+            "precision": precision,
             "retrieval": spec.get("retrieval") and {
                 k: spec["retrieval"][k] for k in ("kind", "dim", "labels")} | {
                 "items": spec["retrieval"]["item"]["count"],

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from shoprank.export.precision import table_of
+
 from shoprank.export.keras_layers import ACTIVATIONS
 
 
@@ -18,7 +20,7 @@ def numpy_forward(spec: dict, tensors: dict[str, np.ndarray], categorical: dict,
     with offsets of length n + 1. continuous: {feature: (n,) numbers}.
     """
     emb = spec["embeddings"]
-    table = np.asarray(tensors[emb["table"]], dtype=np.float32)
+    table = table_of(emb, tensors)
     pooled, n = {}, None
     for f in emb["features"]:
         name = f["name"]

@@ -29,6 +29,8 @@ class Forward {
   std::vector<float> run(const ModelInputs& inputs, int threads) const;
   // Throws when an id falls outside its feature's rows or a feature has the wrong shape.
   void check_ids(const ModelInputs& inputs) const;
+  // The embedding table as float32 rows (an int8 table dequantised): the device copy's.
+  std::vector<float> table_floats() const;
 
  private:
   friend struct ForwardCuda::Impl;  // the device copy reads the same plan
@@ -56,9 +58,14 @@ class Forward {
   void score_block(const ModelInputs& inputs, int64_t first, int64_t rows, float* out) const;
   void embed(const ModelInputs& inputs, int64_t first, int64_t rows, std::vector<float>& out) const;
   std::vector<float> mlp(const std::vector<Dense>& layers, std::vector<float> x, int64_t rows) const;
+  // Row `row` of the table into dst (set) or onto it (add); int8 rows dequantised.
+  void copy_row(int64_t row, float* dst) const;
+  void add_row(int64_t row, float* dst) const;
 
   std::string architecture_;
-  const float* table_ = nullptr;
+  const float* table_ = nullptr;          // a float32 table, or
+  const uint8_t* codes_ = nullptr;        // an int8 one: row r is low + scale * code, with
+  const uint16_t *scale_ = nullptr, *low_ = nullptr;  // each row's half-precision scale, low
   int64_t table_rows_ = 0, dim_ = 0;
   bool mean_pooling_ = true;
   std::vector<Embedded> embedded_;

@@ -1,0 +1,114 @@
+"""Smaller embedding tables (issue 21): the same trained DLRM exported at each precision
+(`shoprank export --precision fp32|int8`), measured side by side in one run:
+
+    python benchmarks/bench_precision.py --model benchmarks/results/recommend/world/dlrm
+
+* the artifact's bytes and the embedding table's, and the loaded Ranker's resident memory
+  (RSS growth of this process while it loads);
+* rank latency of one request at 1,000 candidates (p50 / p99, one thread);
+* test AUC and log loss of the engine's scores on the raw test window (the ETL's test
+  split, read from the raw logs and scored by the engine with its own table lookups).
+
+Writes JSON and a markdown table to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+from bench_ranker import request_from_keys, table_keys, timed  # noqa: E402
+
+PRECISIONS = ("fp32", "int8")
+
+
+def rss() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+
+
+def test_rows(model_dir: Path, ranker) -> tuple[dict, np.ndarray]:
+    """The raw test window's rows (the columns the ranker reads that the logs hold) and
+    their labels."""
+    import pandas as pd
+
+    from shoprank.etl.config import read_back
+    from shoprank.etl.reading import find_files
+    from shoprank.models.folders import etl_folder, model_folder
+
+    etl_dir = etl_folder(model_folder(model_dir))
+    config = read_back(etl_dir)
+    start = json.loads((etl_dir / "summary.json").read_text())["splits"]["test"]["window"][0]
+    own = [c for c, kind in ranker.inputs.items() if c not in ranker.tables]
+    frame = pd.concat([pd.read_parquet(f, columns=own + [config.label])
+                       for f in find_files(config)], ignore_index=True)
+    frame = frame[frame[config.timestamp] >= pd.Timestamp(start)]
+    return {c: frame[c].to_numpy() for c in own}, frame[config.label].to_numpy()
+
+
+def measure(model_dir: Path, out: Path, precision: str, rows, labels) -> dict:
+    import shoprank
+    from shoprank.export.artifacts import export_ranker
+    from shoprank.metrics import auc, log_loss
+
+    folder = out / f"artifacts-{precision}"
+    exported = export_ranker(model_dir, folder, precision=precision, overwrite=True)
+    spec = json.loads((folder / "ranker.json").read_text())["model"]["embeddings"]
+    from shoprank.export.tensors import read_tensors
+
+    tensors = read_tensors(folder / "tensors.bin")
+    table = sum(a.nbytes for n, a in tensors.items() if n.startswith(spec["table"].split(".")[0]))
+    before = rss()
+    ranker = shoprank.Ranker.load(folder)
+    loaded = rss() - before
+    users, items = table_keys(folder)
+    user, candidates = request_from_keys(users, items, 1_000, seed=0)
+    latency = timed(lambda: ranker.rank(user, candidates, 10, threads=1), 300, 10.0)
+    scores = np.concatenate([ranker.score({c: v[i:i + 50_000] for c, v in rows.items()})
+                             for i in range(0, len(labels), 50_000)])
+    row = {"precision": precision, "artifact_mb": exported["bytes"] / 2**20,
+           "table_mb": table / 2**20, "rss_mb": loaded / 2**20, **latency,
+           "test_auc": auc(labels, scores), "test_log_loss": log_loss(labels, scores),
+           "test_rows": len(labels)}
+    print(row, flush=True)
+    return row
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True, help="a trained model folder")
+    parser.add_argument("--out", type=Path, default=common.RESULTS / "precision")
+    args = parser.parse_args(argv)
+
+    import shoprank
+    from shoprank.export.artifacts import export_ranker
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    export_ranker(args.model, args.out / "probe", overwrite=True)
+    rows, labels = test_rows(args.model, shoprank.Ranker.load(args.out / "probe"))
+    results = [measure(args.model, args.out, p, rows, labels) for p in PRECISIONS]
+    host = common.machine()
+    table = common.markdown_table(results, [
+        ("precision", "precision", "s"), ("artifact_mb", "artifact MB", ".1f"),
+        ("table_mb", "table MB", ".1f"), ("rss_mb", "loaded RSS MB", ".1f"),
+        ("p50_ms", "rank p50 ms", ".3f"), ("p99_ms", "rank p99 ms", ".3f"),
+        ("test_auc", "test AUC", ".4f"), ("test_log_loss", "test log loss", ".4f")])
+    markdown = (f"Measured {host['date']} on {host['cpu']} ({host['cores']} cores); model "
+                f"{args.model}; 1,000 candidates, one thread; {results[0]['test_rows']:,} test "
+                "rows scored by the engine.\n\n" + table + "\n")
+    files = common.write_results(args.out, "bench_precision", {"machine": host, "rows": results},
+                                 markdown)
+    print(markdown)
+    print("wrote", *files)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
