@@ -1,6 +1,6 @@
 """The real server under load (bounded in count and time): no failed request and flat
-memory over a steady load; a new model version loaded under load without one failure;
-a killed Python stub replaced by the watchdog with no wrong answer; SIGTERM under load
+memory over a steady load; a new model version (another architecture, its table int8)
+loaded under load without one failure; a killed Python stub replaced by the watchdog with no wrong answer; SIGTERM under load
 letting in-flight requests finish. Every answer is checked against the in-process Ranker.
 SHOPRANK_LOAD_SECONDS lengthens the steady load (default 20 s)."""
 
@@ -143,15 +143,22 @@ def test_a_steady_load_fails_nothing_and_memory_stays_flat(server, dlrm):
 
 
 def test_a_new_version_loads_under_load_without_a_failure(repo, dlrm, dcn):
+    """Version 2 is the DCN with its embedding table int8 (export --precision int8): served
+    as the in-process engine ranks with it."""
+    import shoprank
+    from shoprank.export.artifacts import export_ranker
     from shoprank.serving.repository import export_triton
 
     world, requests, old = workload(dlrm, seed=100)
-    new = expected_answers(dcn[0], requests)
+    int8 = world / "dcn-int8-artifacts"
+    if not int8.exists():
+        export_ranker(world / "dcn", int8, precision="int8")
+    new = expected_answers(shoprank.Ranker.load(int8), requests)
 
     def switch_version(server):
         import tritonclient.http as http
 
-        export_triton(world / "dcn-artifacts", repo, version=2)
+        export_triton(int8, repo, version=2)
         http.InferenceServerClient(server.admin_url).load_model("ranker")  # in place, no gap
         return {"at": time.perf_counter()}
 
