@@ -1,8 +1,9 @@
 """The real server under load (bounded in count and time): no failed request and flat
 memory over a steady load; a new model version (another architecture, its table int8)
 loaded under load without one failure; a killed Python stub replaced by the watchdog with
-no wrong answer; SIGTERM under load letting in-flight requests finish. Every answer is checked against the in-process Ranker.
-SHOPRANK_LOAD_SECONDS lengthens the steady load (default 20 s)."""
+no wrong answer; SIGTERM under load letting in-flight requests finish. Every answer is
+checked against the in-process Ranker. SHOPRANK_LOAD_SECONDS lengthens the steady load
+(default 20 s)."""
 
 from __future__ import annotations
 
