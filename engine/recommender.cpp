@@ -31,6 +31,11 @@ Recommender Recommender::load(const std::string& folder) {
   SHOPRANK_EXPECTS(item_key_read && r.ranker_->item_key() == r.retriever_->item_key(),
                    section.path(), ": the ranker's candidates are not named by ",
                    r.retriever_->item_key());
+  const auto& own = r.request_inputs_;
+  SHOPRANK_EXPECTS(std::any_of(own.begin(), own.end(),
+                               [&](const InputSpec& s) { return s.name == r.retriever_->user_key(); }),
+                   section.path(), ": the ranker does not read the retrieval model's user id ",
+                   r.retriever_->user_key(), " (a request could not name its user)");
   return r;
 }
 

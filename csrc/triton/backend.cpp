@@ -269,6 +269,14 @@ struct Timing {
   uint64_t exec_start = 0, compute_start = 0, compute_end = 0, exec_end = 0;
 };
 
+// The steps after retrieval take what retrieve gave, or a direct request: bounded the same.
+void check_candidates(int64_t candidates, int64_t max_candidates) {
+  if (max_candidates > 0 && candidates > max_candidates)
+    throw std::invalid_argument(std::to_string(candidates) + " candidates in one request; this "
+                                "model takes at most " + std::to_string(max_candidates) +
+                                " (export-triton --max-candidates)");
+}
+
 // Answers one request of the model's step into its response; throws what the client should
 // be told.
 void answer(const ServedModel& model, TRITONBACKEND_Request* request,
@@ -304,6 +312,7 @@ void answer(const ServedModel& model, TRITONBACKEND_Request* request,
                                       tensors, /*with_k=*/false).batch;
       RawColumn ids = read_column(recommender->retriever().item_key(),
                                   recommender->retriever().item_key_type(), tensors);
+      check_candidates(ids.rows, model.rules.max_candidates);
       timing.compute_start = now_ns();
       const std::vector<float> scores =
           recommender->score(std::move(columns), std::move(ids), model.threads);
@@ -314,6 +323,7 @@ void answer(const ServedModel& model, TRITONBACKEND_Request* request,
     }
     case Step::Rerank: {
       const ScoredCandidates candidates = read_scored_candidates(tensors);
+      check_candidates(static_cast<int64_t>(candidates.items.size()), model.rules.max_candidates);
       const RecommendRequest r = read_recommend_request(*recommender, tensors, model.defaults,
                                                         model.rules.max_candidates);
       timing.compute_start = now_ns();

@@ -170,8 +170,13 @@ struct ForwardCuda::Impl {
       cudaGetLastError();
       throw DeviceError("no CUDA device is visible");
     }
-    const std::vector<float> rows = forward.table_floats();  // int8 tables: dequantised here
-    table = own(upload(rows.data(), forward.table_rows_ * forward.dim_));
+    const int64_t values = forward.table_rows_ * forward.dim_;
+    if (forward.table_) {
+      table = own(upload(forward.table_, values));
+    } else {  // an int8 table: dequantised once, here
+      const std::vector<float> rows = forward.table_floats();
+      table = own(upload(rows.data(), values));
+    }
     bottom = layers(forward.bottom_);
     top = layers(forward.top_);
     deep = layers(forward.deep_);

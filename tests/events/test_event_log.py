@@ -84,12 +84,38 @@ def test_group_commit_writes_the_good_batches_as_one_segment(log):
     assert len(back) == 5 and back.timestamp.is_monotonic_increasing
 
 
-def test_a_partial_segment_is_removed_on_open_and_never_read(log):
+def test_a_dead_writers_partial_segment_is_removed_on_open_and_never_read(log):
+    import os
+
     log.append(events(2))
-    partial = log.folder / "impressions" / "events-crashed.parquet.partial"
-    partial.write_bytes(b"half a parquet file")
+    gone = _a_dead_pid()
+    dead = log.folder / "impressions" / f"events-1-{gone}-1.parquet.partial"
+    live = log.folder / "impressions" / f"events-1-{os.getpid()}-1.parquet.partial"
+    for partial in (dead, live):
+        partial.write_bytes(b"half a parquet file")
     reopened = EventLog(log.folder)
-    assert not partial.exists() and len(reopened.read()) == 2
+    assert not dead.exists() and len(reopened.read()) == 2
+    assert live.exists()  # a live writer's file in progress is left alone
+
+
+def _a_dead_pid() -> int:
+    import subprocess
+
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_a_column_one_batch_leaves_out_reads_back_typed(log):
+    log.append(events(2))
+    log.append(events(2, start=T0 + np.timedelta64(1, "m"), session_id=[5, 6]))
+    back = pd.read_parquet(log.folder / "impressions")  # every segment at once, as dask does
+    assert back.session_id.dtype.kind in "if" and back.session_id.tolist()[2:] == [5, 6]
+
+
+def test_group_commit_applies_the_lateness_rule_to_the_group_too(log):
+    outcomes = log.append_many([events(1, start=T0 + np.timedelta64(10, "h")), events(1)])
+    assert outcomes[0] == 1 and isinstance(outcomes[1], ValueError)
 
 
 def test_an_event_log_of_other_columns_is_not_reused(log, tmp_path):

@@ -125,3 +125,25 @@ def test_the_command_line_asks_the_server_as_it_asks_the_engine(served, recommen
     assert code == 0, captured.err
     assert json.loads(captured.out)["item_ids"] == json.loads(local.out)["item_ids"]
     assert "recommend at" in captured.err
+
+
+def test_the_steps_asked_directly_keep_the_candidate_limit(served):
+    """score_candidates and rerank read what retrieve gave, but a client can call them
+    directly: the same --max-candidates bound (5,000 here)."""
+    import tritonclient.grpc as grpc
+    from tritonclient.utils import InferenceServerException
+
+    from shoprank.serving import wire
+
+    server = served[0]
+    n = 6_000
+    direct = {"rerank": {wire.CANDIDATE_ITEMS: np.zeros((1, n), np.int64),
+                         wire.CANDIDATE_SCORES: np.zeros((1, n), np.float32),
+                         wire.K: np.array([[5]], np.int64)},
+              "score_candidates": {"item_id": np.zeros((1, n), np.int64),
+                                   "user_id": np.array([[7]], np.int64)}}
+    client = grpc.InferenceServerClient(server.grpc_url)
+    for model, tensors in direct.items():
+        with pytest.raises(InferenceServerException, match="6000 candidates in one request"):
+            client.infer(model, wire.infer_inputs(grpc, tensors))
+    client.close()

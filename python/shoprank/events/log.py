@@ -9,7 +9,10 @@ about, appended durably in the raw-log layout ``shoprank etl`` reads.
 A batch is acknowledged only once its segment is on disk: written under a temporary name
 (``*.parquet.partial``, which the ETL's glob does not match), fsync'ed, renamed, and the
 folder fsync'ed. A crash leaves at most a partial file, removed when the log is opened
-again; an acknowledged event is never lost.
+again (only a dead process's: the writer's pid is in the name); an acknowledged event is
+never lost. One process writes a log at a time (the events model has one instance): the
+order and lateness rules are kept in that process. Every segment has the same Parquet
+schema (the logs' dtypes, nullable), so a column one batch leaves out reads back typed.
 
 Rules for a batch (errors name the column and the rule): the schema's columns only (the
 logs' own columns, not the side tables' nor passthrough), the timestamp, user id, item id
@@ -79,9 +82,9 @@ class EventLog:
         self.max_lateness_ms = int(max_lateness_s * MS)
         self._lock = threading.Lock()
         self._sequence = 0
-        segments = self.folder / SEGMENTS
-        for partial in segments.glob(f"*{PARTIAL}"):  # never acknowledged
-            partial.unlink()
+        for partial in (self.folder / SEGMENTS).glob(f"*{PARTIAL}"):  # never acknowledged
+            if not _alive(_writer(partial.name)):
+                partial.unlink()
         self.newest_ms = self._newest_logged()
 
     @classmethod
@@ -110,11 +113,11 @@ class EventLog:
             for name, t in read_back(etl_dir).side_tables.items()}
         config.pop("user_columns", None)  # the derived tables are plain tables here
         config.pop("item_columns", None)
-        (folder / "logs.json").write_text(json.dumps(config, indent=1) + "\n")
-        meta.write_text(json.dumps({"format": "shoprank-events", "version": 1,
-                                    "etl": str(Path(etl_dir).resolve()),
-                                    "schema": schema.to_json()}, indent=1) + "\n")
-        _fsync_folder(folder)
+        _write_durably(folder / "logs.json", json.dumps(config, indent=1) + "\n")
+        _write_durably(meta, json.dumps({"format": "shoprank-events", "version": 1,  # last
+                                         "etl": str(Path(etl_dir).resolve()),
+                                         "schema": schema.to_json()}, indent=1) + "\n")
+        _fsync_folder(folder.parent)
         return cls(folder)
 
     def append(self, columns: dict[str, np.ndarray]) -> int:
@@ -133,21 +136,24 @@ class EventLog:
 
         outcomes, frames = [], []
         with self._lock:
+            newest = self.newest_ms  # over what is logged and what this group accepted
             for columns in batches:
                 try:
                     frame = self.check(columns)
-                    oldest = int(frame[self.schema.timestamp].min()) if len(frame) else None
-                    if oldest is not None and self.newest_ms is not None and \
-                            oldest < self.newest_ms - self.max_lateness_ms:
+                    stamps = frame[self.schema.timestamp]
+                    if len(frame) and newest is not None and \
+                            int(stamps.min()) < newest - self.max_lateness_ms:
                         raise ValueError(
-                            f"{self.schema.timestamp}: an event at {_iso(oldest)} is older than "
-                            f"the newest logged ({_iso(self.newest_ms)}) by more than "
+                            f"{self.schema.timestamp}: an event at {_iso(int(stamps.min()))} is "
+                            f"older than the newest logged ({_iso(newest)}) by more than "
                             f"{self.max_lateness_ms // MS} s (late events are refused)")
-                except ValueError as error:
+                except (ValueError, TypeError) as error:
                     outcomes.append(error)
                     continue
                 outcomes.append(len(frame))
                 frames.append(frame)
+                if len(frame):
+                    newest = max(int(stamps.max()), newest if newest is not None else -2**63)
             frames = [f for f in frames if len(f)]
             if frames:
                 frame = pd.concat(frames, ignore_index=True)
@@ -206,13 +212,30 @@ class EventLog:
         name = f"events-{time.time_ns():020d}-{os.getpid()}-{self._sequence:06d}.parquet"
         final = self.folder / SEGMENTS / name
         partial = final.with_name(name + PARTIAL)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, schema=self._arrow_schema(), preserve_index=False)
         with open(partial, "wb") as file:
-            frame.to_parquet(file, index=False)
+            pq.write_table(table, file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(partial, final)
         _fsync_folder(final.parent)
         return final
+
+    def _arrow_schema(self):
+        """One Parquet schema for every segment: the logs' dtypes, every column nullable."""
+        import pyarrow as pa
+
+        def arrow(name, dtype):
+            if dtype.startswith("datetime"):
+                return pa.timestamp("ns")
+            if self.schema.columns[name] == "string_list":
+                return pa.list_(pa.string())
+            return pa.string() if dtype == "object" else pa.from_numpy_dtype(np.dtype(dtype))
+
+        return pa.schema([(name, arrow(name, dtype)) for name, dtype in self.schema.dtypes.items()])
 
     def _newest_logged(self) -> int | None:
         import pyarrow.parquet as pq
@@ -237,6 +260,35 @@ class EventLog:
 
 def _iso(ms: int) -> str:
     return str(np.datetime64(int(ms), "ms"))
+
+
+def _writer(name: str) -> int | None:
+    """The pid in a segment's name (events-<ns>-<pid>-<n>.parquet...), None if none."""
+    parts = name.split("-")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_durably(path: Path, text: str) -> None:
+    """The file complete or absent: a temporary name, fsync, rename, the folder fsync'ed."""
+    partial = path.with_name(path.name + PARTIAL)
+    with open(partial, "w") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial, path)
+    _fsync_folder(path.parent)
 
 
 def _fsync_folder(folder: Path) -> None:

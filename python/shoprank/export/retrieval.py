@@ -4,7 +4,7 @@ engine goes from a request's user id to the catalogue's best items without NVTab
 
 ranker.json gains a "retrieval" section and tensors.bin these arrays (engine/io/ARTIFACTS.md):
 
-    retrieval/user_keys          raw user ids (int64 or text), one per user vector
+    retrieval/user_keys          raw user ids (int64, float64 or text), one per user vector
     retrieval/user_vectors       F32 [users, dim]: the query tower's output for each user
     retrieval/item_keys          raw item ids, one per catalogue item
     retrieval/item_vectors       F32 [items, dim]: the candidate tower's output
@@ -28,7 +28,8 @@ import numpy as np
 from shoprank.export.tensors import decode_strings
 
 FORMAT, VERSION = "shoprank-retrieval", 1
-LABEL_TYPES = ("int64", "string")
+ITEM_ID_TYPES = ("int64", "string")  # what a recommendation's ids may be
+LABEL_TYPES = ("int64", "string")    # item-table columns the caps can read
 
 
 def build_retrieval(retrieval_dir, etl_dir, spec: dict, tensors: dict) -> tuple[dict, dict]:
@@ -64,7 +65,7 @@ def build_retrieval(retrieval_dir, etl_dir, spec: dict, tensors: dict) -> tuple[
     if item["key"] != spec["item_key"]:
         raise ValueError(f"the retrieval model's items are {item['key']!r}, the ranker's "
                          f"candidates {spec['item_key']!r}")
-    if item["key_type"] not in LABEL_TYPES:
+    if item["key_type"] not in ITEM_ID_TYPES:
         raise NotImplementedError(f"item ids of type {item['key_type']}: recommendations "
                                   "are named by int64 or text ids")
     rows = item.pop("rows")

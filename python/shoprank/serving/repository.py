@@ -89,14 +89,16 @@ def export_triton(artifacts, repo, options: ServingOptions = ServingOptions(), *
         from shoprank.models.folders import model_folder
 
         baseline = model_folder(baseline).resolve()
-    if events is not None:
-        events = _event_log(artifacts, events)
-    if repo.exists() and (repo / "ensemble").is_dir() and not overwrite:
+    adding = repo.exists() and (repo / "ensemble").is_dir() and not overwrite
+    if adding:
         taken = [m for m in STEPS + RECOMMEND_STEPS + ("baseline", "events")
                  if (repo / m / str(version)).exists()]
         if taken:
             raise FileExistsError(f"{repo}: version {version} exists already for {taken} "
                                   f"(choose another --version, or --overwrite the repository)")
+    if events is not None:  # after the checks: a refused export creates no log
+        events = _event_log(artifacts, events)
+    if adding:
         _write_models(repo, ranker, artifacts, options, version, baseline)
         if recommender:
             _write_recommend(repo, recommender, artifacts, options, version)
@@ -138,8 +140,9 @@ def _write_events(repo: Path, events: Path, options: ServingOptions, version: in
     parameters = {"events_dir": events, "max_lateness_s": max_lateness_s,
                   "max_candidates": options.max_candidates,
                   "event_columns": wire.describe_inputs(schema.columns)}
+    one_writer = ServingOptions(**{**options.__dict__, "instances": 1})  # the log's one writer
     (repo / "events" / "config.pbtxt").write_text(_model_config(
-        "events", inputs, [_tensor(wire.ACCEPTED, "INT64", dims=1)], options, parameters))
+        "events", inputs, [_tensor(wire.ACCEPTED, "INT64", dims=1)], one_writer, parameters))
 
 
 def _has_retrieval(artifacts: Path) -> bool:
@@ -155,7 +158,8 @@ def _check_names(ranker, recommender) -> None:
                     n.startswith(wire.FEATURE) or (recommender and n.startswith(wire.MAX_PER)))
     if clash:
         raise ValueError(f"raw column name(s) {clash} clash with the request's own tensors "
-                         f"({sorted(reserved)}, *{wire.LENGTHS}, {wire.FEATURE}*)")
+                         f"({sorted(reserved)}, *{wire.LENGTHS}, {wire.FEATURE}*"
+                         + (f", {wire.MAX_PER}*)" if recommender else ")"))
     odd = sorted(n for n in ranker.inputs if set(n) & set(',:"\\'))
     if odd:
         raise ValueError(f"raw column name(s) {odd}: a served column's name may not hold "

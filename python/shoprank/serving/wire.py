@@ -87,6 +87,8 @@ def encode_recommend(inputs: dict[str, str], item_key_type: str, user: dict, k: 
                      exclude=(), candidates=None, relevance_weight=None, caps=None) -> dict:
     """A recommendation request's tensors (engine/include/shoprank/recommend_request.h): the
     request's columns (one value each), exclude, k and the optional knobs."""
+    if isinstance(exclude, (str, bytes)) or np.ndim(exclude) == 0:
+        raise TypeError(f"exclude: expected a sequence of item ids, got {type(exclude).__name__}")
     tensors = {}
     for name, value in user.items():
         tensors.update(encode_column(name, inputs[name], [value]))
