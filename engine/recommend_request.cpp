@@ -20,7 +20,7 @@ RecommendRequest read_recommend_request(const Recommender& recommender,
   }
   const auto k = read_one_int64(wire::kK, tensors);
   SHOPRANK_EXPECTS(k.has_value(), "missing input k (how many items to return)");
-  recommender.check_k(*k);
+  recommender.check_k(*k);  // against the catalogue, not a candidate list
   out.k = *k;
   out.options = defaults;
   if (auto candidates = read_one_int64(wire::kCandidates, tensors)) {

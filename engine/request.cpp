@@ -129,14 +129,6 @@ RawColumn column_of(const std::string& name, InputType type, const WireTensors& 
   return c;
 }
 
-int64_t read_k(const WireTensors& tensors, int64_t candidates) {
-  auto found = tensors.find(wire::kK);
-  SHOPRANK_EXPECTS(found != tensors.end(), "missing input k (how many items to return)");
-  const auto k = numbers<int64_t>(wire::kK, found->second, WireType::Int64);
-  SHOPRANK_EXPECTS(k.size() == 1, "k: expected one value, got ", k.size());
-  check_k(k[0], candidates);
-  return k[0];
-}
 
 // The item key's values where the request sent one per candidate (else the answer names rows).
 std::vector<int64_t> item_ids(const RawBatch& batch, const std::string& item_key,
@@ -183,6 +175,15 @@ std::optional<int64_t> read_one_int64(const std::string& name, const WireTensors
 std::optional<float> read_one_float(const std::string& name, const WireTensors& tensors) {
   return one_value<float>(name, tensors, WireType::Fp32);
 }
+
+namespace {
+int64_t read_k(const WireTensors& tensors, int64_t candidates) {
+  const auto k = read_one_int64(wire::kK, tensors);
+  SHOPRANK_EXPECTS(k.has_value(), "missing input k (how many items to return)");
+  check_k(*k, candidates);
+  return *k;
+}
+}  // namespace
 
 void check_k(int64_t k, int64_t candidates) {
   SHOPRANK_EXPECTS(candidates > 0, "no candidates to rank");

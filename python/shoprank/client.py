@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from shoprank.ranker.raw import request_columns
+from shoprank.ranker.raw import check_recommend_columns, request_columns
 from shoprank.serving import wire
 
 PROTOCOLS = ("grpc", "http")
@@ -114,13 +114,7 @@ class RankClient:
         if unknown:
             raise ValueError(f"caps: no labels for item column(s) {unknown} (the served model "
                              f"caps by: {', '.join(labels) or 'no column'})")
-        if not isinstance(user, dict):
-            raise TypeError(f"user: expected a dict of the request's columns, got "
-                            f"{type(user).__name__}")
-        unknown = sorted(set(user) - set(inputs))
-        if unknown:
-            raise ValueError(f"request column(s) {unknown}: a recommendation request carries "
-                             f"only the request's own columns ({', '.join(inputs)})")
+        check_recommend_columns(inputs, user)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
             raise TypeError(f"k: expected an integer, got {type(k).__name__}")
         return wire.encode_recommend(inputs, item_key_type, user, k, **options)

@@ -158,6 +158,19 @@ def request_columns(inputs: dict[str, str], item_key: str | None, user, candidat
     return candidates
 
 
+def check_recommend_columns(inputs: dict[str, str], user) -> None:
+    """A recommendation request's own columns (one value each): names among `inputs`, which
+    never hold the item id or an item-table column (the engine chooses the items)."""
+    if not isinstance(user, dict):
+        raise TypeError(f"user: expected a dict of the request's columns, got "
+                        f"{type(user).__name__}")
+    unknown = sorted(set(user) - set(inputs))
+    if unknown:
+        raise ValueError(f"request column(s) {unknown}: a recommendation request carries "
+                         f"only the request's own columns ({', '.join(inputs)}); the "
+                         "engine chooses the items and looks up their columns")
+
+
 def normalise_columns(inputs: dict[str, str], raw: dict) -> dict:
     """{name: normalised tuple} for every raw column; unknown names are an error."""
     if not isinstance(raw, dict):

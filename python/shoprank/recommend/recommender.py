@@ -22,7 +22,7 @@ import numpy as np
 
 from shoprank import _engine
 from shoprank.ranker.ranker import _integer_k, _one_row, _threads
-from shoprank.ranker.raw import normalise
+from shoprank.ranker.raw import check_recommend_columns, normalise
 
 
 class Recommender:
@@ -89,14 +89,7 @@ class Recommender:
         return ids, scores
 
     def _columns(self, user) -> dict:
-        if not isinstance(user, dict):
-            raise TypeError(f"user: expected a dict of the request's columns, got "
-                            f"{type(user).__name__}")
-        unknown = sorted(set(user) - set(self.inputs))
-        if unknown:
-            raise ValueError(f"request column(s) {unknown}: a recommendation request carries "
-                             f"only the request's own columns ({', '.join(self.inputs)}); the "
-                             "engine chooses the items and looks up their columns")
+        check_recommend_columns(self.inputs, user)
         return {name: normalise(name, self.inputs[name], _one_row(name, value, self.inputs[name]))
                 for name, value in user.items()}
 

@@ -54,17 +54,21 @@ class _Step:
         responses = []
         for request in requests:
             try:
-                tensors = {}
-                for name in self.input_names:
-                    tensor = self._pb.get_input_tensor_by_name(request, name)
-                    if tensor is not None:
-                        tensors[name] = tensor.as_numpy()
-                outputs = self.run(tensors)
+                outputs = self.run(self._tensors(request))
                 responses.append(self._pb.InferenceResponse(
                     output_tensors=[self._pb.Tensor(n, v) for n, v in outputs.items()]))
             except Exception as error:  # the request's fault or not, it gets the reason
                 responses.append(self._pb.InferenceResponse(error=self._error(error)))
         return responses
+
+    def _tensors(self, request) -> dict[str, np.ndarray]:
+        """The request's tensors by name (those it carries of the model's inputs)."""
+        tensors = {}
+        for name in self.input_names:
+            tensor = self._pb.get_input_tensor_by_name(request, name)
+            if tensor is not None:
+                tensors[name] = tensor.as_numpy()
+        return tensors
 
     def _error(self, error: Exception):
         """Bad input (ValueError, TypeError) is the client's: INVALID_ARG, worded as the C++
@@ -157,11 +161,8 @@ class EventsStep(_Step):
         batches, read = [], []
         for request in requests:
             try:
-                tensors = {name: tensor.as_numpy() for name in self.input_names
-                           if (tensor := self._pb.get_input_tensor_by_name(request, name))
-                           is not None}
-                got = _engine.read_request(self.types, tensors, self.max_candidates, "",
-                                           with_k=False)
+                got = _engine.read_request(self.types, self._tensors(request),
+                                           self.max_candidates, "", with_k=False)
                 batches.append(_broadcast(got["columns"], got["candidates"]))
                 read.append(None)
             except Exception as error:  # the request's own fault: refused alone
