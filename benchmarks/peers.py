@@ -2,7 +2,8 @@
 `shoprank etl`), tuned on the valid split only and scored on the test split:
 
 * a logistic regression (scikit-learn): one-hot of every categorical id, multi-hot of list
-  columns, the continuous features as they are; L2 strength C picked on valid;
+  columns (mean-pooled), the continuous features as they are; L2 strength C picked on
+  valid (shoprank.models.linear_fit, which also fits a small log's linear part);
 * gradient-boosted trees (LightGBM): the categorical ids as LightGBM categoricals, the
   continuous features; list columns as their length (trees split on no multi-hot); the
   number of trees picked on valid by early stopping.
@@ -11,9 +12,6 @@
 from __future__ import annotations
 
 import numpy as np
-
-C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
-
 
 def _columns(data):
     from merlin.schema import Tags
@@ -27,49 +25,19 @@ def _columns(data):
     return single, lists, continuous, sizes
 
 
-def _one_hot(frame, single, lists, continuous, sizes):
-    """A sparse matrix: one block of columns per categorical (its ids), then continuous."""
-    import scipy.sparse as sp
-
-    blocks, n = [], len(frame)
-    for name in single:
-        ids = np.minimum(frame[name].to_numpy(np.int64), sizes[name] - 1)
-        blocks.append(sp.csr_matrix((np.ones(n), (np.arange(n), ids)), shape=(n, sizes[name])))
-    for name in lists:
-        values = frame[name].to_numpy()
-        lengths = np.fromiter((len(v) for v in values), np.int64, n)
-        ids = np.minimum(np.concatenate(values).astype(np.int64), sizes[name] - 1) \
-            if lengths.sum() else np.zeros(0, np.int64)
-        rows = np.repeat(np.arange(n), lengths)
-        weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths)  # mean pooling, as trained
-        blocks.append(sp.csr_matrix((weights, (rows, ids)), shape=(n, sizes[name])))
-    if continuous:
-        blocks.append(sp.csr_matrix(frame[continuous].to_numpy(np.float64)))
-    return sp.hstack(blocks, format="csr")
-
-
 def linear_model(data, *, seed: int = 0, say=print) -> dict:
-    """Logistic regression, C tuned on valid; test AUC of the best C."""
-    from sklearn.linear_model import LogisticRegression
-
+    """Logistic regression, C tuned on valid (the fit a small log's linear part uses,
+    shoprank.models.linear_fit); test AUC of the best C."""
     from shoprank.metrics import auc
+    from shoprank.models.linear_fit import C_GRID, design_matrix, fit_linear
+    from shoprank.models.linear_part import LinearPart
 
-    columns = _columns(data)
-    frames = {split: data.frame(split) for split in ("train", "valid", "test")}
-    x = {split: _one_hot(frame, *columns) for split, frame in frames.items()}
-    y = {split: frame[data.label].to_numpy(np.int64) for split, frame in frames.items()}
-    del frames  # the sparse matrices hold what the models read
-    best = None
-    for c in C_GRID:
-        model = LogisticRegression(C=c, max_iter=400, solver="lbfgs", random_state=seed)
-        model.fit(x["train"], y["train"])
-        valid = auc(y["valid"], model.predict_proba(x["valid"])[:, 1])
-        say(f"  linear C={c}: valid AUC {valid:.4f}")
-        if best is None or valid > best[0]:
-            best = (valid, c, model)
-    valid, c, model = best
-    return {"model": "linear", "valid_auc": valid, "setting": f"C={c}",
-            "test_auc": auc(y["test"], model.predict_proba(x["test"])[:, 1])}
+    layout = LinearPart(data.schema.excluding_by_name([data.label]), "mean").layout()
+    fit = fit_linear(data, layout, grid=C_GRID, seed=seed, say=say)
+    test = data.frame("test")
+    scores = fit.model.decision_function(design_matrix(test, layout))
+    return {"model": "linear", "valid_auc": fit.valid_auc, "setting": f"C={fit.c}",
+            "test_auc": auc(test[data.label].to_numpy(np.int64), scores)}
 
 
 def boosted_trees(data, *, seed: int = 0, say=print) -> dict:

@@ -56,8 +56,9 @@ def dcn(world):
 
 @pytest.fixture(scope="session")
 def user_logs_model(tmp_path_factory):
-    """get(architecture, tables, lists=, continuous=, derived=) -> (model folder, artifact
-    folder, raw logs folder): trained (one epoch) and exported once per session."""
+    """get(architecture, tables, lists=, continuous=, derived=, linear=) -> (model folder,
+    artifact folder, raw logs folder): trained (one epoch; with a linear part when
+    linear) and exported once per session."""
     pytest.importorskip("merlin.models")
     from shoprank.etl import run_etl
     from shoprank.models.build import ModelSpec
@@ -67,15 +68,16 @@ def user_logs_model(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("user-logs")
 
-    def get(architecture, tables, **variant):
+    def get(architecture, tables, linear=False, **variant):
         shape = "-".join(k for k, v in sorted(variant.items()) if v) or "plain"
-        logs, name = root / f"logs-{shape}", root / f"{architecture}-{tables}-{shape}"
+        logs = root / f"logs-{shape}"
+        name = root / f"{architecture}-{tables}-{shape}{'-linear' if linear else ''}"
         if not logs.exists():
             user_logs.write(logs / "raw", user_logs.config(**variant))
             run_etl(logs / "raw" / "logs.json", logs / "features", **QUIET)
         if not name.exists():
             spec = ModelSpec(architecture=architecture, tables=tables, embedding_dim=8,
-                             bottom_mlp=(16, 8), top_mlp=(16, 8))
+                             bottom_mlp=(16, 8), top_mlp=(16, 8), linear=linear)
             train(logs / "features", name, spec=spec, epochs=1, batch_size=512, **QUIET)
             export_ranker(name, root / f"{name.name}-artifacts")
         return name, root / f"{name.name}-artifacts", logs / "raw"

@@ -261,6 +261,8 @@ struct ForwardCuda::Impl {
       }
     }
     seg[n * features] = int64_t(index.size());
+    std::vector<float> linear_logits(static_cast<size_t>(f.has_linear() ? n : 0));
+    if (f.has_linear()) f.linear_logits(inputs, 0, n, linear_logits.data());
     const int64_t* d_index = call.copy_in(index);
     const int64_t* d_seg = call.copy_in(seg);
     const float* d_cont = call.copy_in(continuous);
@@ -323,6 +325,18 @@ struct ForwardCuda::Impl {
         }
         hidden = h;
       }
+    }
+    if (f.has_linear()) {  // the output layer reads concat(body, linear logit)
+      const float* d_logits = call.copy_in(linear_logits);
+      const int64_t width = output.in - 1;
+      float* joined = call.alloc<float>(n * output.in);
+      copy_columns<<<unsigned(blocks_for(n * width)), kThreads, 0, call.stream()>>>(
+          hidden, width, n, joined, output.in, 0);
+      call.launched();
+      copy_columns<<<unsigned(blocks_for(n)), kThreads, 0, call.stream()>>>(
+          d_logits, 1, n, joined, output.in, width);
+      call.launched();
+      hidden = joined;
     }
     return dense(call, output, hidden, n);
   }

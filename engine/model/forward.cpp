@@ -65,9 +65,72 @@ Forward::Forward(const json::Value& model, const TensorFile& tensors,
   read_inputs(model, tensors, feature_names);
   const int64_t head_width = architecture_ == "dlrm" ? read_dlrm(model, tensors)
                                                      : read_dcn(model, tensors);
+  if (model.has("linear")) read_linear(model["linear"], tensors);
+  const int64_t output_width = head_width + (has_linear() ? 1 : 0);
   output_ = parse_dense(model["output"], tensors);
-  SHOPRANK_EXPECTS(output_.in == head_width && output_.out == 1, model["output"].path(),
-                   ": the output layer must map ", head_width, " values to 1");
+  SHOPRANK_EXPECTS(output_.in == output_width && output_.out == 1, model["output"].path(),
+                   ": the output layer must map ", output_width, " values to 1");
+}
+
+void Forward::read_linear(const json::Value& linear, const TensorFile& tensors) {
+  const int64_t rows = linear["rows"].as_int();
+  auto [table, n] = tensors.vector<float>(linear["table"].as_string());
+  SHOPRANK_EXPECTS(n == rows, linear["table"].path(), ": ", n, " weights for ", rows, " rows");
+  const std::string& pooling = linear["pooling"].as_string();
+  SHOPRANK_EXPECTS(pooling == "mean" || pooling == "sum", linear["pooling"].path(),
+                   ": pooling must be mean or sum, got \"", pooling, "\"");
+  linear_mean_ = pooling == "mean";
+  for (const auto& f : linear["features"].items()) {
+    auto it = std::find(embedded_names_.begin(), embedded_names_.end(), f["name"].as_string());
+    SHOPRANK_EXPECTS(it != embedded_names_.end(), f.path(), ": \"", f["name"].as_string(),
+                     "\" is not an embedded feature");
+    LinearTerm term{static_cast<int>(it - embedded_names_.begin()), f["offset"].as_int()};
+    const Embedded& e = embedded_[term.embedded];
+    SHOPRANK_EXPECTS(f["cardinality"].as_int() == e.cardinality && f["list"].as_bool() == e.list &&
+                     term.offset >= 0 && term.offset + e.cardinality <= rows,
+                     f.path(), ": another cardinality or kind than its embedding, or rows "
+                     "outside the linear table");
+    linear_terms_.push_back(term);
+  }
+  for (const auto& c : linear["continuous"].items()) {
+    auto it = std::find(continuous_names_.begin(), continuous_names_.end(), c.as_string());
+    SHOPRANK_EXPECTS(it != continuous_names_.end(), c.path(), ": \"", c.as_string(),
+                     "\" is not a continuous feature of the model");
+    linear_continuous_.push_back(continuous_[it - continuous_names_.begin()]);
+  }
+  auto [kernel, k] = tensors.vector<float>(linear["kernel"].as_string());
+  SHOPRANK_EXPECTS(k == int64_t(linear_continuous_.size()), linear["kernel"].path(), ": ", k,
+                   " weights for ", linear_continuous_.size(), " continuous features");
+  auto [bias, b] = tensors.vector<float>(linear["bias"].as_string());
+  SHOPRANK_EXPECTS(b == 1, linear["bias"].path(), ": expected one intercept, got ", b);
+  linear_table_ = table;
+  linear_kernel_ = kernel;
+  linear_bias_ = bias[0];
+}
+
+void Forward::linear_logits(const ModelInputs& inputs, int64_t first, int64_t rows,
+                            float* out) const {
+  // summed in the Keras layer's order: features, then continuous, then the intercept
+  for (int64_t r = 0; r < rows; ++r) {
+    float logit = 0.0f;
+    for (const LinearTerm& t : linear_terms_) {
+      const Embedded& e = embedded_[t.embedded];
+      const FeatureColumn& f = inputs.features[e.feature];
+      const float* weights = linear_table_ + t.offset;
+      if (!e.list) {
+        logit += weights[f.ids[first + r]];
+        continue;
+      }
+      const int64_t begin = f.offsets[first + r], end = f.offsets[first + r + 1];
+      float sum = 0.0f;
+      for (int64_t k = begin; k < end; ++k) sum += weights[f.ids[k]];
+      logit += linear_mean_ && end - begin > 1 ? sum / static_cast<float>(end - begin) : sum;
+    }
+    for (size_t c = 0; c < linear_continuous_.size(); ++c) {
+      logit += inputs.features[linear_continuous_[c]].values[first + r] * linear_kernel_[c];
+    }
+    out[r] = logit + linear_bias_;
+  }
 }
 
 void Forward::read_inputs(const json::Value& model, const TensorFile& tensors,
@@ -394,6 +457,17 @@ void Forward::score_block(const ModelInputs& inputs, int64_t first, int64_t rows
         }
       }
     }
+  }
+  if (has_linear()) {  // the output layer reads concat(body, linear logit)
+    const int64_t width = output_.in - 1;
+    std::vector<float> joined(static_cast<size_t>(rows * output_.in));
+    for (int64_t r = 0; r < rows; ++r) {
+      copy_floats(hidden.data() + r * width, width, joined.data() + r * output_.in);
+    }
+    std::vector<float> logits(static_cast<size_t>(rows));
+    linear_logits(inputs, first, rows, logits.data());
+    for (int64_t r = 0; r < rows; ++r) joined[r * output_.in + width] = logits[r];
+    hidden.swap(joined);
   }
   std::vector<float> y(static_cast<size_t>(rows));
   dense_forward(output_, hidden.data(), output_.in, rows, y.data());

@@ -57,10 +57,11 @@ def test_a_small_log_gets_smaller_batches_and_stops_after_one_worse_epoch():
     assert from_data(4_000_000) == {}  # the fixed defaults from about 3M train rows
     chosen = {rows: {k: v for k, (v, _) in from_data(rows).items()}
               for rows in (1_000, 160_000, 400_000, 1_000_000)}
-    assert chosen == {1_000: {"batch_size": 32, "patience": 1},
-                      160_000: {"batch_size": 64, "patience": 1},
-                      400_000: {"batch_size": 256, "patience": 1},
-                      1_000_000: {"batch_size": 512, "patience": 1}}
+    small = {"patience": 1, "linear": True}
+    assert chosen == {1_000: {"batch_size": 32, **small},
+                      160_000: {"batch_size": 64, **small},
+                      400_000: {"batch_size": 256, **small},
+                      1_000_000: {"batch_size": 512, **small}}
     settings, sources = resolve(160_000, given={"batch_size": 1024})
     assert settings["batch_size"] == 1024 and settings["patience"] == 1
     assert sources["patience"].startswith("data: ")

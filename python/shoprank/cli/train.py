@@ -15,8 +15,8 @@ and NDCG@100 on the test window beside the popularity peer's. It reads --embeddi
 2, 0).
 
 Each setting comes from the command line, else --config (e.g. shoprank tune's best.json),
-else the data (a log under about 3M train rows: smaller batches, patience 1), else the
-default shown; history.json records which.
+else the data (a log under about 3M train rows: smaller batches, patience 1, a linear
+part), else the default shown; history.json records which.
 """
 
 from __future__ import annotations
@@ -59,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="DCN: cross and deep side by side (default: stacked)")
     parser.add_argument("--dropout", type=float, **setting,
                         help=f"dropout after each MLP layer (default: {D['dropout']})")
+    parser.add_argument("--linear", action=argparse.BooleanOptionalAction, **setting,
+                        help="fit a logistic regression first (L2 strength picked on valid) "
+                             "and train the network beside it, frozen; the network is kept "
+                             "only if it beats it on valid (default: on under about 3M "
+                             "train rows)")
     parser.add_argument("--embedding-l2", type=float, **setting,
                         help="L2 on each batch's gathered embedding rows "
                              f"(default: {D['embedding_l2']})")

@@ -22,6 +22,7 @@ def extract_dcn(layers, crosses, categorical, continuous, body_dense, variables)
     x0 = [{"kind": kinds[n], "name": n} for n in sorted(kinds)]
     cross = [_cross_layer(i, layer, len(crosses), variables) for i, layer in enumerate(crosses)]
     branches = [x for x in layers.of_type(ParallelBlock) if x is not inputs[0]
+                and "linear" not in x.parallel_dict  # the linear part's join (forward.py)
                 and any(c in layers.under(x) for c in crosses)]
     out = {"architecture": "dcn", "input": x0, "cross_formula": CROSS, "cross": cross,
            "structure": "stacked", "deep_mlp": mlp(body_dense, "model/deep_mlp", variables)}

@@ -38,7 +38,8 @@ predictions by tests/export/test_forward.py):
   when the model was built: usually deep before cross, but cross first when, say, deep is
   sequential_block_9 and cross sequential_block_10. The spec states the order found.
 * Output: BinaryOutput is Dense(1, activation="sigmoid"), no temperature: the model's
-  predictions are probabilities.
+  predictions are probabilities. A model with a linear part (models/linear_part.py) feeds
+  it concat(body, linear logit): one more input, the last.
 """
 
 from __future__ import annotations
@@ -152,6 +153,9 @@ def _extract(model, model_spec, schema, label):
     else:
         spec.update(extract_dcn(layers, crosses, categorical, continuous, body_dense, variables))
     spec["output"] = output
+    linear = _linear_part(layers, variables)
+    if linear:
+        spec["linear"] = linear
 
     _check_all_weights_used(model, variables)
     _check_against(spec, model_spec, schema)
@@ -177,6 +181,35 @@ def _output_head(layers, label, variables):
     if output["out"] != 1 or output["activation"] != "sigmoid":
         raise ValueError(f"the output layer is {output}, expected Dense(1, sigmoid)")
     return head, output
+
+
+def _linear_part(layers, variables) -> dict | None:
+    """The frozen linear part (models/linear_part.py), whose logit the output layer reads
+    last: concat(body, logit) by the ParallelBlock's sorted keys "deep" < "linear"."""
+    from merlin.models.tf.core.aggregation import ConcatFeatures
+    from merlin.models.tf.core.combinators import ParallelBlock
+
+    from shoprank.models.linear_part import LinearPart
+
+    parts = layers.of_type(LinearPart)
+    if not parts:
+        return None
+    (part,) = parts
+    joins = [x for x in layers.of_type(ParallelBlock) if part in x.parallel_dict.values()]
+    if len(joins) != 1 or sorted(joins[0].parallel_dict) != ["deep", "linear"] or \
+            not isinstance(joins[0].aggregation, ConcatFeatures):
+        raise ValueError("expected the linear part beside the body: ParallelBlock(deep, "
+                         "linear) with concat")
+    layout = part.layout()
+    sizes = np.diff([f["offset"] for f in layout["features"]] + [layout["rows"]])
+    variables.update({"model/linear/table": part.table, "model/linear/kernel": part.kernel,
+                      "model/linear/bias": part.bias})
+    return {"formula": "logit = sum_f table[offset_f + id_f] (a list pooled as the "
+                       "embeddings are) + kernel . continuous + bias",
+            "table": "model/linear/table", "kernel": "model/linear/kernel",
+            "bias": "model/linear/bias", "rows": layout["rows"], "pooling": layout["pooling"],
+            "features": [{**f, "cardinality": int(n)} for f, n in zip(layout["features"], sizes)],
+            "continuous": layout["continuous"]}
 
 
 def _embedding_layout(fused, tables, model_spec) -> tuple[object, dict]:
@@ -228,8 +261,8 @@ def _shape(variable) -> tuple[int, ...]:
 def _check_all_weights_used(model, variables):
     used = {p.ref() for v in variables.values() for p in (v if isinstance(v, list) else [v])}
     left = [v.name for v in model.trainable_weights if v.ref() not in used]
-    left += [v.name for v in model.non_trainable_weights
-             if "should_compute_train_metrics_for_batch" not in v.name]
+    left += [v.name for v in model.non_trainable_weights if v.ref() not in used
+             and "should_compute_train_metrics_for_batch" not in v.name]
     if left:
         raise ValueError(f"the model has weights the forward spec does not use: {left}")
 
@@ -320,6 +353,20 @@ def check_forward_spec(spec: dict, tensors: dict[str, np.ndarray]) -> None:
             width += x0
     else:
         raise ValueError(f"architecture {spec['architecture']!r}")
+    linear = spec.get("linear")
+    if linear:
+        need(linear["table"], (linear["rows"],))
+        need(linear["kernel"], (len(linear["continuous"]),))
+        need(linear["bias"], (1,))
+        sizes = {f["name"]: f["cardinality"] for f in emb["features"]}
+        for f in linear["features"]:
+            if sizes.get(f["name"]) != f["cardinality"] or \
+                    f["offset"] < 0 or f["offset"] + f["cardinality"] > linear["rows"]:
+                raise ValueError(f"linear feature {f['name']!r}: not an embedded feature of "
+                                 "that cardinality, or rows outside its table")
+        if sorted(linear["continuous"]) != sorted(spec["continuous"]):
+            raise ValueError("the linear part's continuous features differ from the model's")
+        width += 1  # the output layer reads its logit last
     mlp([spec["output"]], width)
 
 

@@ -22,6 +22,7 @@ class ModelSpec:
     activation: str = "relu"
     embedding_l2: float = 0.0                # L2 on each batch's gathered embeddings
     dropout: float = 0.0                     # after each MLP layer, in training only
+    linear: bool = False                     # a fitted, frozen linear part (linear_part.py)
 
 
     def check(self) -> None:
@@ -43,9 +44,11 @@ class ModelSpec:
                 f"{self.embedding_dim}")
 
 
-def build_model(schema, label: str, spec: ModelSpec):
-    """A compiled-ready Merlin Model predicting P(label) from the schema's features."""
+def build_model(schema, label: str, spec: ModelSpec, linear_fit=None):
+    """A compiled-ready Merlin Model predicting P(label) from the schema's features;
+    ``linear_fit`` (linear_fit.LinearFit) the weights of the linear part when spec.linear."""
     import merlin.models.tf as mm
+    import tensorflow as tf
     from merlin.schema import Tags
 
     from shoprank.models.fused_embeddings import FusedEmbeddings
@@ -62,7 +65,6 @@ def build_model(schema, label: str, spec: ModelSpec):
         embeddings = mm.Embeddings(categorical, dim=spec.embedding_dim,
                                    sequence_combiner=spec.pooling,
                                    l2_batch_regularization_factor=spec.embedding_l2)
-    output = mm.BinaryOutput(label)
     dropout = spec.dropout or None
 
     def mlp_block(widths):
@@ -75,8 +77,21 @@ def build_model(schema, label: str, spec: ModelSpec):
         body = mm.DLRMBlock(schema, embeddings=embeddings,
                             bottom_block=mlp_block(spec.bottom_mlp),
                             top_block=mlp_block(spec.top_mlp))
-        return mm.Model(body, output, schema=features)
-    inputs = mm.InputBlockV2(features, categorical=embeddings)
-    return mm.DCNModel(schema, depth=spec.cross_depth,
-                       deep_block=mlp_block(spec.top_mlp),
-                       stacked=spec.stacked, input_block=inputs, prediction_tasks=output)
+    else:  # mm.DCNModel's body, its blocks made in its order (Keras names them by it)
+        inputs = mm.InputBlockV2(features, categorical=embeddings)
+        deep = mlp_block(spec.top_mlp)
+        cross = mm.CrossBlock(spec.cross_depth)
+        body = inputs.connect(cross, deep) if spec.stacked else \
+            inputs.connect_branch(cross, deep, aggregation="concat")
+    if not spec.linear:
+        return mm.Model(body, mm.BinaryOutput(label), schema=features)
+    from shoprank.models.linear_part import LastInputOnly, LinearPart
+
+    # the output layer reads concat(body, linear logit) ("deep" < "linear": the logit last)
+    # and starts as the linear model: weight 1 on its logit, 0 on the body's outputs
+    body = mm.ParallelBlock({"deep": body, "linear": LinearPart(features, spec.pooling,
+                                                                fit=linear_fit)},
+                            aggregation="concat")
+    head = tf.keras.layers.Dense(1, activation="sigmoid", kernel_initializer=LastInputOnly(),
+                                 name="output_layer")
+    return mm.Model(body, mm.BinaryOutput(label, to_call=head), schema=features)

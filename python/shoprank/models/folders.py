@@ -41,6 +41,7 @@ def load_keras_model(model_dir):
     import tensorflow as tf
 
     import shoprank.models.fused_embeddings  # noqa: F401 - registers the layer for loading
+    import shoprank.models.linear_part  # noqa: F401 - registers the linear part for loading
 
     path = Path(model_dir) / "saved_model"
     if not path.is_dir():

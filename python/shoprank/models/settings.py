@@ -15,7 +15,7 @@ DEFAULTS = {
     "model": "dlrm", "tables": "fused", "embedding_dim": 16, "pooling": "mean",
     "bottom_mlp": None,  # DLRM: (64, embedding_dim)
     "top_mlp": (128, 64), "cross_depth": 2, "parallel": False,
-    "dropout": 0.0, "embedding_l2": 0.0, "weight_decay": 0.0,
+    "dropout": 0.0, "embedding_l2": 0.0, "weight_decay": 0.0, "linear": False,
     "epochs": 4, "batch_size": 2048, "learning_rate": 2e-3, "schedule": "cosine",
     "patience": 2, "seed": 0,
 }
@@ -68,7 +68,9 @@ def _checked(key: str, value, where: str):
 # the train rows is the one that generalises; later passes memorise them (valid AUC falls
 # from epoch 2 whatever the regularisation). So a smaller log needs smaller batches, to take
 # enough steps in that one pass: 160k rows at batch 2048 (78 steps) reached test AUC 0.677,
-# at batch 64 0.713; 400k rows 0.718 at 2048, 0.721 at 256.
+# at batch 64 0.713; 400k rows 0.718 at 2048, 0.721 at 256. Even so the network stayed
+# 0.003 below a logistic regression fitted to convergence, so a small log's model gets one
+# as its linear part (linear_part.py): 200k rows 0.7115 -> 0.7142, 500k 0.7202 -> 0.7233.
 STEPS_PER_EPOCH = 1_500
 MIN_BATCH = 32
 
@@ -83,7 +85,9 @@ def from_data(train_rows: int) -> dict[str, tuple[object, str]]:
         return {}
     return {"batch_size": (batch, f"a small log takes smaller batches (aiming at "
                                   f"{STEPS_PER_EPOCH:,} steps per epoch)"),
-            "patience": (1, "a second pass over a small log memorises it")}
+            "patience": (1, "a second pass over a small log memorises it"),
+            "linear": (True, "on a small log a logistic regression fitted first, the network "
+                             "kept only where it beats it on valid")}
 
 
 def resolve(train_rows: int, config: dict | None = None, given: dict | None = None
@@ -114,7 +118,7 @@ def model_spec(settings: dict):
                      bottom_mlp=tuple(settings["bottom_mlp"]),
                      top_mlp=tuple(settings["top_mlp"]), cross_depth=settings["cross_depth"],
                      stacked=not settings["parallel"], dropout=settings["dropout"],
-                     embedding_l2=settings["embedding_l2"])
+                     embedding_l2=settings["embedding_l2"], linear=settings["linear"])
 
 
 def train_with_settings(processed_dir, out_dir, given: dict | None = None, *,

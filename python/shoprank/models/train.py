@@ -56,7 +56,10 @@ def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int 
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
-    model = build_model(data.schema, data.label, spec)
+    linear = None
+    if spec.linear:
+        linear = fit_linear_part(data, spec, seed=seed, say=say)
+    model = build_model(data.schema, data.label, spec, linear_fit=linear)
     train_rows = data.column("train", data.label).size
     steps = math.ceil(train_rows / batch_size)
     rate = (tf.keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps)
@@ -69,17 +72,23 @@ def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int 
                   metrics=[tf.keras.metrics.AUC(name="auc")])
     has_valid = "valid" in data.splits
     monitor = "val_auc" if has_valid else "auc"
-    callbacks = [
-        tf.keras.callbacks.BackupAndRestore(str(backup)),
-        KeepBest(monitor=monitor, mode="max", patience=patience, restore_best_weights=True),
-        EpochLog(say), *callbacks,
-    ]
+    valid = mm.Loader(data.dataset("valid"), batch_size=8192) if has_valid else None
+    # a model with a linear part starts as the fitted linear model; the network is kept only
+    # where it beats that on valid by more than a run's noise
+    starts_linear = linear is not None and has_valid
+    keep_best = KeepBest(monitor=monitor, mode="max", patience=patience,
+                         restore_best_weights=True,
+                         min_delta=LINEAR_MARGIN if starts_linear else 0)
+    if starts_linear:
+        keep_best.start_from(valid, say)
+    callbacks = [tf.keras.callbacks.BackupAndRestore(str(backup)), keep_best,
+                 EpochLog(say), *callbacks]
     say(f"training {spec.architecture.upper()} ({spec.tables} tables, dim {spec.embedding_dim}) "
         f"on {train_rows:,} rows, {steps} steps/epoch, up to {epochs} epochs")
     start = time.perf_counter()
     history = model.fit(
         mm.Loader(data.dataset("train"), batch_size=batch_size, shuffle=True, seed_fn=lambda: seed),
-        validation_data=mm.Loader(data.dataset("valid"), batch_size=8192) if has_valid else None,
+        validation_data=valid,
         epochs=epochs, callbacks=callbacks, verbose=1 if progress else 0)
     seconds = time.perf_counter() - start
     log = {key: [float(v) for v in values] for key, values in history.history.items()}
@@ -88,6 +97,9 @@ def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int 
               "history": log, "seed": seed, "batch_size": batch_size,
               "learning_rate": learning_rate, "schedule": schedule,
               "weight_decay": weight_decay,
+              "linear_part": None if linear is None else {
+                  "C": linear.c, "valid_auc": linear.valid_auc, "seconds": linear.seconds,
+                  "kept_alone": keep_best.kept_initial},
               "processed": str(processed_dir), **(record or {})}
     if export:
         export_model(model, data, spec, out / "model", result)
@@ -98,10 +110,49 @@ def train(processed_dir, out_dir, *, spec: ModelSpec = ModelSpec(), epochs: int 
     return result
 
 
+# Valid AUC the network must add to the linear model to be kept (benchmarks/README.md,
+# issue 28: seeds move one run's AUC by about 0.003, a first epoch's by 0.0005 at 400k rows)
+LINEAR_MARGIN = 5e-4
+
+
+def fit_linear_part(data, spec, *, seed, say):
+    from shoprank.models.linear_fit import fit_linear
+    from shoprank.models.linear_part import LinearPart
+
+    layout = LinearPart(data.schema.excluding_by_name([data.label]), spec.pooling).layout()
+    fit = fit_linear(data, layout, seed=seed, say=say)
+    say(f"linear part: C={fit.c}" + (f", valid AUC {fit.valid_auc:.4f}" if fit.valid_auc
+                                     is not None else "") + f" ({fit.seconds:.0f} s)")
+    return fit
+
+
 class KeepBest(tf.keras.callbacks.EarlyStopping):
     """Early stopping that keeps the best epoch's weights also when training runs all its
     epochs: Keras 2.12 restores them only when it stops early, so a model whose last epoch
-    overfit was exported with that epoch's weights."""
+    overfit was exported with that epoch's weights. With ``start_from``, the weights before
+    the first step are a candidate too (scored on the valid data first)."""
+
+    initial = None
+    kept_initial = False
+
+    def start_from(self, valid, say):
+        self.initial = (valid, say)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.initial is not None:
+            valid, say = self.initial
+            scores = self.model.evaluate(valid, return_dict=True, verbose=0)
+            self.best = scores[self.monitor.removeprefix("val_")]
+            self.best_weights = self.model.get_weights()
+            self.kept_initial = True
+            say(f"before training: val_auc {self.best:.4f}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        before = self.best
+        super().on_epoch_end(epoch, logs)
+        if self.best != before:
+            self.kept_initial = False
 
     def on_train_end(self, logs=None):
         super().on_train_end(logs)

@@ -66,7 +66,22 @@ def numpy_forward(spec: dict, tensors: dict[str, np.ndarray], categorical: dict,
         else:
             parts = {"cross": x, "deep": _mlp_forward(x0, spec["deep_mlp"], tensors)}
             hidden = np.concatenate([parts[k] for k in spec["parallel_concat"]], axis=1)
+    if spec.get("linear"):
+        hidden = np.concatenate([hidden, _linear_logit(spec["linear"], tensors, categorical,
+                                                       columns)[:, None]], axis=1)
     return _mlp_forward(hidden, [spec["output"]], tensors).reshape(-1)
+
+
+def _linear_logit(linear, tensors, categorical, columns) -> np.ndarray:
+    """The linear part's logit: its one-column table pooled like the embeddings, plus
+    kernel . continuous, plus the bias."""
+    table = np.asarray(tensors[linear["table"]], np.float32)[:, None]
+    logit = sum(_embed(table, f, categorical[f["name"]], linear["pooling"])[:, 0]
+                for f in linear["features"])
+    kernel = np.asarray(tensors[linear["kernel"]], np.float32)
+    for weight, name in zip(kernel, linear["continuous"]):
+        logit = logit + weight * columns[name][:, 0]
+    return (logit + np.asarray(tensors[linear["bias"]], np.float32)[0]).astype(np.float32)
 
 
 def _embed(table, feature, values, pooling) -> np.ndarray:

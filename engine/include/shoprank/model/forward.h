@@ -31,6 +31,10 @@ class Forward {
   void check_ids(const ModelInputs& inputs) const;
   // The embedding table as float32 rows (an int8 table dequantised): the device copy's.
   std::vector<float> table_floats() const;
+  // A model with a linear part: its output layer reads concat(body, linear logit).
+  bool has_linear() const { return linear_table_ != nullptr; }
+  // The linear part's logits of rows [first, first + rows) into out (ids checked first).
+  void linear_logits(const ModelInputs& inputs, int64_t first, int64_t rows, float* out) const;
 
  private:
   friend struct ForwardCuda::Impl;  // the device copy reads the same plan
@@ -54,6 +58,7 @@ class Forward {
   Piece input_piece(const json::Value& v) const;
   int64_t read_dlrm(const json::Value& model, const TensorFile& tensors);
   int64_t read_dcn(const json::Value& model, const TensorFile& tensors);
+  void read_linear(const json::Value& linear, const TensorFile& tensors);
 
   void score_block(const ModelInputs& inputs, int64_t first, int64_t rows, float* out) const;
   void embed(const ModelInputs& inputs, int64_t first, int64_t rows, std::vector<float>& out) const;
@@ -79,6 +84,18 @@ class Forward {
   std::vector<Piece> parallel_concat_;    // DCN parallel: the branches' concatenation
   bool stacked_ = true;
   int64_t x0_width_ = 0, interaction_width_ = 0;
+  // The linear part (python/shoprank/models/linear_part.py): one weight per row of its own
+  // layout, pooled like the embeddings; a weight per continuous feature; the intercept.
+  struct LinearTerm {
+    int embedded = 0;    // index into embedded_: the same feature, its ids already checked
+    int64_t offset = 0;  // into linear_table_
+  };
+  const float* linear_table_ = nullptr;
+  const float* linear_kernel_ = nullptr;
+  float linear_bias_ = 0.0f;
+  bool linear_mean_ = true;
+  std::vector<LinearTerm> linear_terms_;
+  std::vector<int> linear_continuous_;    // indices into ModelInputs::features
 };
 
 }  // namespace shoprank::model
