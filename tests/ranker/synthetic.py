@@ -13,7 +13,8 @@ from shoprank.export.forward import DENSE, FORMAT, VERSION, check_forward_spec
 from shoprank.export.tensors import encode_strings
 
 USERS, CATEGORIES, TAGS = 500, 30, 40
-ARCHITECTURES = ("dlrm", "dcn-stacked", "dcn-parallel")
+# "-linear": with a linear part (ranker.json's model.linear) beside the network
+ARCHITECTURES = ("dlrm", "dcn-stacked", "dcn-parallel", "dlrm-linear", "dcn-parallel-linear")
 
 
 def _categorify(name, key_type, keys, tensors, rng) -> dict:
@@ -48,6 +49,7 @@ def make_spec(architecture: str, rng, dim: int | None = None) -> tuple[dict, dic
     """(ranker.json content, tensors) of a random model: random embedding width and MLP
     widths too, so the CPU's tiled matrix products meet widths on and off their tiles."""
     tensors: dict[str, np.ndarray] = {}
+    architecture, linear = architecture.removesuffix("-linear"), architecture.endswith("-linear")
     dim = int(rng.integers(2, 21)) if dim is None else dim
     deep = [int(w) for w in rng.integers(1, 49, 2)]
     features = [
@@ -98,6 +100,14 @@ def make_spec(architecture: str, rng, dim: int | None = None) -> tuple[dict, dic
         if not stacked:
             model["parallel_concat"] = ["cross", "deep"]
             head += width
+    if linear:
+        tensors["model/linear/table"] = rng.normal(0, 0.5, offset).astype(np.float32)
+        tensors["model/linear/kernel"] = rng.normal(0, 0.5, 1).astype(np.float32)
+        tensors["model/linear/bias"] = rng.normal(0, 0.5, 1).astype(np.float32)
+        model["linear"] = {"table": "model/linear/table", "kernel": "model/linear/kernel",
+                           "bias": "model/linear/bias", "rows": offset, "pooling": "mean",
+                           "features": [dict(e) for e in embedded], "continuous": ["price"]}
+        head += 1
     model["output"] = _dense("model/output", head, 1, "sigmoid", tensors, rng)
     check_forward_spec(model, tensors)
     spec = {"format": "shoprank-ranker", "version": 1, "label": "click", "inputs": inputs,

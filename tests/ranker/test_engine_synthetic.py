@@ -82,3 +82,20 @@ def test_cuda_forward_equals_cpu(model, rows, rng):
     close = np.abs(np.diff(np.sort(cpu_scores))) < 2 * ATOL
     if not close.any():
         assert set(gpu_rows) == set(cpu_rows)
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda linear: linear["features"][0].update(cardinality=7),
+     "another cardinality or kind than its embedding"),
+    (lambda linear: linear["features"][0].update(name="brand"), '"brand" is not an embedded feature'),
+    (lambda linear: linear.update(continuous=["size"]), '"size" is not a continuous feature'),
+    (lambda linear: linear.update(pooling="max"), "pooling must be mean or sum"),
+])
+def test_a_bad_linear_part_is_named(tmp_path, rng, change, words):
+    """(write_artifacts loads what it wrote before keeping it: the engine's check refuses)"""
+    spec, tensors = make_spec("dlrm-linear", rng)
+    change(spec["model"]["linear"])
+    with pytest.raises(ValueError, match="ranker.json:model.linear") as error:
+        write_artifacts(tmp_path / "artifacts", spec, tensors)
+    assert words in str(error.value)
+    assert not (tmp_path / "artifacts").exists()
