@@ -73,7 +73,7 @@ def _run(config, config_path, tmp: Path, *, cpu: bool, progress: bool, say) -> d
         if stage == "join and split":
             for name, part in splits.items():
                 part.to_parquet(str(staged[name]), write_index=False, schema=list_types)
-                _drop_empty_files(staged[name])  # some NVTabular ops fail on empty parts
+                drop_empty_files(staged[name])  # some NVTabular ops fail on empty parts
                 rows_in[name] = output_rows(staged[name])
                 if rows_in[name] == 0:
                     raise ValueError(
@@ -133,7 +133,7 @@ def _train_rates_out_of_fold(output, workflow, rates, train, cpu: bool):
     return Dataset(features, schema=output.schema, cpu=cpu)
 
 
-def _drop_empty_files(folder: Path) -> None:
+def drop_empty_files(folder: Path) -> None:
     import pyarrow.parquet as pq
 
     for path in folder.glob("*.parquet"):

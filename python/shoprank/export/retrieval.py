@@ -45,8 +45,11 @@ def build_retrieval(retrieval_dir, etl_dir, spec: dict, tensors: dict) -> tuple[
     record = json.loads((folder / "retrieval.json").read_text())
     if record.get("format") != FORMAT:
         raise ValueError(f"{folder}/retrieval.json is not a retrieval model's record")
-    trained_on = Path(record["processed"]).resolve()
-    if trained_on != Path(etl_dir).resolve():
+    from shoprank.feedback.window import fitted_on
+
+    # a refreshed ranker's features come from the same fitted workflow (feedback/window.py)
+    trained_on = fitted_on(record["processed"])
+    if trained_on != fitted_on(etl_dir):
         raise ValueError(f"the retrieval model was trained on {trained_on}, the ranker on "
                          f"{Path(etl_dir).resolve()}: their ids would not match (train both "
                          "on the same shoprank etl output)")

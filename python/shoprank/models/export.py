@@ -24,7 +24,7 @@ def export_model(model, data, spec, out: Path, training: dict) -> None:
 
     with output_folder(out, overwrite=True) as tmp:
         model.save(str(tmp / "saved_model"))
-        names = {v.ref(): _array_name(i, v.name) for i, v in enumerate(model.weights)}
+        names = {v.ref(): array_name(i, v.name) for i, v in enumerate(model.weights)}
         weights = {names[v.ref()]: v.numpy() for v in model.weights}
         np.savez(tmp / "weights.npz", **weights)
         features = data.schema.excluding_by_name([data.label])
@@ -54,7 +54,7 @@ def _embedding_layout(model) -> dict | None:
     return None
 
 
-def _array_name(index: int, variable_name: str) -> str:
+def array_name(index: int, variable_name: str) -> str:
     """The variable's place in the model, then its path without Keras's per-process
     numbering (dense_12 -> dense), so that the same model built twice exports alike."""
     path = re.sub(r"_\d+(?=/|$)", "", variable_name.removesuffix(":0"))

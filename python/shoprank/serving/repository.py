@@ -62,6 +62,18 @@ class ServingOptions:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
+OPTIONS_FILE = "shoprank-repository.json"  # a file: Triton takes only folders for models
+
+
+def read_options(repo) -> ServingOptions:
+    """The options the repository was last written with (defaults for one written before
+    they were recorded)."""
+    path = Path(repo) / OPTIONS_FILE
+    if not path.is_file():
+        return ServingOptions()
+    return ServingOptions(**json.loads(path.read_text())["options"])
+
+
 def export_triton(artifacts, repo, options: ServingOptions = ServingOptions(), *,
                   version: int = 1, overwrite: bool = False, baseline=None,
                   events=None, max_lateness_s: float = 3600.0) -> dict:
@@ -111,6 +123,7 @@ def export_triton(artifacts, repo, options: ServingOptions = ServingOptions(), *
                 _write_recommend(tmp, recommender, artifacts, options, version)
             if events:
                 _write_events(tmp, events, options, version, max_lateness_s)
+    (repo / OPTIONS_FILE).write_text(json.dumps({"options": options.__dict__}, indent=1) + "\n")
     models = list(STEPS) + (["baseline"] if baseline else []) + \
         (list(RECOMMEND_STEPS) if recommender else []) + (["events"] if events else [])
     return {"repo": str(repo), "version": version, "models": models,

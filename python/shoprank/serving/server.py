@@ -50,6 +50,9 @@ from collections import Counter
 from pathlib import Path
 
 
+SERVING_NOTE = "shoprank-serving.json"  # in the repository while a server serves it
+
+
 class ServerError(RuntimeError):
     """The server could not start, or stopped while it was needed."""
 
@@ -203,12 +206,31 @@ class TritonServer:
             if self.ready():
                 if self.guarded and self.guard is None:
                     self._start_guard()
+                self._write_note()
                 if self.watch:
                     threading.Thread(target=self._watch, args=(self.process,),
                                      daemon=True).start()
                 return self
             time.sleep(0.25)
         raise ServerError(f"tritonserver was not ready after {timeout_s:.0f} s:\n" + self.tail())
+
+    def _write_note(self) -> None:
+        """REPO/shoprank-serving.json: where this server's model control is, for the
+        commands that add or roll back versions while it serves (feedback/versions.py)."""
+        note = {"admin_url": self.admin_url, "http_url": self.http_url,
+                "grpc_url": self.grpc_url, "pid": os.getpid()}
+        path = self.repo / SERVING_NOTE
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(note, indent=1) + "\n")
+        os.replace(tmp, path)
+
+    def _remove_note(self) -> None:
+        path = self.repo / SERVING_NOTE
+        try:
+            if json.loads(path.read_text()).get("admin_url") == self.admin_url:
+                path.unlink()
+        except (OSError, ValueError):
+            pass
 
     def _start_guard(self) -> None:
         from shoprank.serving.http_guard import GuardError, HttpGuard
@@ -292,6 +314,7 @@ class TritonServer:
         SIGKILL, to tritonserver's whole process group."""
         code = None
         self._stopping.set()
+        self._remove_note()
         if self.guard is not None:
             self.guard.stop()
             self.guard = None
