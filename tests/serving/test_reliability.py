@@ -1,6 +1,7 @@
 """The real server under load (bounded in count and time): no failed request and flat
 memory over a steady load; a new model version (another architecture, its table int8)
-loaded under load without one failure; a killed Python stub replaced by the watchdog with
+loaded under load without one failure, and one made by `shoprank refresh`, then rolled
+back; a killed Python stub replaced by the watchdog with
 no wrong answer; SIGTERM under load letting in-flight requests finish. Every answer is
 checked against the in-process Ranker. SHOPRANK_LOAD_SECONDS lengthens the steady load
 (default 20 s)."""
@@ -175,6 +176,49 @@ def test_a_new_version_loads_under_load_without_a_failure(repo, dlrm, dcn):
     after = [o for o in load.answered if o.start > switched["at"]]
     assert after and all(is_answer(o, new) for o in after)  # served by version 2
     assert any(is_answer(o, old) and not is_answer(o, new) for o in load.answered)
+
+
+def test_a_refreshed_version_loads_under_load_and_a_rollback_restores_the_old(repo, dlrm,
+                                                                            tmp_path):
+    """`shoprank refresh` (served events -> a warm-started version whose gate passes) loads
+    its version into the running server under 4 clients, found through the repository's
+    note; `shoprank rollback` then restores version 1 under load. No request fails; each
+    answer is the in-process answer of the version serving it."""
+    import shoprank
+    from shoprank.feedback.refresh import refresh
+    from shoprank.feedback.versions import rollback, versions
+    from tests.feedback.test_refresh import served_events
+
+    world, requests, old = workload(dlrm, seed=400)
+    events = served_events(world, tmp_path / "events")
+    record = refresh(world / "dlrm", events, tmp_path / "refresh", margin=1.0,
+                     progress=False, say=lambda *_: None)
+    new = expected_answers(shoprank.Ranker.load(record["artifacts"]), requests)
+
+    def install(server):
+        from shoprank.feedback.versions import install_version
+
+        version = install_version(repo, record["artifacts"], say=lambda *_: None)
+        return {"at": time.perf_counter(), "version": version}
+
+    def roll_back(server):
+        done = rollback(repo, say=lambda *_: None)
+        return {"at": time.perf_counter(), **done}
+
+    try:
+        loads = [under_load(repo, "ensemble", requests, seconds=10, during=action, after=3)
+                 for action in (install, roll_back)]
+    finally:
+        for model in ("transform", "score", "select", "ranker", "ensemble"):
+            _remove(repo / model / "2")
+    (installed, switched, _), (rolled, back, _) = loads
+    assert switched["version"] == 2 and back["rolled_back"] == 2 and versions(repo) == [1]
+    for load, before, after, at in ((installed, old, new, switched["at"]),
+                                    (rolled, new, old, back["at"])):
+        assert not load.failed, load.failed[0].error
+        assert all(is_answer(o, before) or is_answer(o, after) for o in load.answered)
+        assert all(is_answer(o, after) for o in load.answered if o.start > at)
+        assert any(is_answer(o, after) and not is_answer(o, before) for o in load.answered)
 
 
 def test_a_killed_stub_is_replaced_and_no_answer_is_wrong(repo, dlrm):
