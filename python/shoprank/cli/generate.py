@@ -15,6 +15,7 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from shoprank.data.behaviour import EFFECTS
     from shoprank.data.generator import (DEFAULT_CHUNK_ROWS, DEFAULT_ITEMS, DEFAULT_ROWS,
                                          DEFAULT_USERS)
 
@@ -30,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shoprank: Parquet + side tables; criteo: the Criteo TSV layout")
     parser.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS,
                         help=f"rows per chunk: bounds memory (default {DEFAULT_CHUNK_ROWS})")
+    parser.add_argument("--drift", type=float, default=EFFECTS["drift"],
+                        help="how far category popularity moves over the period (log-odds)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace, say) -> dict:
     start = time.perf_counter()
     result = generate(args.out, users=args.users, items=args.items, rows=args.rows,
                       seed=args.seed, format=args.format, chunk_rows=args.chunk_rows,
-                      progress=not args.no_progress, overwrite=args.overwrite)
+                      progress=not args.no_progress, overwrite=args.overwrite,
+                      drift=args.drift)
     result["seconds"] = round(time.perf_counter() - start, 2)
     say(f"wrote {args.rows:,} impressions to {result['out']} in {result['seconds']:.1f} s: "
         f"click rate {result['click_rate']:.3f}, oracle AUC {result['oracle_auc']:.4f}")

@@ -135,7 +135,8 @@ def draw_items(world: World, categories: np.ndarray, rng: np.random.Generator) -
     return world.item_by_category[np.minimum(position, len(world.item_by_category) - 1)]
 
 
-def click_logit(world: World, user, item, position, device, context, time_share):
+def click_logit(world: World, user, item, position, device, context, time_share,
+                drift: float = EFFECTS["drift"]):
     """The true log-odds of a click for each impression."""
     e = EFFECTS
     category = world.item_category[item]
@@ -147,7 +148,7 @@ def click_logit(world: World, user, item, position, device, context, time_share)
     return (e["base"] + e["taste"] * taste + e["affinity"] * affinity + e["loyalty"] * loyalty
             + e["context"] * (category == context) - e["position"] * np.log1p(position)
             + e["quality"] * world.item_quality[item] + DEVICE_EFFECT[device]
-            + e["drift"] * world.category_trend[category] * (time_share - 0.5)
+            + drift * world.category_trend[category] * (time_share - 0.5)
             - e["price"] * sensitivity * relative_price)
 
 

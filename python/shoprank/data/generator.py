@@ -35,7 +35,9 @@ DEFAULT_CHUNK_ROWS = 1_000_000
 def generate(out_dir, *, users: int = DEFAULT_USERS, items: int = DEFAULT_ITEMS,
              rows: int = DEFAULT_ROWS, seed: int = 0, format: str = "shoprank",
              chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: bool = True,
-             overwrite: bool = False) -> dict:
+             overwrite: bool = False, drift: float = bh.EFFECTS["drift"]) -> dict:
+    """drift: how far each category's popularity moves over the 60 days (log-odds per unit
+    of its trend, end against start); benchmarks/bench_drift.py raises it."""
     for name, value in (("users", users), ("items", items), ("rows", rows),
                         ("chunk_rows", chunk_rows)):
         if value < 1:
@@ -45,11 +47,11 @@ def generate(out_dir, *, users: int = DEFAULT_USERS, items: int = DEFAULT_ITEMS,
     if format not in ("shoprank", "criteo"):
         raise ValueError(f"--format: expected shoprank or criteo, got {format!r}")
     with output_folder(out_dir, overwrite=overwrite) as tmp:
-        result = _generate(tmp, users, items, rows, seed, format, chunk_rows, progress)
+        result = _generate(tmp, users, items, rows, seed, format, chunk_rows, progress, drift)
     return {**result, "out": str(out_dir), "config": str(Path(out_dir) / "logs.json")}
 
 
-def _generate(tmp: Path, users, items, rows, seed, fmt, chunk_rows, progress) -> dict:
+def _generate(tmp: Path, users, items, rows, seed, fmt, chunk_rows, progress, drift) -> dict:
     world_seed, *chunk_seeds = np.random.SeedSequence(seed).spawn(1 + -(-rows // chunk_rows))
     world = bh.make_world(users, items, np.random.default_rng(world_seed))
     writer = ParquetWriter(tmp, world) if fmt == "shoprank" else CriteoWriter(tmp, rows, world)
@@ -62,20 +64,22 @@ def _generate(tmp: Path, users, items, rows, seed, fmt, chunk_rows, progress) ->
     for index in chunks:
         first = index * chunk_rows
         rng = np.random.default_rng(chunk_seeds[index])
-        frame, carry = draw_chunk(world, first, min(chunk_rows, rows - first), rows, rng, carry)
+        frame, carry = draw_chunk(world, first, min(chunk_rows, rows - first), rows, rng, carry,
+                                  drift)
         writer.write(index, frame, rng)  # rng: the rest of the chunk's stream (Criteo's gaps)
         auc.add(frame["click"], frame["_p_click"])
         clicks += int(frame["click"].sum())
     writer.close()
     summary = {"version": VERSION, "format": fmt, "users": users, "items": items, "rows": rows,
-               "seed": seed, "chunk_rows": chunk_rows, "effects": bh.EFFECTS,
+               "seed": seed, "chunk_rows": chunk_rows, "effects": {**bh.EFFECTS, "drift": drift},
                "click_rate": clicks / rows, "oracle_auc": auc.value()}
     (tmp / "generator.json").write_text(json.dumps(summary, indent=1) + "\n")
     (tmp / "logs.json").write_text(json.dumps(writer.config(), indent=1) + "\n")
     return summary
 
 
-def draw_chunk(world: bh.World, first: int, count: int, total: int, rng, carry=None):
+def draw_chunk(world: bh.World, first: int, count: int, total: int, rng, carry=None,
+               drift: float = bh.EFFECTS["drift"]):
     """Impressions first .. first + count of `total`: requests of SHOWN_PER_REQUEST items,
     one timestamp per request, in time order. A request cut by the chunk's start keeps the
     previous chunk's user, device and context (`carry`, as returned for the last request).
@@ -107,7 +111,7 @@ def draw_chunk(world: bh.World, first: int, count: int, total: int, rng, carry=N
     from_context = rng.random(count) < 0.6
     shown_category = np.where(from_context, context, rng.integers(0, bh.CATEGORIES, count))
     item = bh.draw_items(world, shown_category, rng)
-    logit = bh.click_logit(world, user, item, position, device, context, per_row(share))
+    logit = bh.click_logit(world, user, item, position, device, context, per_row(share), drift)
     p_click = bh.sigmoid(logit).astype(np.float32)
     click = (rng.random(count) < p_click).astype(np.int8)
     purchase = (click & (rng.random(count) < bh.purchase_probability(world, user, item))).astype(np.int8)
