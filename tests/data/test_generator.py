@@ -135,3 +135,29 @@ def test_cli_json(tmp_path, capsys):
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["rows"] == 3000 and 0 < result["oracle_auc"] < 1
+
+
+def test_drift_moves_category_click_rates_apart_over_the_period(tmp_path):
+    """--drift scales how far each category's click log-odds move from the first to the
+    last day; the draws (users, items, times) stay those of the seed."""
+    logs = {}
+    for drift in (0.0, 4.0):
+        generate(tmp_path / f"d{drift}", seed=5, drift=drift, **SMALL)
+        logs[drift] = pd.read_parquet(tmp_path / f"d{drift}" / "impressions")
+        assert json.loads((tmp_path / f"d{drift}" / "generator.json").read_text()
+                          )["effects"]["drift"] == drift
+    flat, moving = logs[0.0], logs[4.0]
+    assert flat.item_id.equals(moving.item_id) and flat.timestamp.equals(moving.timestamp)
+    items = pd.read_parquet(tmp_path / "d0.0" / "items.parquet")[["item_id", "category"]]
+
+    def change(frame):  # per category: mean true logit, last fifth minus first fifth
+        frame = frame.merge(items, on="item_id")
+        logit = np.log(frame._p_click / (1 - frame._p_click))
+        late = frame.timestamp >= frame.timestamp.quantile(0.8)
+        early = frame.timestamp <= frame.timestamp.quantile(0.2)
+        return logit[late].groupby(frame.category[late]).mean() - \
+            logit[early].groupby(frame.category[early]).mean()
+
+    assert change(moving).std() > 3 * change(flat).std()
+    with pytest.raises(SystemExit):
+        main(["generate", "--out", str(tmp_path / "x"), "--drift", "abc"])

@@ -126,3 +126,16 @@ def test_versions_are_added_and_rolled_back(world, dlrm, tmp_path):
         rollback(repo, say=lines.append)
     with pytest.raises(ValueError, match="not a model repository"):
         versions(tmp_path)
+
+
+def test_the_commands_say_what_is_wrong_in_one_line(world, dlrm, served, events, tmp_path,
+                                                    capsys):
+    from shoprank.cli.main import main
+    from shoprank.serving.repository import export_triton
+
+    export_triton(world / "dlrm-artifacts", tmp_path / "repo")
+    assert main(["rollback", "--repo", str(tmp_path / "repo")]) != 0
+    assert "only version 1: there is no earlier version" in capsys.readouterr().err
+    code = main(["refresh", "--model", str(served[0]), "--events", str(events), "--out",
+                 str(tmp_path / "out"), "--margin", "-0.5"])
+    assert code != 0 and "--margin must be >= 0" in capsys.readouterr().err
