@@ -27,6 +27,25 @@ def cardinality(column) -> int:
     return int(domain.max) + 1
 
 
+def row_offsets(schema: Schema) -> tuple[dict[str, int], int]:
+    """({feature: its first row}, rows) of the categorical features' one table, in the
+    schema's order; shared with the linear part's one-column table (linear_part.py)."""
+    names = schema.column_names
+    sizes = [cardinality(schema[name]) for name in names]
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
+    return dict(zip(names, starts)), int(sum(sizes))
+
+
+def from_block_config(cls, config):
+    """A block made from its Keras config: the schema parsed back, Merlin's own keys left
+    out (FusedEmbeddings and LinearPart)."""
+    config = dict(config)
+    config["schema"] = schema_utils.tensorflow_metadata_json_to_schema(config["schema"])
+    for key in ("pre", "post", "aggregation", "is_input"):
+        config.pop(key, None)
+    return cls(**config)
+
+
 @tf.keras.utils.register_keras_serializable(package="shoprank")
 class FusedEmbeddings(TabularBlock):
     def __init__(self, schema: Schema, dim: int, pooling: str = "mean",
@@ -44,9 +63,7 @@ class FusedEmbeddings(TabularBlock):
         self.l2_batch_regularization_factor = l2_batch_regularization_factor
         self.features = schema.column_names
         self.is_list = {c.name: bool(c.is_list) for c in schema}
-        sizes = [cardinality(schema[name]) for name in self.features]
-        self.offsets = dict(zip(self.features, np.concatenate([[0], np.cumsum(sizes)[:-1]])))
-        self.rows = int(sum(sizes))
+        self.offsets, self.rows = row_offsets(schema)
 
     def build(self, input_shapes):
         self.table = self.add_weight(
@@ -105,8 +122,4 @@ class FusedEmbeddings(TabularBlock):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["schema"] = schema_utils.tensorflow_metadata_json_to_schema(config["schema"])
-        for key in ("pre", "post", "aggregation", "is_input"):
-            config.pop(key, None)
-        return cls(**config)
+        return from_block_config(cls, config)

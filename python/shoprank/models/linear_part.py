@@ -17,10 +17,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 from merlin.models.tf.core.tabular import TabularBlock
-from merlin.models.utils import schema_utils
 from merlin.schema import Schema, Tags
 
-from shoprank.models.fused_embeddings import cardinality
+from shoprank.models.fused_embeddings import from_block_config, row_offsets
 
 
 @tf.keras.utils.register_keras_serializable(package="shoprank")
@@ -35,9 +34,7 @@ class LinearPart(TabularBlock):
         self.features = categorical.column_names
         self.is_list = {c.name: bool(c.is_list) for c in categorical}
         self.continuous = sorted(schema.select_by_tag(Tags.CONTINUOUS).column_names)
-        sizes = [cardinality(categorical[name]) for name in self.features]
-        self.offsets = dict(zip(self.features, np.concatenate([[0], np.cumsum(sizes)[:-1]])))
-        self.rows = int(sum(sizes))
+        self.offsets, self.rows = row_offsets(categorical)
 
     def build(self, input_shapes):
         fit = self.fit
@@ -88,11 +85,7 @@ class LinearPart(TabularBlock):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["schema"] = schema_utils.tensorflow_metadata_json_to_schema(config["schema"])
-        for key in ("pre", "post", "aggregation", "is_input"):
-            config.pop(key, None)
-        return cls(**config)
+        return from_block_config(cls, config)
 
 
 @tf.keras.utils.register_keras_serializable(package="shoprank")
