@@ -1,5 +1,5 @@
 """Smaller embedding tables (issue 21): the same trained DLRM exported at each precision
-(`shoprank export --precision fp32|int8`), measured side by side in one run:
+(`shoprank export --precision fp32|fp16|int8`), measured side by side in one run:
 
     python benchmarks/bench_precision.py --model benchmarks/results/recommend/world/dlrm
 
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from bench_ranker import request_from_keys, table_keys, timed  # noqa: E402
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def rss() -> int:

@@ -112,6 +112,7 @@ template const double* TensorFile::data<double>(const std::string&, int) const;
 template const int32_t* TensorFile::data<int32_t>(const std::string&, int) const;
 template const int64_t* TensorFile::data<int64_t>(const std::string&, int) const;
 template const uint8_t* TensorFile::data<uint8_t>(const std::string&, int) const;
+template const uint16_t* TensorFile::data<uint16_t>(const std::string&, int) const;
 template std::pair<const float*, int64_t> TensorFile::vector<float>(const std::string&) const;
 template std::pair<const double*, int64_t> TensorFile::vector<double>(const std::string&) const;
 template std::pair<const int32_t*, int64_t> TensorFile::vector<int32_t>(const std::string&) const;

@@ -151,9 +151,11 @@ void Forward::read_inputs(const json::Value& model, const TensorFile& tensors,
                        " rows");
       (std::string(part) == "scale" ? scale_ : low_) = values;
     }
+  } else if (precision == "fp16") {
+    halves_ = tensors.data<uint16_t>(table, 2);
   } else {
     SHOPRANK_EXPECTS(precision == "fp32", emb["precision"].path(),
-                     ": precision must be fp32 or int8, got \"", precision, "\"");
+                     ": precision must be fp32, fp16 or int8, got \"", precision, "\"");
     table_ = tensors.data<float>(table, 2);
   }
   const std::string& pooling = emb["pooling"].as_string();
@@ -350,6 +352,11 @@ void Forward::copy_row(int64_t row, float* dst) const {
     copy_floats(table_ + row * dim_, dim_, dst);
     return;
   }
+  if (halves_) {
+    const uint16_t* src = halves_ + row * dim_;
+    for (int64_t d = 0; d < dim_; ++d) dst[d] = half_to_float(src[d]);
+    return;
+  }
   const uint8_t* code = codes_ + row * dim_;
   const float low = half_to_float(low_[row]), scale = half_to_float(scale_[row]);
   for (int64_t d = 0; d < dim_; ++d) dst[d] = low + scale * float(code[d]);
@@ -359,6 +366,11 @@ void Forward::add_row(int64_t row, float* dst) const {
   if (table_) {
     const float* src = table_ + row * dim_;
     for (int64_t d = 0; d < dim_; ++d) dst[d] += src[d];
+    return;
+  }
+  if (halves_) {
+    const uint16_t* src = halves_ + row * dim_;
+    for (int64_t d = 0; d < dim_; ++d) dst[d] += half_to_float(src[d]);
     return;
   }
   const uint8_t* code = codes_ + row * dim_;

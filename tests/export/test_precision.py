@@ -1,8 +1,8 @@
-"""int8 embedding tables (shoprank export --precision int8): the row-wise quantiser keeps
-every value within half a step on fresh random tables; the engine's
-forward on an int8 export equals the NumPy reference on the dequantised table (1e-5) and
-stays close to the float32 export's (measured bound below); a row takes dim + 4 bytes;
-a bad precision or values beyond float16 are refused."""
+"""fp16 and int8 embedding tables (shoprank export --precision): the row-wise quantiser keeps
+every value within half a step on fresh random tables; the engine's forward on an int8 or
+fp16 export equals the NumPy reference on the widened table (1e-5) and stays close to the
+float32 export's (measured bounds below); an int8 row takes dim + 4 bytes, an fp16 table is
+the float32 one rounded; a bad precision or values beyond float16 are refused."""
 
 from __future__ import annotations
 
@@ -39,38 +39,67 @@ def test_values_beyond_float16_are_refused():
         quantize_rows(np.array([[1.0, 1e6]], np.float32))
 
 
-@pytest.fixture(scope="module")
-def int8_export(dlrm, tmp_path_factory):
+@pytest.fixture(scope="module", params=["int8", "fp16"])
+def small_export(request, dlrm, tmp_path_factory):
+    """(precision, artifact folder) of the world's DLRM exported at that precision."""
     from shoprank.export.artifacts import export_ranker
 
     world = dlrm[2]
-    out = tmp_path_factory.mktemp("int8") / "artifacts"
-    export_ranker(world / "dlrm", out, precision="int8")
-    return out
+    out = tmp_path_factory.mktemp(request.param) / "artifacts"
+    export_ranker(world / "dlrm", out, precision=request.param)
+    return request.param, out
 
 
-def test_the_int8_engine_equals_its_reference_and_is_close_to_fp32(dlrm, int8_export, rng):
+# a click probability moves by less than this from fp32's (int8: within half a step of
+# each row's range; fp16: within 2^-11 of each value, relatively)
+DRIFT = {"int8": 5e-3, "fp16": 5e-4}
+
+
+def test_the_engine_equals_its_reference_and_is_close_to_fp32(dlrm, small_export, rng):
     from shoprank.reference.forward import numpy_forward
     from tests.ranker.test_engine import request_rows
 
+    precision, folder = small_export
     fp32, _, world = dlrm
-    int8 = shoprank.Ranker.load(int8_export)
+    small = shoprank.Ranker.load(folder)
     raw = request_rows(world, rng, n=500)
-    spec = json.loads((int8_export / "ranker.json").read_text())
-    tensors = read_tensors(int8_export / "tensors.bin")
-    features = int8.transform(raw)
+    spec = json.loads((folder / "ranker.json").read_text())
+    tensors = read_tensors(folder / "tensors.bin")
+    features = small.transform(raw)
     emb = spec["model"]["embeddings"]
     categorical = {f["name"]: features[f["name"]] for f in emb["features"]}
     continuous = {name: features[name] for name in spec["model"]["continuous"]}
     want = numpy_forward(spec["model"], tensors, categorical, continuous)
-    got = int8.score(raw)
+    got = small.score(raw)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
     drift = np.abs(got - fp32.score(raw)).max()
-    assert drift < 5e-3, drift  # a click probability moves by less than 0.005 here
-    assert emb["precision"] == "int8" and tensors[emb["table"]].dtype == np.uint8
+    assert drift < DRIFT[precision], drift
+    assert emb["precision"] == precision
+    assert tensors[emb["table"]].dtype == {"int8": np.uint8, "fp16": np.float16}[precision]
 
 
-def test_an_int8_row_takes_dim_plus_4_bytes(dlrm, int8_export):
+def test_an_fp16_table_is_the_rounded_fp32_one(dlrm, small_export):
+    precision, folder = small_export
+    if precision != "fp16":
+        pytest.skip("fp16 only")
+    fp32 = read_tensors(dlrm[2] / "dlrm-artifacts" / "tensors.bin")["model/embeddings/table"]
+    half = read_tensors(folder / "tensors.bin")["model/embeddings/table.fp16"]
+    np.testing.assert_array_equal(half, fp32.astype(np.float16))
+    assert half.nbytes * 2 == fp32.nbytes
+
+
+def test_values_beyond_half_floats_are_refused_for_fp16():
+    from shoprank.export.precision import apply_precision
+
+    spec = {"model": {"embeddings": {"table": "t"}}}
+    with pytest.raises(ValueError, match="fp16 tables need finite values within"):
+        apply_precision(spec, {"t": np.array([[1.0, 1e5]], np.float32)}, "fp16")
+
+
+def test_an_int8_row_takes_dim_plus_4_bytes(dlrm, small_export):
+    precision, int8_export = small_export
+    if precision != "int8":
+        pytest.skip("int8 only")
     world = dlrm[2]
     rows, dim = read_tensors(world / "dlrm-artifacts" / "tensors.bin")[
         "model/embeddings/table"].shape

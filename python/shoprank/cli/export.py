@@ -19,9 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a retrieval model (the --out of shoprank train --model "
                              "two-tower|mf, on the same ETL output): the artifacts then "
                              "recommend from the whole catalogue (shoprank recommend)")
-    parser.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
-                        help="the embedding table's: fp32 (default) or int8 (row-wise, a "
-                             "quarter of the bytes; each value within half a step)")
+    parser.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32",
+                        help="the embedding table's: fp32 (default), fp16 (half the bytes; "
+                             "each value rounded to the nearest half float) or int8 (row-wise, "
+                             "a quarter of the bytes; each value within half a step)")
     parser.add_argument("--out", required=True, help="the artifact folder to write")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUT if it exists (only once the new one is complete)")

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="where the window, model and artifacts go")
     parser.add_argument("--repo", help="the model repository to add the new version to")
     parser.add_argument("--retrieval", help="the retrieval model the served artifacts carry")
-    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+    parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
                         help="the embedding table's precision in the artifacts")
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
                         help="held-out AUC the new model may lose against the served one")

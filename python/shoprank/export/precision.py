@@ -1,5 +1,6 @@
-"""Smaller embedding tables for the engine (issue 21, its first step): ``shoprank export
---precision int8`` stores the embedding table row-wise quantised, one byte per value:
+"""Smaller embedding tables for the engine (issue 21): ``shoprank export --precision fp16``
+stores the embedding table as IEEE half floats (2 bytes a value, rounded to nearest), and
+``--precision int8`` row-wise quantised, one byte per value:
 
     value = low + scale * code,  code in 0..255,  low, scale: the row's, as float16
 
@@ -8,14 +9,16 @@ down, scale up, so every code fits) and the codes computed against those rounded
 every value is within scale / 2 of the trained one, and a row takes dim + 4 bytes instead
 of 4 dim (3.2x smaller at dim 16, 3.8x at 64). The engine dequantises in the gather, in
 float32. The MLPs stay float32. ranker.json's embeddings then say ``"precision": "int8"``
-and name the codes, scales and lows (engine/io/ARTIFACTS.md).
+and name the codes, scales and lows, or ``"fp16"`` and name the F16 table
+(engine/io/ARTIFACTS.md).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "fp16", "int8")
+FP16_MAX = 65_504.0
 LEVELS = 255
 HALF_MAX = 30_000.0  # |values| up to here keep low and 255 * scale within float16
 
@@ -58,13 +61,21 @@ def apply_precision(spec: dict, tensors: dict, precision: str) -> None:
     if precision == "fp32":
         return
     name = emb["table"]
+    if precision == "fp16":  # round to nearest: every value within 2^-11 of it, relatively
+        table = np.asarray(tensors.pop(name), np.float32)
+        if not np.isfinite(table).all() or np.abs(table).max(initial=0) > FP16_MAX:
+            raise ValueError(f"fp16 tables need finite values within +-{FP16_MAX:g}")
+        tensors[f"{name}.fp16"] = table.astype(np.float16)
+        emb["table"] = f"{name}.fp16"
+        return
     codes, scale, low = quantize_rows(tensors.pop(name))
     tensors[f"{name}.int8"], tensors[f"{name}.scale"], tensors[f"{name}.low"] = codes, scale, low
     emb.update(table=f"{name}.int8", scale=f"{name}.scale", low=f"{name}.low")
 
 
 def table_of(emb: dict, tensors: dict) -> np.ndarray:
-    """The float32 embedding table a forward spec describes (dequantised when int8)."""
+    """The float32 embedding table a forward spec describes (dequantised when int8 or
+    fp16)."""
     if emb.get("precision", "fp32") == "int8":
         return dequantize_rows(tensors[emb["table"]], tensors[emb["scale"]], tensors[emb["low"]])
     return np.asarray(tensors[emb["table"]], dtype=np.float32)

@@ -29,7 +29,7 @@ class Forward {
   std::vector<float> run(const ModelInputs& inputs, int threads) const;
   // Throws when an id falls outside its feature's rows or a feature has the wrong shape.
   void check_ids(const ModelInputs& inputs) const;
-  // The embedding table as float32 rows (an int8 table dequantised): the device copy's.
+  // The embedding table as float32 rows (an fp16 / int8 table widened): the device copy's.
   std::vector<float> table_floats() const;
   // A model with a linear part: its output layer reads concat(body, linear logit).
   bool has_linear() const { return linear_table_ != nullptr; }
@@ -63,12 +63,13 @@ class Forward {
   void score_block(const ModelInputs& inputs, int64_t first, int64_t rows, float* out) const;
   void embed(const ModelInputs& inputs, int64_t first, int64_t rows, std::vector<float>& out) const;
   std::vector<float> mlp(const std::vector<Dense>& layers, std::vector<float> x, int64_t rows) const;
-  // Row `row` of the table into dst (set) or onto it (add); int8 rows dequantised.
+  // Row `row` of the table into dst (set) or onto it (add); fp16 / int8 rows widened.
   void copy_row(int64_t row, float* dst) const;
   void add_row(int64_t row, float* dst) const;
 
   std::string architecture_;
   const float* table_ = nullptr;          // a float32 table, or
+  const uint16_t* halves_ = nullptr;      // a float16 one, or
   const uint8_t* codes_ = nullptr;        // an int8 one: row r is low + scale * code, with
   const uint16_t *scale_ = nullptr, *low_ = nullptr;  // each row's half-precision scale, low
   int64_t table_rows_ = 0, dim_ = 0;
