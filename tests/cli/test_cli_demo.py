@@ -1,5 +1,6 @@
 """shoprank demo end to end at a small size: generate -> etl -> train -> two-tower -> export
-+ native rank -> catalogue top-k -> Triton serving ending with recommendations, one report."""
++ native rank -> catalogue top-k -> Triton serving with recommendations -> the feedback loop
+(events in, refresh, the version loaded under load, rollback), one report."""
 
 from __future__ import annotations
 
@@ -42,7 +43,11 @@ def test_demo_runs_every_stage(tmp_path, capsys):
                len(r["item_ids"]) == 20 for r in recommended)
     assert 0 < report["retrieval"]["test"]["recall@100"] <= 1
     assert not _tritonserver_running(report["serving"]["repo"])
-    for stage in (*(f"[{i}/7]" for i in range(1, 8)), "report"):
+    feedback = report["serving"]["feedback"]  # events in, a version trained, judged, loaded
+    assert 1_900 < feedback["events_sent"] < 2_200 and feedback["passed"], feedback
+    assert feedback["version"] == 2 and feedback["failed"] == 0 and feedback["requests"] > 0
+    assert feedback["rolled_back"] == 2 and feedback["restored"] == feedback["before"]
+    for stage in (*(f"[{i}/8]" for i in range(1, 9)), "report"):
         assert stage in captured.err
     assert captured.err.rstrip().splitlines()[-1].startswith("  recommend")  # it ends there
 

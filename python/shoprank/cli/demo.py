@@ -11,8 +11,10 @@ Merlin path's (NVTabular + TensorFlow), rank a synthetic catalogue (item vectors
 each checked against the NumPy reference; and last serve it all with Triton Inference
 Server (shoprank export-triton + serve: the ensemble, the one-step ranker model and the
 recommend ensemble), send real client requests over gRPC and HTTP, their answers checked
-against the in-process engine, and end with the top items the recommend ensemble gives a
-few users (one of them new), checked against the in-process chain; then stop the server.
+against the in-process engine, the top items the recommend ensemble gives a few users (one
+of them new), checked against the in-process chain; and end with the feedback loop: events
+sent to the server, a refreshed version trained on them, judged, loaded under load, the
+changed recommendations, and a rollback; then stop the server.
 Everything is written under --workdir.
 """
 
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace, say) -> dict:
 def generate_logs(args, out: Path, say) -> dict:
     from shoprank.data import generate
 
-    say(f"[1/7] generating {args.log_rows:,} impressions ({args.log_users:,} users, "
+    say(f"[1/8] generating {args.log_rows:,} impressions ({args.log_users:,} users, "
         f"{args.log_items:,} items) into {out}")
     start = time.perf_counter()
     result = generate(out, users=args.log_users, items=args.log_items, rows=args.log_rows,
@@ -92,7 +94,7 @@ def generate_logs(args, out: Path, say) -> dict:
 def build_features(config: Path, out: Path, say) -> dict:
     from shoprank.etl import run_etl
 
-    say(f"[2/7] NVTabular feature pipeline -> {out}")
+    say(f"[2/8] NVTabular feature pipeline -> {out}")
     summary = run_etl(config, out, overwrite=True, say=lambda line: say("      " + line))
     say(f"      {summary['seconds']:.1f} s on the {summary['device'].upper()}; "
         f"{len(summary['output_columns'])} output columns")
@@ -104,7 +106,7 @@ def train_model(args, features: Path, out: Path, say) -> dict:
     from shoprank.models.evaluate import evaluate
     from shoprank.models.settings import train_with_settings
 
-    say(f"[3/7] training DLRM (Merlin Models, fused embeddings) for {args.epochs} epochs")
+    say(f"[3/8] training DLRM (Merlin Models, fused embeddings) for {args.epochs} epochs")
     result = train_with_settings(features, out, {"epochs": args.epochs, "seed": args.seed},
                                  overwrite=True, progress=False,
                                  say=lambda line: say("      " + line))
@@ -117,7 +119,7 @@ def train_model(args, features: Path, out: Path, say) -> dict:
 def train_two_tower(args, features: Path, out: Path, say) -> dict:
     from shoprank.models.retrieval import train_retrieval
 
-    say(f"[4/7] training a two-tower retrieval model (Merlin Models, in-batch negatives) for "
+    say(f"[4/8] training a two-tower retrieval model (Merlin Models, in-batch negatives) for "
         f"at most {args.retrieval_epochs} epochs")
     record = train_retrieval(features, out, kind="two-tower", epochs=args.retrieval_epochs,
                              seed=args.seed, overwrite=True, progress=False,
@@ -131,7 +133,7 @@ def rank_request(args, model_dir: Path, retrieval: Path, out: Path, say) -> dict
     from shoprank.models.merlin_ranker import MerlinRanker
 
     exported = export_ranker(model_dir, out, retrieval=retrieval, overwrite=True)
-    say(f"[5/7] exported the ranker and the retrieval model to {out} "
+    say(f"[5/8] exported the ranker and the retrieval model to {out} "
         f"({exported['bytes'] / 2**20:.1f} MiB); ranking {args.candidates:,} candidates of "
         "one request, native engine vs the Merlin path")
     native, python = shoprank.Ranker.load(out), MerlinRanker(model_dir)
@@ -168,8 +170,8 @@ def serve_requests(args, model_dir: Path, workdir: Path, say) -> dict:
     from shoprank.serving.server import TritonServer, free_port
 
     repo, log = workdir / "triton", workdir / "triton.log"
-    export_triton(workdir / "ranker", repo, overwrite=True)
-    say(f"[7/7] serving {repo} with Triton Inference Server (log: {log}); {args.requests} "
+    export_triton(workdir / "ranker", repo, overwrite=True, events=workdir / "events")
+    say(f"[7/8] serving {repo} with Triton Inference Server (log: {log}); {args.requests} "
         f"requests of {args.candidates:,} candidates per model and protocol")
     user, candidates = sample_request(model_dir, args.candidates, args.seed + 1)
     expected_ids, expected_scores = shoprank.Ranker.load(workdir / "ranker").rank(
@@ -208,9 +210,65 @@ def serve_requests(args, model_dir: Path, workdir: Path, say) -> dict:
                 f"({load['requests_per_second'] * args.candidates:,.0f} candidates/s), "
                 f"{load['failed']} failed")
         recommended = recommend_for_users(args, server, workdir / "ranker", user, say)
+        feedback = feedback_loop(args, server, model_dir, workdir, recommended[0], user,
+                                 candidates, say)
     say("      server stopped")
     return {"repo": str(repo), "candidates": args.candidates, "k": args.k, "requests": rows,
-            "throughput": loads, "recommended": recommended}
+            "throughput": loads, "recommended": recommended, "feedback": feedback}
+
+
+def feedback_loop(args, server, model_dir: Path, workdir: Path, shown: dict, user: dict,
+                  candidates, say) -> dict:
+    """[8/8]: the test window's impressions, replayed as if served 60 days later, sent to
+    the events model; `refresh` trains a version on them and judges it; the version is
+    loaded under 4 clients; a user's recommendations before and after; `rollback`."""
+    import pandas as pd
+
+    from shoprank.client import RankClient
+    from shoprank.feedback.refresh import refresh
+    from shoprank.feedback.versions import install_version, rollback
+    from shoprank.serving.load import client_load
+
+    raw = pd.read_parquet(workdir / "logs" / "impressions").drop(columns=["_p_click"])
+    replay = raw[raw.timestamp >= raw.timestamp.quantile(0.9)]
+    say(f"[8/8] the feedback loop: {len(replay):,} impressions of the test window sent to the "
+        f"events model as if served 60 days later; shoprank refresh; the new version loaded "
+        f"under load; shoprank rollback")
+    sent = 0
+    with RankClient(server.grpc_url, "grpc") as client:
+        for start in range(0, len(replay), 1_000):
+            batch = replay.iloc[start:start + 1_000]
+            batch = batch[[c for c in batch.columns if batch[c].notna().all()]]  # no nulls
+            events = {c: batch[c].to_numpy() for c in batch.columns}
+            events["timestamp"] = (batch.timestamp + pd.Timedelta(days=60)).to_numpy() \
+                .astype("datetime64[ms]").astype(np.int64)
+            sent += client.log_events(events)
+    record = refresh(model_dir, workdir / "events", workdir / "refresh", margin=0.01,
+                     retrieval=workdir / "two-tower", overwrite=True, progress=False,
+                     say=lambda line: say("      " + line))
+    request = {**user, "position": 0, "user_id": shown["user_id"]}
+    out = {"events_sent": sent, "passed": record["passed"], "verdict": record["verdict"]}
+    if not record["passed"]:
+        return out
+    installed = {}
+    load = client_load(lambda: RankClient(server.grpc_url, "grpc", "ensemble"),
+                       [(user, candidates, args.k)], concurrency=4, seconds=8.0,
+                       during=lambda: installed.update(version=install_version(
+                           server.repo, record["artifacts"], say=lambda *_: None)))
+    with RankClient(server.grpc_url, "grpc") as client:
+        after = client.recommend(request, args.k)[0].tolist()
+        back = rollback(server.repo, say=lambda *_: None)
+        restored = client.recommend(request, args.k)[0].tolist()
+    out.update(version=installed["version"], requests=len(load.answered), failed=len(load.failed),
+               before=shown["item_ids"], after=after, restored=restored,
+               rolled_back=back["rolled_back"])
+    say(f"      version {out['version']} loaded while 4 clients sent {out['requests']} "
+        f"requests: {out['failed']} failed")
+    say(f"      user {shown['user_id']}: {', '.join(map(str, after[:10]))} ... "
+        f"({sum(a != b for a, b in zip(after, shown['item_ids']))} of {args.k} places changed)")
+    say(f"      rollback: version {back['rolled_back']} taken out; the recommendations are "
+        f"version 1's again: {restored == shown['item_ids']}")
+    return out
 
 
 def recommend_for_users(args, server, artifacts: Path, user: dict, say) -> list[dict]:
@@ -262,6 +320,11 @@ def format_report(report: dict) -> str:
     retrieval = report["retrieval"]
     lines.append(f"  retrieval   two-tower recall@100 {retrieval['test']['recall@100']:.4f} "
                  f"(popularity {retrieval['popularity']['recall@100']:.4f}) on the test window")
+    feedback = report["serving"]["feedback"]
+    lines.append(f"  feedback    {feedback['events_sent']:,} events in; refresh: "
+                 + (f"version {feedback['version']} loaded under load, {feedback['failed']} "
+                    f"of {feedback['requests']} requests failed; rolled back"
+                    if feedback["passed"] else f"refused ({feedback['verdict']})"))
     for row in report["serving"]["recommended"]:
         lines.append(f"  recommend   user {row['user_id']}{' (new)' if row['new_user'] else ''}: "
                      f"{', '.join(map(str, row['item_ids'][:10]))}; p50 {row['p50_ms']:.2f} ms, "
@@ -271,7 +334,7 @@ def format_report(report: dict) -> str:
 
 def rank_catalogue(args, say) -> dict:
     items, users, bought = synthetic_catalogue(args.items, args.users, args.dim, args.seed)
-    say(f"[6/7] ranking {args.users} users x {args.items} items (d={args.dim}, k={args.k}), "
+    say(f"[6/8] ranking {args.users} users x {args.items} items (d={args.dim}, k={args.k}), "
         f"{sum(len(b) for b in bought)} bought items excluded")
 
     reference = shoprank.topk_inner_product(users, items, args.k, exclude=bought, backend="numpy")
