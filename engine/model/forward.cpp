@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include "shoprank/detail/threads.h"
 #include "shoprank/errors.h"
@@ -10,6 +13,21 @@ namespace shoprank::model {
 
 namespace {
 constexpr int64_t kBlockRows = 128;  // rows scored together: kernels stay in cache
+
+// dst[d] = (or +=) the half floats src[d], widened: 8 at a time where the CPU converts them
+// (F16C; the bit-by-bit half_to_float cost fp16 tables 30% of the rank time otherwise).
+template <bool kAdd>
+void widen_halves(const uint16_t* src, int64_t n, float* dst) {
+  int64_t d = 0;
+#if defined(__F16C__) && defined(__AVX__)
+  for (; d + 8 <= n; d += 8) {
+    __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + d)));
+    if (kAdd) v = _mm256_add_ps(v, _mm256_loadu_ps(dst + d));
+    _mm256_storeu_ps(dst + d, v);
+  }
+#endif
+  for (; d < n; ++d) dst[d] = kAdd ? dst[d] + half_to_float(src[d]) : half_to_float(src[d]);
+}
 
 Dense parse_dense(const json::Value& d, const TensorFile& tensors) {
   Dense layer;
@@ -353,8 +371,7 @@ void Forward::copy_row(int64_t row, float* dst) const {
     return;
   }
   if (halves_) {
-    const uint16_t* src = halves_ + row * dim_;
-    for (int64_t d = 0; d < dim_; ++d) dst[d] = half_to_float(src[d]);
+    widen_halves<false>(halves_ + row * dim_, dim_, dst);
     return;
   }
   const uint8_t* code = codes_ + row * dim_;
@@ -369,8 +386,7 @@ void Forward::add_row(int64_t row, float* dst) const {
     return;
   }
   if (halves_) {
-    const uint16_t* src = halves_ + row * dim_;
-    for (int64_t d = 0; d < dim_; ++d) dst[d] += half_to_float(src[d]);
+    widen_halves<true>(halves_ + row * dim_, dim_, dst);
     return;
   }
   const uint8_t* code = codes_ + row * dim_;

@@ -99,3 +99,19 @@ def test_a_bad_linear_part_is_named(tmp_path, rng, change, words):
         write_artifacts(tmp_path / "artifacts", spec, tensors)
     assert words in str(error.value)
     assert not (tmp_path / "artifacts").exists()
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+@pytest.mark.parametrize("architecture", ["dlrm", "dcn-parallel-linear"])
+def test_a_small_table_equals_the_reference_on_random_models(tmp_path, rng, precision,
+                                                             architecture):
+    """Random widths (also not a multiple of the 8-wide widening) and fresh values."""
+    from shoprank.export.precision import apply_precision
+
+    spec, tensors = make_spec(architecture, rng)
+    apply_precision(spec, tensors, precision)
+    write_artifacts(tmp_path / "artifacts", spec, tensors)
+    ranker = shoprank.Ranker.load(tmp_path / "artifacts")
+    raw = random_rows(spec, tensors, 300, rng)
+    _, scores = reference_scores(spec, tensors, raw)
+    np.testing.assert_allclose(ranker.score(raw, threads=1), scores, rtol=0, atol=ATOL)
