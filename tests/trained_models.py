@@ -5,6 +5,7 @@ on demand, models of a user's own ratings log (tests/user_logs.py) in any of its
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 QUIET = dict(progress=False, say=lambda *_: None)
@@ -107,3 +108,38 @@ def recommend_artifacts(world, two_tower):
     if not out.exists():
         export_ranker(world / "dlrm", out, retrieval=two_tower[0])
     return out
+
+
+SHIFT = np.timedelta64(60, "D")  # served events come after every logged one
+
+
+def served_events(world, folder, rows=3_000):
+    """An event log holding the generated log's last ``rows`` impressions, 60 days later."""
+    import pandas as pd
+
+    from shoprank.events import EventLog
+
+    log = EventLog.create(folder, world / "features")
+    raw = pd.read_parquet(world / "logs" / "impressions").drop(columns=["_p_click"])
+    raw = raw.tail(rows).sort_values("timestamp", kind="stable")
+    raw = raw[[c for c in raw.columns if raw[c].notna().all()]]  # events carry no nulls
+    columns = {c: raw[c].to_numpy() for c in raw.columns}
+    stamps = (raw["timestamp"] + SHIFT).to_numpy().astype("datetime64[ms]")
+    columns["timestamp"] = stamps.astype(np.int64)
+    assert log.append(columns) == rows
+    return folder
+
+
+
+@pytest.fixture(scope="session")
+def refreshed(world, dlrm, tmp_path_factory):
+    """(event log, refresh record, the lines it said): the world's DLRM refreshed on 3,000
+    served events (tests/feedback, tests/serving/test_reliability.py); margin 1, so it
+    passes whatever the held-out AUCs."""
+    from shoprank.feedback.refresh import refresh
+
+    root = tmp_path_factory.mktemp("refreshed")
+    events, lines = served_events(world, root / "events"), []
+    record = refresh(world / "dlrm", events, root / "refresh", margin=1.0, progress=False,
+                     say=lines.append)
+    return events, record, lines

@@ -7,6 +7,7 @@ tests/serving/test_reliability.py)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,27 +17,12 @@ pytest.importorskip("merlin.models")
 
 from tests.trained_models import QUIET, SMALL  # noqa: E402
 
-SHIFT = pd.Timedelta(days=60)  # the served events come after every logged one
-
-
-def served_events(world, folder, rows=3_000):
-    """An event log holding the generated log's last ``rows`` impressions, 60 days later."""
-    from shoprank.events import EventLog
-
-    log = EventLog.create(folder, world / "features")
-    raw = pd.read_parquet(world / "logs" / "impressions").drop(columns=["_p_click"])
-    raw = raw.tail(rows).sort_values("timestamp", kind="stable")
-    raw = raw[[c for c in raw.columns if raw[c].notna().all()]]  # events carry no nulls
-    columns = {c: raw[c].to_numpy() for c in raw.columns}
-    stamps = (raw["timestamp"] + SHIFT).to_numpy().astype("datetime64[ms]")
-    columns["timestamp"] = stamps.astype(np.int64)
-    assert log.append(columns) == rows
-    return folder
+from tests.trained_models import SHIFT  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def events(world, tmp_path_factory):
-    return served_events(world, tmp_path_factory.mktemp("feedback") / "events")
+def events(refreshed):
+    return refreshed[0]
 
 
 @pytest.fixture(scope="module")
@@ -54,32 +40,31 @@ def served(world, tmp_path_factory):
     return folder / "run", folder / "artifacts"
 
 
-def test_refresh_trains_on_the_new_window_and_exports_what_passes(world, served, events,
+def test_refresh_trains_on_the_new_window_and_exports_what_passes(world, dlrm, refreshed,
                                                                  tmp_path):
+    """(The session's refresh of the world's DLRM, margin 1: tests/trained_models.py.)"""
     import shoprank
     from shoprank.feedback.refresh import refresh
 
-    lines = []
-    record = refresh(served[0], events, tmp_path / "refresh", margin=1.0,
-                     progress=False, say=lines.append)
+    events, record, lines = refreshed
+    out = Path(record["artifacts"]).parent
     window = record["window"]
     assert window["rows"]["train"] + window["rows"]["test"] == 3_000
     assert window["rows"]["test"] == pytest.approx(600, abs=60)  # the latest fifth
     assert pd.Timestamp(window["end"]) > pd.Timestamp("2000-01-01") + SHIFT
     assert record["passed"] and record["version"] is None
-    on_disk = json.loads((tmp_path / "refresh" / "refresh.json").read_text())
+    on_disk = json.loads((out / "refresh.json").read_text())
     assert on_disk["held_out_auc"] == record["held_out_auc"]
     # the new model starts from the served one and moved
-    new = shoprank.Ranker.load(tmp_path / "refresh" / "artifacts")
-    old = shoprank.Ranker.load(served[1])
+    new = shoprank.Ranker.load(out / "artifacts")
+    old = dlrm[0]
     raw = pd.read_parquet(world / "logs" / "impressions").tail(200)
     rows = {c: raw[c].to_numpy() for c in old.inputs if c in raw}
     assert not np.allclose(new.score(rows), old.score(rows), atol=1e-4)
     assert any(line.startswith("warm start") for line in lines)
     # a refresh of the refreshed model reads only the events after its window: none
     with pytest.raises(ValueError, match="0 events .* at least 100"):
-        refresh(tmp_path / "refresh" / "run", events, tmp_path / "again", progress=False,
-                say=lines.append)
+        refresh(out / "run", events, tmp_path / "again", progress=False, say=lines.append)
 
 
 def test_the_gate_refuses_a_worse_model(served, events, tmp_path):

@@ -179,20 +179,16 @@ def test_a_new_version_loads_under_load_without_a_failure(repo, dlrm, dcn):
 
 
 def test_a_refreshed_version_loads_under_load_and_a_rollback_restores_the_old(repo, dlrm,
-                                                                            tmp_path):
-    """`shoprank refresh` (served events -> a warm-started version whose gate passes) loads
-    its version into the running server under 4 clients, found through the repository's
-    note; `shoprank rollback` then restores version 1 under load. No request fails; each
+                                                                            refreshed):
+    """A version `shoprank refresh` made (served events -> a warm-started version whose gate
+    passed; tests/trained_models.py) loaded into the running server under 4 clients, found
+    through the repository's note; `shoprank rollback` then restores version 1 under load. No request fails; each
     answer is the in-process answer of the version serving it."""
     import shoprank
-    from shoprank.feedback.refresh import refresh
     from shoprank.feedback.versions import rollback, versions
-    from tests.feedback.test_refresh import served_events
 
-    world, requests, old = workload(dlrm, seed=400)
-    events = served_events(world, tmp_path / "events")
-    record = refresh(world / "dlrm", events, tmp_path / "refresh", margin=1.0,
-                     progress=False, say=lambda *_: None)
+    _, requests, old = workload(dlrm, seed=400)
+    record = refreshed[1]
     new = expected_answers(shoprank.Ranker.load(record["artifacts"]), requests)
 
     def install(server):
