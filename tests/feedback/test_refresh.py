@@ -65,6 +65,7 @@ def test_refresh_trains_on_the_new_window_and_exports_what_passes(world, dlrm, r
     # a refresh of the refreshed model reads only the events after its window: none
     with pytest.raises(ValueError, match="0 events .* at least 100"):
         refresh(out / "run", events, tmp_path / "again", progress=False, say=lines.append)
+    assert not (tmp_path / "again").exists()  # nothing left half-written
 
 
 def test_the_gate_refuses_a_worse_model(served, events, tmp_path):

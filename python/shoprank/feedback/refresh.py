@@ -52,13 +52,17 @@ def refresh(model_dir, events_dir, out_dir, *, repo=None, retrieval=None,
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     start = time.perf_counter()
-    # the served model's transform as the engine runs it: the window's features come from it
-    export_ranker(served, out / "served-artifacts")
-    window = process_window(events_dir, shoprank.Ranker.load(out / "served-artifacts"),
-                            served_etl, out / "features", after=data_end(served_etl),
-                            holdout_fraction=holdout_fraction, say=say)
-    trained = warm_start(served, out / "features", out / "run", epochs=epochs,
-                         learning_rate=learning_rate, progress=progress, say=say)
+    try:  # a refresh that fails before its verdict leaves no folder behind
+        # the served model's transform as the engine runs it makes the window's features
+        export_ranker(served, out / "served-artifacts")
+        window = process_window(events_dir, shoprank.Ranker.load(out / "served-artifacts"),
+                                served_etl, out / "features", after=data_end(served_etl),
+                                holdout_fraction=holdout_fraction, say=say)
+        trained = warm_start(served, out / "features", out / "run", epochs=epochs,
+                             learning_rate=learning_rate, progress=progress, say=say)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     new_model = Path(trained["model_dir"])
     scores = {"served": evaluate(served, out / "features")["auc"],
               "new": evaluate(new_model, out / "features")["auc"]}

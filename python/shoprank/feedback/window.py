@@ -71,10 +71,10 @@ def process_window(events_dir, ranker, etl_dir, out_dir, *, after=None,
     if not all(counts.values()):
         raise ValueError(f"the new events split into {counts}: too few distinct timestamps "
                          "to hold the latest ones out")
+    schema = pq.read_schema(sorted((etl_dir / "train").glob("*.parquet"))[0])  # the served
     with output_folder(out_dir, overwrite=overwrite) as tmp:
         for name, part in parts.items():
-            served = sorted((etl_dir / "train").glob("*.parquet"))[0]
-            table = features_table(ranker, part, pq.read_schema(served), config)
+            table = features_table(ranker, part, schema, config)
             (tmp / name).mkdir()
             pq.write_table(table, tmp / name / "part_0.parquet")
             shutil.copy2(etl_dir / "train" / "schema.pbtxt", tmp / name / "schema.pbtxt")
