@@ -28,16 +28,14 @@ def events(refreshed):
 @pytest.fixture(scope="module")
 def served(world, tmp_path_factory):
     """The served model: a DLRM with a linear part (it ranks the events better than chance,
-    so a wrecked one is worse), and its artifacts."""
-    from shoprank.export.artifacts import export_ranker
+    so a wrecked one is worse)."""
     from shoprank.models.build import ModelSpec
     from shoprank.models.train import train
 
     folder = tmp_path_factory.mktemp("served")
     train(world / "features", folder / "run", spec=ModelSpec(linear=True, **SMALL), epochs=1,
           batch_size=512, **QUIET)
-    export_ranker(folder / "run", folder / "artifacts")
-    return folder / "run", folder / "artifacts"
+    return folder / "run"
 
 
 def test_refresh_trains_on_the_new_window_and_exports_what_passes(world, dlrm, refreshed,
@@ -72,7 +70,7 @@ def test_the_gate_refuses_a_worse_model(served, events, tmp_path):
     """A learning rate of 20 wrecks the warm-started network."""
     from shoprank.feedback.refresh import refresh
 
-    record = refresh(served[0], events, tmp_path / "refresh", learning_rate=20.0,
+    record = refresh(served, events, tmp_path / "refresh", learning_rate=20.0,
                      margin=0.0, progress=False, say=lambda *_: None)
     assert not record["passed"] and record["artifacts"] is None
     assert record["held_out_auc"]["new"] < record["held_out_auc"]["served"]
@@ -83,11 +81,11 @@ def test_bad_arguments_are_named(served, events, tmp_path):
     from shoprank.feedback.refresh import refresh
 
     with pytest.raises(ValueError, match="--margin must be >= 0"):
-        refresh(served[0], events, tmp_path / "a", margin=-1)
+        refresh(served, events, tmp_path / "a", margin=-1)
     with pytest.raises(ValueError, match="no logs.json"):
-        refresh(served[0], tmp_path, tmp_path / "b", progress=False, say=lambda *_: None)
+        refresh(served, tmp_path, tmp_path / "b", progress=False, say=lambda *_: None)
     with pytest.raises(ValueError, match="held-out fraction must be in"):
-        refresh(served[0], events, tmp_path / "c", holdout_fraction=1.0, progress=False,
+        refresh(served, events, tmp_path / "c", holdout_fraction=1.0, progress=False,
                 say=lambda *_: None)
 
 
@@ -122,6 +120,6 @@ def test_the_commands_say_what_is_wrong_in_one_line(world, dlrm, served, events,
     export_triton(world / "dlrm-artifacts", tmp_path / "repo")
     assert main(["rollback", "--repo", str(tmp_path / "repo")]) != 0
     assert "only version 1: there is no earlier version" in capsys.readouterr().err
-    code = main(["refresh", "--model", str(served[0]), "--events", str(events), "--out",
+    code = main(["refresh", "--model", str(served), "--events", str(events), "--out",
                  str(tmp_path / "out"), "--margin", "-0.5"])
     assert code != 0 and "--margin must be >= 0" in capsys.readouterr().err

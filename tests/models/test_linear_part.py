@@ -84,14 +84,14 @@ def test_before_training_the_model_is_the_linear_model(linear_fit, architecture)
 
 
 def test_training_that_does_not_beat_the_linear_model_keeps_it(world, tmp_path):
-    """A learning rate of 5 wrecks the network in its first epoch: the linear model stays."""
+    """A learning rate of 5 wrecks the network in its one epoch: the linear model stays."""
     from shoprank.export.forward import extract_forward_from_folder
     from shoprank.models.build import ModelSpec
     from shoprank.models.train import train
 
     lines = []
     result = train(world / "features", tmp_path / "run", spec=ModelSpec(linear=True, **SMALL),
-                   epochs=2, batch_size=256, learning_rate=5.0, schedule="constant",
+                   epochs=1, batch_size=1024, learning_rate=5.0, schedule="constant",
                    patience=1, progress=False, say=lines.append)
     part = result["linear_part"]
     assert part["kept_alone"] and part["C"] in (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -104,8 +104,7 @@ def test_training_that_does_not_beat_the_linear_model_keeps_it(world, tmp_path):
     assert not tensors[spec["output"]["bias"]].any()
 
 
-LINEAR_SHAPES = [(True, False, "dlrm", "fused"), (True, True, "dcn", "per-feature"),
-                 (False, False, "dcn", "fused")]
+LINEAR_SHAPES = [(True, False, "dlrm", "fused"), (True, True, "dcn", "per-feature")]
 
 
 @pytest.mark.parametrize("lists,continuous,architecture,tables", LINEAR_SHAPES,

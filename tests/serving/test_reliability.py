@@ -4,7 +4,7 @@ loaded under load without one failure, and one made by `shoprank refresh`, then 
 back; a killed Python stub replaced by the watchdog with
 no wrong answer; SIGTERM under load letting in-flight requests finish. Every answer is
 checked against the in-process Ranker. SHOPRANK_LOAD_SECONDS lengthens the steady load
-(default 20 s)."""
+(default 12 s)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from shoprank.client import RankClient
 pytest.importorskip("merlin.models")
 pytest.importorskip("pytriton")
 
-STEADY_SECONDS = float(os.environ.get("SHOPRANK_LOAD_SECONDS", "20"))
+STEADY_SECONDS = float(os.environ.get("SHOPRANK_LOAD_SECONDS", "12"))
 
 
 @pytest.fixture(scope="module")
@@ -191,30 +191,30 @@ def test_a_refreshed_version_loads_under_load_and_a_rollback_restores_the_old(re
     record = refreshed[1]
     new = expected_answers(shoprank.Ranker.load(record["artifacts"]), requests)
 
-    def install(server):
+    def install_then_roll_back(server):
         from shoprank.feedback.versions import install_version
 
         version = install_version(repo, record["artifacts"], say=lambda *_: None)
-        return {"at": time.perf_counter(), "version": version}
-
-    def roll_back(server):
+        installed = time.perf_counter()
+        time.sleep(3)
+        rolling = time.perf_counter()
         done = rollback(repo, say=lambda *_: None)
-        return {"at": time.perf_counter(), **done}
+        return {"installed": installed, "version": version, "rolling": rolling,
+                "rolled": time.perf_counter(), **done}
 
     try:
-        loads = [under_load(repo, "ensemble", requests, seconds=10, during=action, after=3)
-                 for action in (install, roll_back)]
+        load, at, _ = under_load(repo, "ensemble", requests, seconds=12,
+                                 during=install_then_roll_back, after=2)
     finally:
         for model in ("transform", "score", "select", "ranker", "ensemble"):
             _remove(repo / model / "2")
-    (installed, switched, _), (rolled, back, _) = loads
-    assert switched["version"] == 2 and back["rolled_back"] == 2 and versions(repo) == [1]
-    for load, before, after, at in ((installed, old, new, switched["at"]),
-                                    (rolled, new, old, back["at"])):
-        assert not load.failed, load.failed[0].error
-        assert all(is_answer(o, before) or is_answer(o, after) for o in load.answered)
-        assert all(is_answer(o, after) for o in load.answered if o.start > at)
-        assert any(is_answer(o, after) and not is_answer(o, before) for o in load.answered)
+    assert at["version"] == 2 and at["rolled_back"] == 2 and versions(repo) == [1]
+    assert not load.failed, load.failed[0].error
+    assert all(is_answer(o, old) or is_answer(o, new) for o in load.answered)
+    served_new = [o for o in load.answered if at["installed"] < o.start < at["rolling"]]
+    assert served_new and all(is_answer(o, new) for o in served_new)
+    assert all(is_answer(o, old) for o in load.answered if o.start > at["rolled"])
+    assert any(is_answer(o, new) and not is_answer(o, old) for o in load.answered)
 
 
 def test_a_killed_stub_is_replaced_and_no_answer_is_wrong(repo, dlrm):

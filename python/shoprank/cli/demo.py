@@ -252,7 +252,7 @@ def feedback_loop(args, server, model_dir: Path, workdir: Path, shown: dict, use
         return out
     installed = {}
     load = client_load(lambda: RankClient(server.grpc_url, "grpc", "ensemble"),
-                       [(user, candidates, args.k)], concurrency=4, seconds=8.0,
+                       [(user, candidates, args.k)], concurrency=4, seconds=5.0,
                        during=lambda: installed.update(version=install_version(
                            server.repo, record["artifacts"], say=lambda *_: None)))
     with RankClient(server.grpc_url, "grpc") as client:
