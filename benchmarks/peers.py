@@ -30,9 +30,9 @@ def linear_model(data, *, seed: int = 0, say=print) -> dict:
     shoprank.models.linear_fit); test AUC of the best C."""
     from shoprank.metrics import auc
     from shoprank.models.linear_fit import C_GRID, design_matrix, fit_linear
-    from shoprank.models.linear_part import LinearPart
+    from shoprank.models.linear_part import linear_layout
 
-    layout = LinearPart(data.schema.excluding_by_name([data.label]), "mean").layout()
+    layout = linear_layout(data)
     fit = fit_linear(data, layout, grid=C_GRID, seed=seed, say=say)
     test = data.frame("test")
     scores = fit.model.decision_function(design_matrix(test, layout))

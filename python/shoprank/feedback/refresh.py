@@ -65,7 +65,7 @@ def refresh(model_dir, events_dir, out_dir, *, repo=None, retrieval=None,
         raise
     new_model = Path(trained["model_dir"])
     scores = {"served": evaluate(served, out / "features")["auc"],
-              "new": evaluate(new_model, out / "features")["auc"]}
+              "new": evaluate(new_model, out / "features", model=trained.pop("model"))["auc"]}
     passed = scores["new"] >= scores["served"] - margin
     verdict = (f"held-out AUC {scores['new']:.4f} against the served model's "
                f"{scores['served']:.4f} (margin {margin})")
@@ -98,7 +98,7 @@ def data_end(etl_dir):
 def warm_start(served, features, out, *, epochs: int, learning_rate: float | None,
                progress: bool, say) -> dict:
     """The served model trained further on the window's train part; exported as ``train``
-    exports (OUT/model, OUT/history.json)."""
+    exports (OUT/model, OUT/history.json). The result carries the Keras model ("model")."""
     import merlin.models.tf as mm
     import tensorflow as tf
 
@@ -135,7 +135,7 @@ def warm_start(served, features, out, *, epochs: int, learning_rate: float | Non
         export_model(model, data, spec, tmp / "model", result)
         (tmp / "history.json").write_text(json.dumps(result, indent=1) + "\n")
     result["model_dir"] = str(Path(out) / "model")
-    return result
+    return {**result, "model": model}  # the trained Keras model, to score it in memory
 
 
 def rebuilt(served, data, spec):

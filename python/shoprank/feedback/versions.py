@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from shoprank.serving.repository import read_options
-from shoprank.serving.server import SERVING_NOTE
+from shoprank.serving.server import SERVING_NOTE, model_control
 
 # repository.STEPS and RECOMMEND_STEPS in load order: a step before the ensemble calling it
 VERSIONED = ("transform", "score", "select", "ranker", "retrieve", "score_candidates",
@@ -92,16 +92,6 @@ def _load_all(repo: Path, admin_url: str | None, say) -> None:
             "its newest version")
         return
     for model in VERSIONED:
-        if not (repo / model).is_dir():
-            continue
-        request = urllib.request.Request(f"http://{url}/v2/repository/models/{model}/load",
-                                         data=b"{}", method="POST",
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=300):
-                pass
-        except (urllib.error.URLError, OSError) as error:
-            detail = error.read().decode() if hasattr(error, "read") else error
-            raise RuntimeError(f"the server at {url} could not load model {model!r}: "
-                               f"{detail}") from None
+        if (repo / model).is_dir():
+            model_control(url, model, "load")
     say(f"loaded into the server at {url}")

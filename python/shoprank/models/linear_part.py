@@ -100,3 +100,8 @@ class LastInputOnly(tf.keras.initializers.Initializer):
 
     def get_config(self):
         return {}
+
+
+def linear_layout(data, pooling: str = "mean") -> dict:
+    """The linear part's layout over a Processed data set's features (its label left out)."""
+    return LinearPart(data.schema.excluding_by_name([data.label]), pooling).layout()

@@ -117,9 +117,9 @@ LINEAR_MARGIN = 5e-4
 
 def fit_linear_part(data, spec, *, seed, say):
     from shoprank.models.linear_fit import fit_linear
-    from shoprank.models.linear_part import LinearPart
+    from shoprank.models.linear_part import linear_layout
 
-    layout = LinearPart(data.schema.excluding_by_name([data.label]), spec.pooling).layout()
+    layout = linear_layout(data, spec.pooling)
     fit = fit_linear(data, layout, seed=seed, say=say)
     say(f"linear part: C={fit.c}" + (f", valid AUC {fit.valid_auc:.4f}" if fit.valid_auc
                                      is not None else "") + f" ({fit.seconds:.0f} s)")

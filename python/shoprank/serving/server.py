@@ -57,6 +57,21 @@ class ServerError(RuntimeError):
     """The server could not start, or stopped while it was needed."""
 
 
+def model_control(admin_url: str, model: str, action: str) -> None:
+    """POSTs a load or unload of ``model`` to Triton's own HTTP endpoint (explicit model
+    control); raises ServerError with Triton's reason if it fails."""
+    request = urllib.request.Request(
+        f"http://{admin_url}/v2/repository/models/{model}/{action}", data=b"{}",
+        method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=300):
+            pass
+    except (urllib.error.URLError, OSError) as error:
+        detail = error.read().decode() if hasattr(error, "read") else error
+        raise ServerError(f"{action} of model {model!r} at {admin_url} failed: "
+                          f"{detail}") from None
+
+
 def triton_home() -> Path:
     """The wheel's Triton folder (bin/, backends/, python_backend_stubs/)."""
     try:
@@ -250,15 +265,7 @@ class TritonServer:
         """Unloads then loads ``model`` (explicit model control): new stubs, the newest
         version on disk. Raises ServerError with Triton's reason if either fails."""
         for action in ("unload", "load"):
-            request = urllib.request.Request(
-                f"http://{self.admin_url}/v2/repository/models/{model}/{action}", data=b"{}",
-                method="POST", headers={"Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(request, timeout=300):
-                    pass
-            except (urllib.error.URLError, OSError) as error:
-                detail = error.read().decode() if hasattr(error, "read") else error
-                raise ServerError(f"{action} of model {model!r} failed: {detail}") from None
+            model_control(self.admin_url, model, action)
         if self.guard is not None:  # the new version's inputs may differ
             self.guard.refresh()
 
