@@ -11,6 +11,7 @@ namespace shoprank::bindings {
 void bind_topk(py::module_& m);
 void bind_diversity(py::module_& m);
 void bind_ranker(py::module_& m);
+void bind_online_state(py::module_& m);
 void bind_request(py::module_& m);
 void bind_recommend(py::module_& m);
 }
@@ -38,6 +39,7 @@ PYBIND11_MODULE(_engine, m) {
 
   shoprank::bindings::bind_topk(m);
   shoprank::bindings::bind_diversity(m);
+  shoprank::bindings::bind_online_state(m);
   shoprank::bindings::bind_ranker(m);
   shoprank::bindings::bind_request(m);
   shoprank::bindings::bind_recommend(m);

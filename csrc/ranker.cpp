@@ -107,6 +107,10 @@ void bind_ranker(py::module_& m) {
         }
         return out;
       }, "(name, type, side table or None) of every raw column the ranker reads")
+      .def_property_readonly("online_state", &Ranker::online_state,
+                             "the real-time state (OnlineState) the ranker reads, or None")
+      .def("share_online_state", &Ranker::share_online_state, py::arg("state"),
+           "reads (and observes into) another ranker's state: one per process")
       .def_property_readonly("feature_names", &Ranker::feature_names)
       .def_property_readonly("architecture", &Ranker::architecture)
       .def_property_readonly("item_key", &Ranker::item_key)

@@ -1,6 +1,7 @@
 #include "shoprank/ranker.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "shoprank/errors.h"
 #include "shoprank/io/artifacts.h"
@@ -43,9 +44,30 @@ Ranker Ranker::load(std::shared_ptr<const Artifacts> artifacts) {
       if (table.name == "items") r.item_key_ = table.key;
     }
   }
+  if (spec.has("realtime")) {
+    r.online_ = std::make_shared<OnlineState>(RealtimeSpec::from_json(spec["realtime"]));
+  }
   r.device_ = std::make_shared<DeviceCopy>();
   r.storage_ = std::move(artifacts);  // tensors.bin stays alive as long as the Ranker
   return r;
+}
+
+void Ranker::share_online_state(std::shared_ptr<OnlineState> state) {
+  SHOPRANK_EXPECTS(online_ != nullptr, folder_, ": the model has no real-time features");
+  SHOPRANK_EXPECTS(state != nullptr, "share_online_state: no state given");
+  const RealtimeSpec &mine = online_->spec(), &theirs = state->spec();
+  SHOPRANK_EXPECTS(mine.user == theirs.user && mine.item == theirs.item &&
+                       mine.timestamp == theirs.timestamp && mine.label == theirs.label &&
+                       mine.recent_clicks == theirs.recent_clicks &&
+                       mine.window_ms == theirs.window_ms,
+                   folder_, ": the shared real-time state was made for other features");
+  online_ = std::move(state);
+}
+
+int64_t Ranker::observe(const RawBatch& events) const {
+  SHOPRANK_EXPECTS(online_ != nullptr, folder_, ": the model has no real-time features "
+                   "(export it from an ETL run whose logs config has \"realtime\")");
+  return online_->observe(events);
 }
 
 void Ranker::check_input_names(const std::vector<std::string>& names) const {
@@ -68,6 +90,10 @@ ModelInputs Ranker::transform(RawBatch batch) const {
   std::vector<std::string> names;
   for (const auto& entry : batch) names.push_back(entry.first);
   check_input_names(names);
+  if (online_) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    online_->fill(batch, std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
+  }
   std::vector<KnownFeatures> known;
   tables_->fill(batch, known);  // checks the keys it reads; the transform checks the rest
   return transform_->transform(batch, known);

@@ -4,8 +4,9 @@
 //   shoprank::RawBatch request = ...;  // user columns (one row) + candidate columns (n rows)
 //   shoprank::Ranked best = ranker.rank(request, /*k=*/10);
 //
-// A loaded Ranker may be called by any number of threads at once (its only mutable part,
-// the side tables' cache of per-value features, has its own lock and a memory bound).
+// A loaded Ranker may be called by any number of threads at once (its mutable parts, the
+// side tables' cache of per-value features and the real-time state, have their own locks
+// and memory bounds). Copies share them.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "shoprank/model/forward.h"
+#include "shoprank/online/online_state.h"
 #include "shoprank/request.h"
 #include "shoprank/transform/feature_transform.h"
 #include "shoprank/transform/raw_batch.h"
@@ -52,6 +54,17 @@ class Ranker {
   // The input whose values name the candidates (the logs' item id column), or empty.
   const std::string& item_key() const { return item_key_; }
 
+  // The real-time behaviour state (online_state.h) of artifacts exported with real-time
+  // features, or null. transform() fills its columns where the batch lacks them, as of the
+  // batch's timestamp column or else the wall clock.
+  const std::shared_ptr<OnlineState>& online_state() const { return online_; }
+  // Makes this ranker read (and observe into) `state`: one state shared by the models of one
+  // process. Its spec must be the artifacts' own.
+  void share_online_state(std::shared_ptr<OnlineState> state);
+  // Takes in served events (OnlineState::observe); throws when the artifacts have no
+  // real-time features.
+  int64_t observe(const RawBatch& events) const;
+
   // Throws naming every name the ranker does not read, and the inputs it reads.
   void check_input_names(const std::vector<std::string>& names) const;
   // The model inputs of raw rows: side-table columns filled in from their keys, then the
@@ -81,6 +94,7 @@ class Ranker {
   std::shared_ptr<const model::Forward> forward_;
   struct DeviceCopy;                     // the forward on a CUDA device, made on first use
   std::shared_ptr<DeviceCopy> device_;
+  std::shared_ptr<OnlineState> online_;
   const model::ForwardCuda& on_device() const;
 };
 

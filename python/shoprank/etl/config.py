@@ -11,6 +11,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from shoprank.etl.realtime import COLUMNS as REALTIME_COLUMNS, RealtimeConfig
+
 FORMATS = ("parquet", "csv", "criteo")
 P_CLICK = "_p_click"  # the generator's true click probability: carried, never a feature
 CRITEO_COLUMNS = (["label"] + [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i in range(1, 27)])
@@ -59,6 +61,7 @@ class LogsConfig:
     item_columns: tuple[str, ...] = ()   # ... and to the item: the ETL derives their tables
     freq_threshold: int = 1
     p_click: str | None = None       # criteo: a .npy sidecar of true click probabilities
+    realtime: RealtimeConfig | None = None  # real-time behaviour features (etl/realtime.py)
 
     @property
     def passthrough_columns(self) -> tuple[str, ...]:
@@ -94,14 +97,15 @@ class LogsConfig:
         extra = [self.timestamp] if self.timestamp else []
         passthrough = [c for c in self.passthrough if not (self.p_click and c == P_CLICK)]
         derived = [c for key, columns in self.derived_tables.values() for c in (key, *columns)]
+        events = [self.user_id, self.item_id] if self.realtime else []
         return list(dict.fromkeys([*keys, *extra, *self.labels, *self.feature_columns(),
-                                   *passthrough, *self.drop_null, *derived]))
+                                   *passthrough, *self.drop_null, *derived, *events]))
 
 
 _KNOWN_KEYS = {"format", "impressions", "timestamp", "label", "other_labels", "user_id",
                "item_id", "side_tables", "categorical", "hashed", "multi_valued", "continuous",
                "crosses", "time_features", "statistics", "passthrough", "filters", "split",
-               "freq_threshold", "p_click", "user_columns", "item_columns"}
+               "freq_threshold", "p_click", "user_columns", "item_columns", "realtime"}
 
 
 def config_file(path: str | Path) -> Path:
@@ -182,10 +186,25 @@ def from_dict(raw: dict, root: Path) -> LogsConfig:
         user_columns=tuple(_strings(raw.get("user_columns", []), "user_columns")),
         item_columns=tuple(_strings(raw.get("item_columns", []), "item_columns")),
         freq_threshold=freq, p_click=raw.get("p_click"),
+        realtime=RealtimeConfig.from_dict(raw["realtime"]) if "realtime" in raw else None,
     )
     _check_roles(config)
+    _check_realtime(config)
     _check_derived_tables(config)
     return config
+
+
+def _check_realtime(config: LogsConfig) -> None:
+    if config.realtime is None:
+        return
+    missing = [key for key in ("user_id", "item_id", "timestamp") if not getattr(config, key)]
+    if missing:
+        raise ValueError(f"realtime: the features follow users and items over time; the "
+                         f"config must name {', '.join(missing)}")
+    taken = sorted(set(REALTIME_COLUMNS) & set(config.required_columns()))
+    if taken:
+        raise ValueError(f"realtime: the ETL makes the columns {taken}; rename those of the "
+                         "logs")
 
 
 def _impressions(value) -> tuple[str, dict[str, str]]:

@@ -29,6 +29,7 @@ import numpy as np
 
 from shoprank.etl.config import (INPUTS_FILE, TABLES_FOLDER, LogsConfig, SideTable,
                                  config_file, inputs_gone)
+from shoprank.etl.realtime import COUNT_COLUMNS as REALTIME_COUNTS, LIST_COLUMN as REALTIME_LIST
 from shoprank.etl.reading import LogsError, file_columns, find_files
 
 FORMAT, VERSION = "shoprank-etl-inputs", 1
@@ -97,6 +98,10 @@ def raw_columns(config: LogsConfig, files: list[Path]) -> dict[str, dict]:
                 found[field.name] = _arrow_type(field.type, table_name)
             elif table.derived and field.name != table.key:  # typed as the logs had it
                 found[field.name]["table"] = table_name
+    if config.realtime:  # made by the ETL (realtime.py), filled in by the engine when served
+        found[REALTIME_LIST] = {"type": "string_list", "table": None, "dtype": "object"}
+        for name in REALTIME_COUNTS:
+            found[name] = {"type": "float64", "table": None, "dtype": "float64"}
     if config.timestamp and config.timestamp in found:
         found[config.timestamp] = {"type": "timestamp_ms", "table": found[config.timestamp]
                                    ["table"], "dtype": "datetime64[ns]"}

@@ -30,6 +30,7 @@ from shoprank._output import output_folder
 from shoprank.etl.cluster import choose_device, dask_cluster
 from shoprank.etl.config import P_CLICK, TABLES_FOLDER, load_config
 from shoprank.etl.derived_tables import write_derived_tables
+from shoprank.etl.realtime import add_to_staged as add_realtime_columns
 from shoprank.etl.inputs import write_inputs
 from shoprank.etl.out_of_fold import out_of_fold_workflow, rate_scaler, with_out_of_fold_rates
 from shoprank.etl.reading import find_files, list_column_types
@@ -82,6 +83,8 @@ def _run(config, config_path, tmp: Path, *, cpu: bool, progress: bool, say) -> d
                             if config.split_files else
                             f"the logs span too short a time for split fractions "
                             f"valid={config.valid_fraction}, test={config.test_fraction}"))
+            if config.realtime:
+                add_realtime_columns(config, [staged[name] for name in splits])
             derived = write_derived_tables(config, [staged[name] for name in splits],
                                            tmp / TABLES_FOLDER, list_types)
             write_inputs(config, config_path, tmp, files)  # after the derived tables: it lists them

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shoprank.etl.config import LogsConfig
+from shoprank.etl.realtime import COUNT_COLUMNS as REALTIME_COUNTS, LIST_COLUMN as REALTIME_LIST
 
 NULL_ID, UNSEEN_ID = 1, 2
 CTR_SMOOTHING = 20  # impressions of prior weight in the smoothed click-through rates
@@ -42,6 +43,8 @@ def build_workflow(config: LogsConfig, stats_dir: Path, *, cpu: bool):
         add(list(config.hashed) >> StableHashBucket(dict(config.hashed)))
     if config.multi_valued:
         add(list(config.multi_valued) >> ops.Categorify(**categorify))
+    if config.realtime:  # the columns etl/realtime.py adds to every row
+        add([REALTIME_LIST] >> ops.Categorify(**categorify))
     for cross in config.crosses:
         add(list(cross) >> Cross() >> ops.Categorify(**categorify))
     for column in config.time_features:
@@ -51,6 +54,8 @@ def build_workflow(config: LogsConfig, stats_dir: Path, *, cpu: bool):
     if config.continuous:
         continuous.append(list(config.continuous) >> ops.FillMissing(fill_val=0)
                           >> ops.Clip(min_value=0) >> ops.LogOp())
+    if config.realtime:
+        continuous.append(list(REALTIME_COUNTS) >> ops.LogOp())
     if config.count_statistics:
         continuous.append(list(config.count_statistics) >> ValueCounts() >> ops.LogOp())
     if config.ctr_statistics:

@@ -33,7 +33,10 @@ def build_ranker(model_dir) -> tuple[dict, dict]:
     used = {f["name"] for f in forward["embeddings"]["features"]} | set(forward["continuous"])
     features = [f for f in transform["features"] if f["name"] in used]
     reads = {c for f in features for c in f["inputs"]}
-    keys = {t["key"] for t in transform["tables"].values()} | {transform["item_key"]} - {""}
+    realtime = transform.get("realtime")
+    keys = ({t["key"] for t in transform["tables"].values()} | {transform["item_key"]}
+            | ({realtime["user"], realtime["item"], realtime["timestamp"]} if realtime else set())
+            ) - {""}
     inputs = [i for i in transform["inputs"] if i["name"] in reads | keys]
     tables = {}
     for name, table in transform["tables"].items():
@@ -44,6 +47,8 @@ def build_ranker(model_dir) -> tuple[dict, dict]:
             "inputs": inputs, "features": features, "tables": tables,
             "item_key": transform["item_key"], "model": forward,
             "source": {"model": str(model_dir.resolve()), "etl": str(etl_dir.resolve())}}
+    if realtime:
+        spec["realtime"] = realtime
     tensors = {**model_tensors, **transform_tensors}
     named = _tensor_names(spec)
     return spec, {name: array for name, array in tensors.items() if name in named}

@@ -97,11 +97,18 @@ def extract_transform(etl_dir) -> tuple[dict, dict[str, np.ndarray]]:
     # the item id names the candidates even where no feature reads it
     item_key = config.item_id if config.item_id in raw else ""
     keys = [t.key for t in config.side_tables.values()] + ([item_key] if item_key else [])
+    if config.realtime:  # the real-time state reads these from each request (and event)
+        keys += [config.user_id, config.item_id, config.timestamp]
     inputs = [{"name": c, "type": raw[c]["type"], "table": raw[c]["table"]}
               for c in dict.fromkeys([*used, *keys])]
     tables = _side_tables(config, inputs, raw, tensors)
-    return {"inputs": inputs, "features": features, "tables": tables,
-            "item_key": item_key}, tensors
+    spec = {"inputs": inputs, "features": features, "tables": tables, "item_key": item_key}
+    if config.realtime:  # the engine keeps these columns' state and fills them in
+        spec["realtime"] = {"user": config.user_id, "item": config.item_id,
+                            "timestamp": config.timestamp, "label": config.label,
+                            "recent_clicks": config.realtime.recent_clicks,
+                            "window_ms": config.realtime.window_ms}
+    return spec, tensors
 
 
 def _lineage(node, column: str) -> tuple[list[str], list[tuple]]:

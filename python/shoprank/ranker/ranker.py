@@ -82,6 +82,47 @@ class Ranker:
             return rows, scores
         return np.asarray(ids)[rows], scores
 
+    @property
+    def realtime(self) -> dict | None:
+        """The real-time features' spec (event columns, recent_clicks, window_ms, bounds and
+        the columns the state fills in), or None for a model without them."""
+        state = self._native.online_state
+        return None if state is None else state.spec
+
+    def observe(self, events: dict) -> int:
+        """Takes in served events ({column: values}: the user and item ids, the timestamp and
+        the label, one value per event), so that the next request's real-time features count
+        them. Returns how many."""
+        spec = self._realtime_spec()
+        kinds = {spec["user"]: self.inputs[spec["user"]], spec["item"]: self.inputs[spec["item"]],
+                 spec["timestamp"]: "timestamp_ms", spec["label"]: "float64"}
+        missing = [name for name in kinds if name not in events]
+        if missing:
+            raise ValueError(f"events: missing column(s) {missing} (events carry {list(kinds)})")
+        return self._native.online_state.observe(
+            {name: (kind, normalise(name, kind, events[name])) for name, kind in kinds.items()})
+
+    def realtime_columns(self, raw: dict, now=None) -> dict:
+        """The real-time columns the state fills in for raw rows (what a request's features
+        are made from): as of each row's timestamp where the rows carry one, else as of
+        `now` (datetime64 or epoch ms; default: the wall clock)."""
+        self._realtime_spec()
+        now_ms = (int(np.datetime64("now", "ms").astype(np.int64)) if now is None
+                  else int(normalise("now", "timestamp_ms", [now])[0][0]))
+        columns = normalise_columns(self.inputs, raw)
+        return self._native.online_state.fill(
+            {name: (self.inputs[name], value) for name, value in columns.items()}, now_ms)
+
+    def online_stats(self) -> dict:
+        """{users, items, events} the real-time state holds (users and items bounded)."""
+        return self._native.online_state.stats()
+
+    def _realtime_spec(self) -> dict:
+        if self.realtime is None:
+            raise ValueError("this model has no real-time features (export it from an ETL run "
+                             "whose logs config has \"realtime\")")
+        return self.realtime
+
     def rank_request(self, tensors: dict, max_candidates: int = 0, threads: int = 0):
         """One request as the served models receive it ({name: array [1, n]}, the layout of
         engine/include/shoprank/request.h, what serving.wire encodes), read and checked by

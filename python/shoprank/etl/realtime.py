@@ -1,0 +1,176 @@
+"""Real-time behaviour features, computed offline from the logs (issue 20).
+
+A logs config's ``"realtime": {"recent_clicks": 5, "window_minutes": 60}`` adds five
+columns to every row, each as of the row's own time, counting only events strictly before
+it (an impression never sees itself, nor others logged at the same millisecond):
+
+    recent_clicks             the user's last N clicked item ids (as text), newest first
+    recent_user_impressions   the user's impressions in [t - window, t)
+    recent_user_clicks        ... and clicks (label > 0)
+    recent_item_impressions   the item's impressions in [t - window, t)
+    recent_item_clicks        ... and clicks
+
+Served, the engine keeps the same state in memory and updates it from every event
+(engine/online/online_state.cpp): these are the training twin of what it fills in. Rows
+sharing a timestamp keep their file order (ties among clicks: the later row is newer). A
+null user or item has no history: an empty list and zero counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+COLUMNS = ("recent_clicks", "recent_user_impressions", "recent_user_clicks",
+           "recent_item_impressions", "recent_item_clicks")
+LIST_COLUMN, COUNT_COLUMNS = COLUMNS[0], COLUMNS[1:]
+
+
+@dataclasses.dataclass(frozen=True)
+class RealtimeConfig:
+    recent_clicks: int = 5
+    window_minutes: float = 60.0
+
+    @property
+    def window_ms(self) -> int:
+        return int(round(self.window_minutes * 60_000))
+
+    @classmethod
+    def from_dict(cls, raw) -> "RealtimeConfig":
+        if not isinstance(raw, dict):
+            raise ValueError("realtime: expected an object like {\"recent_clicks\": 5, "
+                             "\"window_minutes\": 60}")
+        unknown = sorted(set(raw) - {"recent_clicks", "window_minutes"})
+        if unknown:
+            raise ValueError(f"realtime: unknown keys {unknown}; known keys: "
+                             "['recent_clicks', 'window_minutes']")
+        config = cls(**raw)
+        if not isinstance(config.recent_clicks, int) or isinstance(config.recent_clicks, bool) \
+                or config.recent_clicks < 1:
+            raise ValueError(f"realtime.recent_clicks: expected an integer >= 1, got "
+                             f"{config.recent_clicks!r}")
+        if not isinstance(config.window_minutes, (int, float)) or \
+                isinstance(config.window_minutes, bool) or not config.window_ms >= 1:
+            raise ValueError(f"realtime.window_minutes: expected a number of minutes > 0, got "
+                             f"{config.window_minutes!r}")
+        return config
+
+
+def realtime_columns(user, item, time_ms, label, config: RealtimeConfig) -> dict:
+    """The five columns for rows given in log order (any time order): user and item ids
+    (int or text, None/NaN for null), times in epoch milliseconds (int64), labels (> 0: a
+    click). Returns {column: object array of lists of str | float64 counts}."""
+    time_ms = np.asarray(time_ms, np.int64)
+    clicked = np.nan_to_num(np.asarray(label, np.float64)) > 0
+    users, items = _codes(user), _codes(item)
+    window = config.window_ms
+    out = {}
+    for side, codes in (("user", users), ("item", items)):
+        impressions, clicks = _window_counts(codes, time_ms, clicked, window)
+        out[f"recent_{side}_impressions"], out[f"recent_{side}_clicks"] = impressions, clicks
+    out[LIST_COLUMN] = _recent_clicks(users, items, _texts(item), time_ms, clicked,
+                                      config.recent_clicks)
+    return {name: out[name] for name in COLUMNS}
+
+
+def _codes(values) -> np.ndarray:
+    """Group codes of ids, -1 for null."""
+    import pandas as pd
+
+    codes, _ = pd.factorize(np.asarray(values))
+    return codes.astype(np.int64)
+
+
+def _texts(values) -> np.ndarray:
+    """Each id as the engine keys it: integers in decimal, text as it is."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64).astype(str).astype(object)
+    if values.dtype.kind == "f":  # integers with nulls read as floats
+        return np.array([None if np.isnan(v) else str(int(v)) for v in values], dtype=object)
+    return np.array([None if v is None else str(v) for v in values], dtype=object)
+
+
+def _placed(codes, time_ms, window):
+    """Each row's time moved into its group's own range, so one sorted array holds every
+    group and a search never crosses into the next group."""
+    low, span = (int(time_ms.min()), int(np.ptp(time_ms))) if time_ms.size else (0, 0)
+    stride = span + window + 1
+    if (int(codes.max(initial=0)) + 1) * stride >= 2 ** 62:
+        raise ValueError("realtime: too many ids times too long a period for the offline pass")
+    return codes * stride + (time_ms - low), stride
+
+
+def _window_counts(codes, time_ms, clicked, window):
+    """(impressions, clicks) of each row's group in [t - window, t)."""
+    n = len(codes)
+    impressions, clicks = np.zeros(n), np.zeros(n)
+    known = codes >= 0
+    if not known.any():
+        return impressions, clicks
+    placed, _ = _placed(codes[known], time_ms[known], window)
+    order = np.argsort(placed, kind="stable")
+    sorted_placed = placed[order]
+    clicks_upto = np.r_[0, np.cumsum(clicked[known][order])]
+    hi = np.searchsorted(sorted_placed, placed, side="left")
+    lo = np.searchsorted(sorted_placed, placed - window, side="left")
+    impressions[known] = hi - lo
+    clicks[known] = clicks_upto[hi] - clicks_upto[lo]
+    return impressions, clicks
+
+
+def _recent_clicks(users, items, item_texts, time_ms, clicked, last):
+    """Each row's user's last `last` clicks before its time, newest first."""
+    out = np.empty(len(users), dtype=object)
+    for i in range(len(out)):
+        out[i] = []
+    is_click = clicked & (users >= 0) & (items >= 0)
+    known = users >= 0
+    if not is_click.any() or not known.any():
+        return out
+    placed, stride = _placed(users, time_ms, 0)
+    click_rows = np.flatnonzero(is_click)
+    order = np.argsort(placed[click_rows], kind="stable")  # ties: file order
+    click_rows, click_placed = click_rows[order], placed[click_rows][order]
+    rows = np.flatnonzero(known)
+    end = np.searchsorted(click_placed, placed[rows], side="left")       # before t
+    start = np.searchsorted(click_placed, users[rows] * stride, side="left")  # the user's first
+    lengths = end - np.maximum(start, end - last)
+    firsts = np.cumsum(lengths) - lengths
+    newest_first = np.repeat(end - 1, lengths) - (np.arange(lengths.sum()) -
+                                                  np.repeat(firsts, lengths))
+    elements = item_texts[click_rows[newest_first]]
+    for row, part in zip(rows, np.split(elements, firsts[1:])):
+        out[row] = part.tolist()
+    return out
+
+
+def add_to_staged(config, folders) -> None:
+    """Adds the columns to the ETL's staged splits (their Parquet files, oldest split first:
+    one pass over every split, so valid and test rows see the train window's events)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = [path for folder in folders for path in sorted(folder.glob("*.parquet"))]
+    roles = [config.user_id, config.item_id, config.timestamp, config.label]
+    frame = pa.concat_tables([pq.read_table(path, columns=roles) for path in files],
+                             promote=True).to_pandas()
+    stamps = frame[config.timestamp]
+    if stamps.isna().any():
+        raise ValueError(f"realtime: {int(stamps.isna().sum())} rows have no {config.timestamp}"
+                         f" (drop them with filters.drop_null)")
+    columns = realtime_columns(frame[config.user_id].to_numpy(), frame[config.item_id].to_numpy(),
+                               stamps.to_numpy().astype("datetime64[ms]").astype(np.int64),
+                               frame[config.label].to_numpy(np.float64, na_value=np.nan),
+                               config.realtime)
+    start = 0
+    for path in files:
+        table = pq.read_table(path)
+        rows = slice(start, start + table.num_rows)
+        table = table.append_column(LIST_COLUMN, pa.array(list(columns[LIST_COLUMN][rows]),
+                                                          type=pa.list_(pa.string())))
+        for name in COUNT_COLUMNS:
+            table = table.append_column(name, pa.array(columns[name][rows], type=pa.float64()))
+        pq.write_table(table, path)
+        start = rows.stop
