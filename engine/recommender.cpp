@@ -8,6 +8,12 @@
 
 namespace shoprank {
 
+void Recommender::share_online_state(std::shared_ptr<OnlineState> state) {
+  auto sharing = std::make_shared<Ranker>(*ranker_);  // copies share all but the state
+  sharing->share_online_state(std::move(state));
+  ranker_ = std::move(sharing);
+}
+
 Recommender Recommender::load(const std::string& folder) {
   auto artifacts = std::make_shared<const Artifacts>(load_artifacts(folder));
   SHOPRANK_EXPECTS(artifacts->ranker.has("retrieval"), "ranker artifacts ", folder,

@@ -24,6 +24,27 @@ def world(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def realtime_world(tmp_path_factory):
+    """Small generated logs with short-term behaviour and real-time features (generate
+    --realtime): the ETL's output, one epoch of a DLRM and its artifacts. Returns the folder
+    (logs/, features/, dlrm/, artifacts/)."""
+    pytest.importorskip("merlin.models")
+    from shoprank.data import generate
+    from shoprank.etl import run_etl
+    from shoprank.export.artifacts import export_ranker
+    from shoprank.models.build import ModelSpec
+    from shoprank.models.train import train
+
+    root = tmp_path_factory.mktemp("realtime")
+    generate(root / "logs", users=300, items=200, rows=20_000, realtime=True, progress=False)
+    run_etl(root / "logs" / "logs.json", root / "features", **QUIET)
+    train(root / "features", root / "dlrm", spec=ModelSpec(**SMALL), epochs=1, batch_size=1024,
+          **QUIET)
+    export_ranker(root / "dlrm", root / "artifacts")
+    return root
+
+
 def _export(world, name):
     import shoprank
     from shoprank.models.build import ModelSpec

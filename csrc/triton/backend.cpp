@@ -15,12 +15,19 @@
 //   score_candidates   the request's columns and the candidates' ids -> candidate_scores
 //   rerank             candidate_items, candidate_scores, k and the diversity knobs
 //                      -> item_ids, scores
-// (the last three are the `recommend` ensemble's, over artifacts exported with retrieval).
+//   observe            served events (the real-time spec's user, item, timestamp and label
+//                      columns) -> observed, into the real-time state
+// (retrieve, score_candidates and rerank are the `recommend` ensemble's, over artifacts
+// exported with retrieval). Every model of artifacts with real-time features reads one state
+// per server process (and per real-time spec): what `observe` takes in, the next request
+// of any of them sees, whichever version is loaded.
 // A request that names its outputs gets only those. Every request of a batch is answered on
 // its own: a bad one gets an INVALID_ARG error naming what was wrong, the others theirs.
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -69,21 +76,35 @@ uint64_t now_ns() {  // Triton's statistics are on the steady clock
              std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-enum class Step { Rank, Retrieve, ScoreCandidates, Rerank };
+enum class Step { Rank, Retrieve, ScoreCandidates, Rerank, Observe };
 
 Step parse_step(const std::string& name) {
   if (name == "rank") return Step::Rank;
   if (name == "retrieve") return Step::Retrieve;
   if (name == "score_candidates") return Step::ScoreCandidates;
   if (name == "rerank") return Step::Rerank;
-  throw std::invalid_argument("parameter step: expected rank, retrieve, score_candidates or "
-                              "rerank, got \"" + name + "\"");
+  if (name == "observe") return Step::Observe;
+  throw std::invalid_argument("parameter step: expected rank, retrieve, score_candidates, "
+                              "rerank or observe, got \"" + name + "\"");
+}
+
+// The process's real-time states, one per spec: kept for the process's life, so that a
+// model version loaded in place of another reads what the old one was fed.
+std::shared_ptr<OnlineState> shared_online_state(const RealtimeSpec& s) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<OnlineState>> states;
+  const std::string key = s.user + "\n" + s.item + "\n" + s.timestamp + "\n" + s.label + "\n" +
+                          std::to_string(s.recent_clicks) + "\n" + std::to_string(s.window_ms);
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& state = states[key];
+  if (!state) state = std::make_shared<OnlineState>(s);
+  return state;
 }
 
 struct ServedModel {
   std::string name;
   Step step = Step::Rank;
-  std::unique_ptr<Ranker> ranker;            // rank
+  std::unique_ptr<Ranker> ranker;            // rank, observe
   std::unique_ptr<Recommender> recommender;  // the recommend ensemble's steps
   RequestRules rules;
   RecommendOptions defaults;
@@ -126,6 +147,23 @@ int64_t integer_parameter(const json::Value& config, const std::string& key, int
   return value;
 }
 
+// What an observe request carries: the real-time spec's columns (label_type: the event
+// log's label type, int64 or float64), every one required, one value per event.
+RequestRules event_rules(const Ranker& ranker, const json::Value& config, int64_t max_events) {
+  const auto& state = ranker.online_state();
+  if (!state) throw std::invalid_argument("step observe: the artifacts have no real-time features");
+  const RealtimeSpec& s = state->spec();
+  RequestRules rules;
+  for (const auto& input : ranker.inputs()) {
+    if (input.name == s.user || input.name == s.item) rules.inputs.push_back(input);
+  }
+  rules.inputs.push_back({s.timestamp, InputType::TimestampMs, ""});
+  rules.inputs.push_back({s.label, parse_input_type(parameter(config, "label_type", "int64"),
+                                                    "parameter label_type"), ""});
+  rules.max_candidates = max_events;
+  return rules;
+}
+
 std::unique_ptr<ServedModel> load_model(TRITONBACKEND_Model* model) {
   auto served = std::make_unique<ServedModel>();
   const char* name = nullptr;
@@ -143,19 +181,28 @@ std::unique_ptr<ServedModel> load_model(TRITONBACKEND_Model* model) {
   const int64_t max_candidates = integer_parameter(config, "max_candidates", 0);
   const Ranker* ranker = nullptr;
   std::string what;
-  if (served->step == Step::Rank) {
+  if (served->step == Step::Rank || served->step == Step::Observe) {
     served->ranker = std::make_unique<Ranker>(Ranker::load(folder));
+    if (const auto& own = served->ranker->online_state()) {
+      served->ranker->share_online_state(shared_online_state(own->spec()));
+      what = ", real-time features";
+    }
     ranker = served->ranker.get();
   } else {
     served->recommender = std::make_unique<Recommender>(Recommender::load(folder));
+    if (const auto& own = served->recommender->ranker().online_state()) {
+      served->recommender->share_online_state(shared_online_state(own->spec()));
+      what = ", real-time features";
+    }
     ranker = &served->recommender->ranker();
     served->defaults.candidates = integer_parameter(config, "candidates", 500);
     served->defaults.threads = served->threads;
-    what = ", " + served->recommender->retriever().kind() + " retrieval over " +
-           std::to_string(served->recommender->retriever().items()) + " items";
+    what += ", " + served->recommender->retriever().kind() + " retrieval over " +
+            std::to_string(served->recommender->retriever().items()) + " items";
   }
   served->rules = ranker->request_rules(max_candidates);
   served->rules.item_key = parameter(config, "item_key", served->rules.item_key);
+  if (served->step == Step::Observe) served->rules = event_rules(*ranker, config, max_candidates);
   log(TRITONSERVER_LOG_INFO,
       "shoprank: model '" + served->name + "' version " + std::to_string(version) + " (" +
           parameter(config, "step", "rank") + "): " + ranker->architecture() + ", " +
@@ -319,6 +366,19 @@ void answer(const ServedModel& model, TRITONBACKEND_Request* request,
       timing.compute_end = now_ns();
       add_output(request, response, wire::kCandidateScores.c_str(), TRITONSERVER_TYPE_FP32,
                  scores);
+      return;
+    }
+    case Step::Observe: {
+      const RankRequest events = read_request(model.rules, tensors, /*with_k=*/false);
+      for (const auto& input : model.rules.inputs) {
+        if (!events.batch.count(input.name))
+          throw std::invalid_argument("events: missing input " + input.name);
+      }
+      timing.compute_start = now_ns();
+      const int64_t observed = model.ranker->observe(events.batch);
+      timing.compute_end = now_ns();
+      add_output(request, response, "observed", TRITONSERVER_TYPE_INT64,
+                 std::vector<int64_t>{observed});
       return;
     }
     case Step::Rerank: {

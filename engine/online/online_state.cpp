@@ -183,14 +183,13 @@ int64_t OnlineState::observe(const RawBatch& batch) {
     const int64_t lr = source_row(label, r);
     const bool click = label.present(lr) &&
                        (label.type == InputType::Int64 ? label.ints[lr] > 0 : label.floats[lr] > 0);
-    const bool has_item = item.present(source_row(item, r));
-    const std::string item_key = has_item ? key_text(item, source_row(item, r)) : "";
-    if (has_item) impl_->items.touch(item_key, s.max_keys).add(t, click, s.window_ms,
-                                                               s.max_events_per_key);
-    if (user.present(source_row(user, r))) {
+    if (!item.present(source_row(item, r)) || !user.present(source_row(user, r))) continue;
+    const std::string item_key = key_text(item, source_row(item, r));
+    impl_->items.touch(item_key, s.max_keys).add(t, click, s.window_ms, s.max_events_per_key);
+    {
       UserState& u = impl_->users.touch(key_text(user, source_row(user, r)), s.max_keys);
       u.events.add(t, click, s.window_ms, s.max_events_per_key);
-      if (click && has_item) {
+      if (click) {
         auto at = std::upper_bound(u.clicked.begin(), u.clicked.end(), t,
                                    [](int64_t v, const auto& e) { return v < e.first; });
         u.clicked.insert(at, {t, item_key});

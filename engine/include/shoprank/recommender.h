@@ -49,6 +49,8 @@ class Recommender {
   static Recommender load(const std::string& folder);
 
   const Ranker& ranker() const { return *ranker_; }
+  // The ranker reads (and observes into) `state` from now on (Ranker::share_online_state).
+  void share_online_state(std::shared_ptr<OnlineState> state);
   const Retriever& retriever() const { return *retriever_; }
   // The raw columns a request may carry: the ranker's inputs but the item key and the item
   // table's columns (the engine supplies those for each candidate).

@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"rows per chunk: bounds memory (default {DEFAULT_CHUNK_ROWS})")
     parser.add_argument("--drift", type=float, default=EFFECTS["drift"],
                         help="how far category popularity moves over the period (log-odds)")
+    parser.add_argument("--realtime", action="store_true",
+                        help="plant short-term behaviour (a weekly interest, trending items) "
+                             "and ask the ETL for the real-time features that reveal it")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace, say) -> dict:
     result = generate(args.out, users=args.users, items=args.items, rows=args.rows,
                       seed=args.seed, format=args.format, chunk_rows=args.chunk_rows,
                       progress=not args.no_progress, overwrite=args.overwrite,
-                      drift=args.drift)
+                      drift=args.drift, realtime=args.realtime)
     result["seconds"] = round(time.perf_counter() - start, 2)
     say(f"wrote {args.rows:,} impressions to {result['out']} in {result['seconds']:.1f} s: "
         f"click rate {result['click_rate']:.3f}, oracle AUC {result['oracle_auc']:.4f}")

@@ -4,7 +4,10 @@ A world of users and items is drawn once from the seed; impressions are then dra
 by request. The click probability is a sigmoid of effects a ranking model can learn from
 the logged features: latent user x item taste, category affinity, brand loyalty, price
 sensitivity by age band, position bias, device, the match with the browsed category, item
-quality, and a slow drift of category popularity over the logged period.
+quality, and a slow drift of category popularity over the logged period. With short-term
+behaviour on (``generate --realtime``), two more that only recent events reveal: each user's
+interest of the week (a category; their recent clicks show it) and items that trend for two
+days (their clicks in the last hours show it).
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ DEVICE_EFFECT = np.array([0.0, -0.15, -0.1, 0.25])
 PRICE_SENSITIVITY = np.array([0.9, 0.6, 0.35, 0.25, 0.5])  # by age band
 SHOWN_PER_REQUEST = 12
 EFFECTS = {"base": -2.4, "taste": 1.0, "affinity": 0.9, "loyalty": 0.8, "context": 0.5,
-           "position": 0.55, "quality": 0.5, "drift": 0.3, "price": 1.0}
+           "position": 0.55, "quality": 0.5, "drift": 0.3, "price": 1.0,
+           "interest": 1.2, "trending": 1.2}
+SHORT_TERM = ("interest", "trending")  # effects of generate --realtime only
+DAYS, WEEKS, TREND_DAYS = 60, 9, 2   # the logged period; an interest lasts a week
 
 
 def sigmoid(x):
@@ -48,9 +54,12 @@ class World:
     median_price: np.ndarray      # per category
     users: dict
     items: dict
+    user_interest: np.ndarray | None = None  # (U, WEEKS) the week's category, or None
+    item_trend_day: np.ndarray | None = None  # first day of each item's trend, -1: never
 
 
-def make_world(users: int, items: int, rng: np.random.Generator) -> World:
+def make_world(users: int, items: int, rng: np.random.Generator,
+               short_term: bool = False) -> World:
     start = np.datetime64("2024-01-01T00:00:00", "ms")
     age = rng.choice(len(AGE_BANDS), users, p=[0.18, 0.3, 0.24, 0.16, 0.12])
     category_share = 1.0 / np.arange(1, CATEGORIES + 1) ** 0.7
@@ -101,7 +110,7 @@ def make_world(users: int, items: int, rng: np.random.Generator) -> World:
     taste = (rng.normal(0, 0.3, (len(AGE_BANDS), FACTORS))[age]
              + rng.normal(0, 0.2, (REGIONS, FACTORS))[region]
              + rng.normal(0, 0.1, (users, FACTORS)))
-    return World(
+    world = World(
         user_factors=taste,
         user_categories=preferred, user_brands=brands,
         user_age=age, user_device=rng.choice(len(DEVICES), users, p=[0.5, 0.25, 0.1, 0.15]),
@@ -127,6 +136,14 @@ def make_world(users: int, items: int, rng: np.random.Generator) -> World:
             "launch_date": start - rng.integers(0, 2 * 365, items).astype("timedelta64[D]"),
         },
     )
+    if short_term:  # drawn last: the rest of the world is the same with it off
+        weekly = rng.choice(CATEGORIES, (users, WEEKS), p=category_share / category_share.sum())
+        world.user_interest = np.where(rng.random((users, WEEKS)) < 0.5,
+                                       preferred[np.arange(users)[:, None],
+                                                 rng.integers(0, 3, (users, WEEKS))], weekly)
+        world.item_trend_day = np.where(rng.random(items) < 0.3,
+                                        rng.integers(0, DAYS - TREND_DAYS + 1, items), -1)
+    return world
 
 
 def draw_items(world: World, categories: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -149,7 +166,19 @@ def click_logit(world: World, user, item, position, device, context, time_share,
             + e["context"] * (category == context) - e["position"] * np.log1p(position)
             + e["quality"] * world.item_quality[item] + DEVICE_EFFECT[device]
             + drift * world.category_trend[category] * (time_share - 0.5)
-            - e["price"] * sensitivity * relative_price)
+            - e["price"] * sensitivity * relative_price
+            + short_term_logit(world, user, item, time_share))
+
+
+def short_term_logit(world: World, user, item, time_share):
+    """The week's interest and the items trending today (0 without short-term behaviour)."""
+    if world.user_interest is None:
+        return 0.0
+    day = np.minimum((np.asarray(time_share) * DAYS).astype(np.int64), DAYS - 1)
+    interest = world.user_interest[user, day // 7] == world.item_category[item]
+    start = world.item_trend_day[item]
+    trending = (start >= 0) & (day >= start) & (day < start + TREND_DAYS)
+    return EFFECTS["interest"] * interest + EFFECTS["trending"] * trending
 
 
 def purchase_probability(world: World, user, item) -> np.ndarray:

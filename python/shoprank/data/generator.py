@@ -22,7 +22,8 @@ from shoprank.data import behaviour as bh
 from shoprank.data.auc_histogram import AucHistogram
 
 VERSION = 1
-DAYS = 60
+REALTIME_FEATURES = {"recent_clicks": 5, "window_minutes": 360}
+DAYS = bh.DAYS
 START = np.datetime64("2024-01-01T00:00:00", "ms")
 # The default data set. 5M impressions, not fewer: at 1M (about 4 requests a user, 160
 # train impressions an item) too little is seen to learn the planted effects: the DLRM
@@ -35,9 +36,12 @@ DEFAULT_CHUNK_ROWS = 1_000_000
 def generate(out_dir, *, users: int = DEFAULT_USERS, items: int = DEFAULT_ITEMS,
              rows: int = DEFAULT_ROWS, seed: int = 0, format: str = "shoprank",
              chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: bool = True,
-             overwrite: bool = False, drift: float = bh.EFFECTS["drift"]) -> dict:
+             overwrite: bool = False, drift: float = bh.EFFECTS["drift"],
+             realtime: bool = False) -> dict:
     """drift: how far each category's popularity moves over the 60 days (log-odds per unit
-    of its trend, end against start); benchmarks/bench_drift.py raises it."""
+    of its trend, end against start); benchmarks/bench_drift.py raises it. realtime: plant
+    short-term behaviour (behaviour.py: a weekly interest, trending items) and ask the ETL
+    for the real-time features that reveal it (logs.json's "realtime")."""
     for name, value in (("users", users), ("items", items), ("rows", rows),
                         ("chunk_rows", chunk_rows)):
         if value < 1:
@@ -46,14 +50,19 @@ def generate(out_dir, *, users: int = DEFAULT_USERS, items: int = DEFAULT_ITEMS,
         raise ValueError(f"--seed must be >= 0, got {seed}")
     if format not in ("shoprank", "criteo"):
         raise ValueError(f"--format: expected shoprank or criteo, got {format!r}")
+    if realtime and format != "shoprank":
+        raise ValueError("--realtime needs --format shoprank (the Criteo layout has no user "
+                         "ids or times to follow)")
     with output_folder(out_dir, overwrite=overwrite) as tmp:
-        result = _generate(tmp, users, items, rows, seed, format, chunk_rows, progress, drift)
+        result = _generate(tmp, users, items, rows, seed, format, chunk_rows, progress, drift,
+                           realtime)
     return {**result, "out": str(out_dir), "config": str(Path(out_dir) / "logs.json")}
 
 
-def _generate(tmp: Path, users, items, rows, seed, fmt, chunk_rows, progress, drift) -> dict:
+def _generate(tmp: Path, users, items, rows, seed, fmt, chunk_rows, progress, drift,
+              realtime) -> dict:
     world_seed, *chunk_seeds = np.random.SeedSequence(seed).spawn(1 + -(-rows // chunk_rows))
-    world = bh.make_world(users, items, np.random.default_rng(world_seed))
+    world = bh.make_world(users, items, np.random.default_rng(world_seed), short_term=realtime)
     writer = ParquetWriter(tmp, world) if fmt == "shoprank" else CriteoWriter(tmp, rows, world)
     auc, clicks, carry = AucHistogram(), 0, None
     chunks = range(len(chunk_seeds))
@@ -71,10 +80,15 @@ def _generate(tmp: Path, users, items, rows, seed, fmt, chunk_rows, progress, dr
         clicks += int(frame["click"].sum())
     writer.close()
     summary = {"version": VERSION, "format": fmt, "users": users, "items": items, "rows": rows,
-               "seed": seed, "chunk_rows": chunk_rows, "effects": {**bh.EFFECTS, "drift": drift},
-               "click_rate": clicks / rows, "oracle_auc": auc.value()}
+               "seed": seed, "chunk_rows": chunk_rows, "effects": {**{k: v for k, v in bh.EFFECTS.items()
+                                                    if realtime or k not in bh.SHORT_TERM},
+                                                 "drift": drift},
+               "click_rate": clicks / rows, "oracle_auc": auc.value(), "realtime": realtime}
+    config = writer.config()
+    if realtime:  # the user's recent clicks show the week's interest; an item's last six
+        config["realtime"] = REALTIME_FEATURES  # hours, its trend
     (tmp / "generator.json").write_text(json.dumps(summary, indent=1) + "\n")
-    (tmp / "logs.json").write_text(json.dumps(writer.config(), indent=1) + "\n")
+    (tmp / "logs.json").write_text(json.dumps(config, indent=1) + "\n")
     return summary
 
 

@@ -12,8 +12,9 @@ it (an impression never sees itself, nor others logged at the same millisecond):
 
 Served, the engine keeps the same state in memory and updates it from every event
 (engine/online/online_state.cpp): these are the training twin of what it fills in. Rows
-sharing a timestamp keep their file order (ties among clicks: the later row is newer). A
-null user or item has no history: an empty list and zero counts.
+sharing a timestamp keep their file order (ties among clicks: the later row is newer). An
+event counts only where it names both its user and its item; a row with a null user (item)
+gets an empty list and zero user (item) counts.
 """
 
 from __future__ import annotations
@@ -64,10 +65,11 @@ def realtime_columns(user, item, time_ms, label, config: RealtimeConfig) -> dict
     time_ms = np.asarray(time_ms, np.int64)
     clicked = np.nan_to_num(np.asarray(label, np.float64)) > 0
     users, items = _codes(user), _codes(item)
+    counted = (users >= 0) & (items >= 0)
     window = config.window_ms
     out = {}
     for side, codes in (("user", users), ("item", items)):
-        impressions, clicks = _window_counts(codes, time_ms, clicked, window)
+        impressions, clicks = _window_counts(codes, counted, time_ms, clicked, window)
         out[f"recent_{side}_impressions"], out[f"recent_{side}_clicks"] = impressions, clicks
     out[LIST_COLUMN] = _recent_clicks(users, items, _texts(item), time_ms, clicked,
                                       config.recent_clicks)
@@ -102,19 +104,19 @@ def _placed(codes, time_ms, window):
     return codes * stride + (time_ms - low), stride
 
 
-def _window_counts(codes, time_ms, clicked, window):
-    """(impressions, clicks) of each row's group in [t - window, t)."""
+def _window_counts(codes, counted, time_ms, clicked, window):
+    """(impressions, clicks) among the counted rows of each row's group in [t - window, t)."""
     n = len(codes)
     impressions, clicks = np.zeros(n), np.zeros(n)
     known = codes >= 0
-    if not known.any():
+    if not counted.any():
         return impressions, clicks
-    placed, _ = _placed(codes[known], time_ms[known], window)
-    order = np.argsort(placed, kind="stable")
-    sorted_placed = placed[order]
-    clicks_upto = np.r_[0, np.cumsum(clicked[known][order])]
-    hi = np.searchsorted(sorted_placed, placed, side="left")
-    lo = np.searchsorted(sorted_placed, placed - window, side="left")
+    placed, _ = _placed(codes, time_ms, window)
+    order = np.argsort(placed[counted], kind="stable")
+    sorted_placed = placed[counted][order]
+    clicks_upto = np.r_[0, np.cumsum(clicked[counted][order])]
+    hi = np.searchsorted(sorted_placed, placed[known], side="left")
+    lo = np.searchsorted(sorted_placed, placed[known] - window, side="left")
     impressions[known] = hi - lo
     clicks[known] = clicks_upto[hi] - clicks_upto[lo]
     return impressions, clicks

@@ -25,18 +25,19 @@ from pathlib import Path
 from shoprank.serving.repository import read_options
 from shoprank.serving.server import SERVING_NOTE, model_control
 
-# repository.STEPS and RECOMMEND_STEPS in load order: a step before the ensemble calling it
+# repository.STEPS and RECOMMEND_STEPS in load order (a step before the ensemble calling
+# it), and the real-time state's observe step and the event log's writer calling it
 VERSIONED = ("transform", "score", "select", "ranker", "retrieve", "score_candidates",
-             "rerank", "ensemble", "recommend")
+             "rerank", "ensemble", "recommend", "observe", "events")
 
 
 def versions(repo) -> list[int]:
     """The versions every shoprank model of the repository holds, oldest first."""
     repo = Path(repo)
-    if not (repo / "ensemble").is_dir():
+    if not (repo / "ranker").is_dir():
         raise ValueError(f"{repo}: not a model repository of shoprank export-triton "
-                         "(no ensemble/)")
-    return sorted(int(p.name) for p in (repo / "ensemble").iterdir() if p.name.isdigit())
+                         "(no ranker/)")
+    return sorted(int(p.name) for p in (repo / "ranker").iterdir() if p.name.isdigit())
 
 
 def install_version(repo, artifacts, *, admin_url: str | None = None, say=print) -> int:

@@ -57,6 +57,8 @@ def process_window(events_dir, ranker, etl_dir, out_dir, *, after=None,
     config = load_config(events_dir / "logs.json")
     stamp = config.timestamp
     events = EventLog(events_dir).read()
+    if ranker.realtime:
+        events = with_realtime_columns(events, ranker.realtime)
     if after is not None:
         events = events[events[stamp] > pd.Timestamp(after)]
     if len(events) < MIN_ROWS:
@@ -89,6 +91,19 @@ def process_window(events_dir, ranker, etl_dir, out_dir, *, after=None,
     say(f"new window: {counts['train']:,} train and {counts['test']:,} held-out events after "
         f"{window['after']}, up to {window['end']}")
     return window
+
+
+def with_realtime_columns(events, spec: dict):
+    """The events with the real-time columns a served model reads (etl/realtime.py), as of
+    each event over the whole event log: what the server's state holds after rebuilding it
+    from the same log (the logs before the served model's ETL are not in it)."""
+    from shoprank.etl.realtime import RealtimeConfig, realtime_columns
+
+    stamps = events[spec["timestamp"]].to_numpy().astype("datetime64[ms]").astype(np.int64)
+    columns = realtime_columns(events[spec["user"]].to_numpy(), events[spec["item"]].to_numpy(),
+                               stamps, events[spec["label"]].to_numpy(np.float64, na_value=np.nan),
+                               RealtimeConfig(spec["recent_clicks"], spec["window_ms"] / 60_000))
+    return events.assign(**columns)
 
 
 def features_table(ranker, events, schema, config):

@@ -14,6 +14,11 @@
     REPO/recommend/             retrieve -> score_candidates -> rerank
   and, with an event log (export-triton --events DIR), the Python-backend model
     REPO/events/...             impressions / clicks / purchases -> DIR (shoprank/events)
+  and for artifacts with real-time features (a logs config's "realtime") also
+    REPO/observe/...            events -> the real-time state of the shoprank backend, which
+                                its models share; `events` hands it every event it logged
+  (the Python-backend ensemble's transform step keeps no such state: it is not written
+  then, and `ranker` / `recommend` serve the model)
 
 Every config is generated here from the artifacts (their raw inputs and model features);
 each version folder carries its own copy of the artifacts (hard links where the file
@@ -101,31 +106,39 @@ def export_triton(artifacts, repo, options: ServingOptions = ServingOptions(), *
         from shoprank.models.folders import model_folder
 
         baseline = model_folder(baseline).resolve()
-    adding = repo.exists() and (repo / "ensemble").is_dir() and not overwrite
+    adding = repo.exists() and (repo / "ranker").is_dir() and not overwrite
     if adding:
-        taken = [m for m in STEPS + RECOMMEND_STEPS + ("baseline", "events")
+        taken = [m for m in STEPS + RECOMMEND_STEPS + ("baseline", "events", "observe")
                  if (repo / m / str(version)).exists()]
         if taken:
             raise FileExistsError(f"{repo}: version {version} exists already for {taken} "
                                   f"(choose another --version, or --overwrite the repository)")
     if events is not None:  # after the checks: a refused export creates no log
         events = _event_log(artifacts, events)
-    if adding:
-        _write_models(repo, ranker, artifacts, options, version, baseline)
+    elif adding:  # a new version logs where the others do
+        events = event_log_of(repo)
+    observed = bool(events) and ranker.realtime is not None
+    steps = ["ranker"] if observed else list(STEPS)
+
+    def write(into: Path) -> None:
+        _write_models(into, ranker, artifacts, options, version, baseline, steps)
         if recommender:
-            _write_recommend(repo, recommender, artifacts, options, version)
+            _write_recommend(into, recommender, artifacts, options, version)
+        observe = _observed_columns(ranker, events) if observed else None
         if events:
-            _write_events(repo, events, options, version, max_lateness_s)
+            _write_events(into, events, options, version, max_lateness_s, observe)
+        if observed:
+            _write_observe(into, artifacts, observe, options, version)
+
+    if adding:
+        write(repo)
     else:
         with output_folder(repo, overwrite=overwrite) as tmp:
-            _write_models(tmp, ranker, artifacts, options, version, baseline)
-            if recommender:
-                _write_recommend(tmp, recommender, artifacts, options, version)
-            if events:
-                _write_events(tmp, events, options, version, max_lateness_s)
+            write(tmp)
     (repo / OPTIONS_FILE).write_text(json.dumps({"options": options.__dict__}, indent=1) + "\n")
-    models = list(STEPS) + (["baseline"] if baseline else []) + \
-        (list(RECOMMEND_STEPS) if recommender else []) + (["events"] if events else [])
+    models = steps + (["baseline"] if baseline else []) + \
+        (list(RECOMMEND_STEPS) if recommender else []) + (["events"] if events else []) + \
+        (["observe"] if observed else [])
     return {"repo": str(repo), "version": version, "models": models,
             "architecture": ranker.architecture, "options": options.__dict__}
 
@@ -141,8 +154,21 @@ def _event_log(artifacts: Path, folder) -> Path:
     return EventLog.create(folder, etl).folder.resolve()
 
 
+def event_log_of(repo: Path) -> Path | None:
+    """The event log an existing repository's events model writes to, or None."""
+    import re
+
+    config = repo / "events" / "config.pbtxt"
+    if not config.is_file():
+        return None
+    found = re.search(r'key: "events_dir" value \{ string_value: "([^"]*)" \}', config.read_text())
+    return Path(found.group(1)) if found else None
+
+
 def _write_events(repo: Path, events: Path, options: ServingOptions, version: int,
-                  max_lateness_s: float) -> None:
+                  max_lateness_s: float, observe: dict | None) -> None:
+    """observe: the real-time state's columns and types (the events model hands them on to
+    the observe model), or None."""
     from shoprank.events.log import EventLog
 
     schema = EventLog(events).schema
@@ -152,10 +178,38 @@ def _write_events(repo: Path, events: Path, options: ServingOptions, version: in
     _python_model(repo / "events" / str(version), "events")
     parameters = {"events_dir": events, "max_lateness_s": max_lateness_s,
                   "max_candidates": options.max_candidates,
-                  "event_columns": wire.describe_inputs(schema.columns)}
+                  "event_columns": wire.describe_inputs(schema.columns),
+                  "observe_model": "observe" if observe else "",
+                  "observed_columns": wire.describe_inputs(observe or {})}
     one_writer = ServingOptions(**{**options.__dict__, "instances": 1})  # the log's one writer
     (repo / "events" / "config.pbtxt").write_text(_model_config(
         "events", inputs, [_tensor(wire.ACCEPTED, "INT64", dims=1)], one_writer, parameters))
+
+
+def _observed_columns(ranker, events: Path) -> dict[str, str]:
+    """{column: type} of what the real-time state reads from each event."""
+    from shoprank.events.log import EventLog
+
+    spec, logged = ranker.realtime, EventLog(events).schema.columns
+    label = logged.get(spec["label"], "int64")
+    if label not in ("int64", "float64"):
+        raise ValueError(f"the event log's label {spec['label']!r} is {label}: real-time "
+                         "features need int64 or float64 labels")
+    return {spec["user"]: ranker.inputs[spec["user"]], spec["item"]: ranker.inputs[spec["item"]],
+            spec["timestamp"]: "timestamp_ms", spec["label"]: label}
+
+
+def _write_observe(repo: Path, artifacts: Path, kinds: dict, options: ServingOptions,
+                   version: int) -> None:
+    """The shoprank-backend step taking events into the server's real-time state."""
+    label_type = list(kinds.values())[-1]
+    inputs = [_tensor(name, kind) for name, kind, _ in wire.input_tensors(kinds)]
+    (repo / "observe" / str(version)).mkdir(parents=True)
+    _link_tree(artifacts, repo / "observe" / str(version) / "artifacts")
+    (repo / "observe" / "config.pbtxt").write_text(_model_config(
+        "observe", inputs, [_tensor(wire.OBSERVED, "INT64", dims=1)], options,
+        {"step": "observe", "max_candidates": options.max_candidates,
+         "label_type": label_type}))
 
 
 def _has_retrieval(artifacts: Path) -> bool:
@@ -180,8 +234,9 @@ def _check_names(ranker, recommender) -> None:
 
 
 def _write_models(repo: Path, ranker, artifacts: Path, options: ServingOptions,
-                  version: int, baseline: Path | None) -> None:
-    """Each model's version folder first, its config last: a config names a complete model."""
+                  version: int, baseline: Path | None, steps) -> None:
+    """Each model's version folder first, its config last: a config names a complete model.
+    steps: those of STEPS to write."""
     request, described = _request_inputs(ranker), _described(ranker)
     answer = [_tensor(wire.ITEM_IDS, "INT64"), _tensor(wire.SCORES, "FP32")]
     features = _feature_tensors(ranker)
@@ -202,6 +257,7 @@ def _write_models(repo: Path, ranker, artifacts: Path, options: ServingOptions,
     }
     if baseline is not None:
         models["baseline"] = models["ranker"]
+    models = {name: value for name, value in models.items() if name in steps or name == "baseline"}
     for name, (inputs, outputs) in models.items():
         folder = repo / name / str(version)
         folder.mkdir(parents=True)
@@ -215,6 +271,8 @@ def _write_models(repo: Path, ranker, artifacts: Path, options: ServingOptions,
             parameters["model_dir"] = baseline
         (repo / name / "config.pbtxt").write_text(
             _model_config(name, inputs, outputs, options, parameters))
+    if "ensemble" not in steps:
+        return
     (repo / "ensemble" / str(version)).mkdir(parents=True)
     (repo / "ensemble" / "config.pbtxt").write_text(
         _ensemble_config(anything + [k_optional], answer, features,
@@ -278,9 +336,10 @@ def _described(ranker) -> dict:
 
 
 def _request_inputs(ranker) -> list[dict]:
-    """Raw columns a side table supplies are optional; the rest are required."""
-    tables = ranker.tables
-    return [_tensor(name, kind, optional=column in tables)
+    """Raw columns a side table or the real-time state supplies are optional; the rest are
+    required."""
+    supplied = set(ranker.tables) | set(ranker.realtime["columns"] if ranker.realtime else ())
+    return [_tensor(name, kind, optional=column in supplied)
             for name, kind, column in wire.input_tensors(ranker.inputs)]
 
 

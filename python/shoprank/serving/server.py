@@ -49,6 +49,8 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from shoprank.serving.replay import read_logged, replay
+
 
 SERVING_NOTE = "shoprank-serving.json"  # in the repository while a server serves it
 
@@ -107,7 +109,7 @@ class TritonServer:
         watch: reload a model whose Python stub died; guard: HTTP through the guard (see
         the module's docstring)."""
         self.repo = Path(repo).resolve()
-        if not (self.repo / "ensemble" / "config.pbtxt").is_file():
+        if not (self.repo / "ranker" / "config.pbtxt").is_file():
             raise FileNotFoundError(f"{repo}: not a model repository (shoprank export-triton "
                                     f"writes one)")
         self.host, self.exit_timeout_s = host, exit_timeout_s
@@ -115,6 +117,7 @@ class TritonServer:
         self.log, self.verbose, self.watch = log, verbose, watch
         self.reloads: list[str] = []  # the models the watchdog reloaded, in order
         self.guard = None              # the HttpGuard, once the server is ready
+        self._logged = None            # events to rebuild the real-time state from, once ready
         self.guarded = guard
         self.triton_http_port = free_port() if guard else http_port
         # gRPC's model control and shared-memory calls need this header when guarded
@@ -157,6 +160,7 @@ class TritonServer:
         shutil.copy2(stub / "triton_python_backend_stub", backend)
         (self._workspace / "backends" / "shoprank").mkdir()
         shutil.copy2(shoprank_backend(), self._workspace / "backends" / "shoprank")
+        self._logged = read_logged(self.repo)
         self._launch(home)
         return self
 
@@ -193,6 +197,7 @@ class TritonServer:
             self.process.wait()
             if self._reader is not None:
                 self._reader.join(timeout=5)
+        self._logged = read_logged(self.repo)
         self._launch(triton_home())
         self.wait_ready(timeout_s)
         return time.monotonic() - start
@@ -219,6 +224,8 @@ class TritonServer:
                 raise ServerError(f"tritonserver exited (code {code}) before it was ready:\n"
                                   + self.tail())
             if self.ready():
+                if self._logged is not None:
+                    self._rebuild_realtime_state()
                 if self.guarded and self.guard is None:
                     self._start_guard()
                 self._write_note()
@@ -228,6 +235,13 @@ class TritonServer:
                 return self
             time.sleep(0.25)
         raise ServerError(f"tritonserver was not ready after {timeout_s:.0f} s:\n" + self.tail())
+
+    def _rebuild_realtime_state(self) -> None:
+        started = time.monotonic()
+        taken = replay(self.grpc_url, self.repo, self._logged)
+        self._logged = None
+        self._say(f"shoprank: real-time state rebuilt from {taken:,} logged events in "
+                  f"{time.monotonic() - started:.1f} s")
 
     def _write_note(self) -> None:
         """REPO/shoprank-serving.json: where this server's model control is, for the

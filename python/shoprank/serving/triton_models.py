@@ -154,6 +154,11 @@ class EventsStep(_Step):
         self.log = EventLog(self.parameters["events_dir"],
                             max_lateness_s=float(self.parameters["max_lateness_s"]))
         self.types = list(self.log.schema.columns.items())
+        self.observe_model = self.parameters.get("observe_model") or None
+        if self.observe_model:  # the columns the real-time state reads, as it reads them
+            from shoprank.serving import wire
+
+            self.observed = wire.parse_inputs(self.parameters["observed_columns"])
 
     def execute(self, requests):
         from shoprank import _engine
@@ -167,7 +172,12 @@ class EventsStep(_Step):
                 read.append(None)
             except Exception as error:  # the request's own fault: refused alone
                 read.append(error)
-        written = iter(self.log.append_many(batches)) if batches else iter(())
+        outcomes = self.log.append_many(batches) if batches else []
+        if self.observe_model:  # logged first: the state holds only what the log holds
+            for batch, outcome in zip(batches, outcomes):
+                if not isinstance(outcome, Exception):
+                    self._observe(batch)
+        written = iter(outcomes)
         responses = []
         for error in read:
             outcome = error if error is not None else next(written)
@@ -177,6 +187,37 @@ class EventsStep(_Step):
                 responses.append(self._pb.InferenceResponse(output_tensors=[self._pb.Tensor(
                     wire.ACCEPTED, np.array([[outcome]], np.int64))]))
         return responses
+
+
+    def _observe(self, batch: dict) -> None:
+        """Hands logged events to the real-time state (the shoprank backend's observe step,
+        in the server's process); an event without a user or an item id counts for nothing
+        there, so one that leaves either column out is not sent."""
+        from shoprank.serving import wire
+
+        if not all(name in batch for name in self.observed):
+            return
+        tensors = {}
+        for name, kind in self.observed.items():
+            tensors.update(wire.encode_column(name, kind, _present(batch, self.observed)[name]))
+        request = self._pb.InferenceRequest(
+            model_name=self.observe_model, requested_output_names=[wire.OBSERVED],
+            inputs=[self._pb.Tensor(name, value) for name, value in tensors.items()])
+        response = request.exec()
+        if response.has_error():  # logged already: the state catches up on the next start
+            self._pb.Logger.log_error(f"events: the real-time state refused a batch: "
+                                      f"{response.error().message()}")
+
+
+def _present(batch: dict, columns) -> dict:
+    """The events (rows) of `batch` whose `columns` all hold a value."""
+    from shoprank.ranker.raw import is_null
+
+    keep = np.ones(len(next(iter(batch.values()))), bool)
+    for name in columns:
+        keep &= np.array([not is_null(v) for v in batch[name]], bool)
+    return {name: [v for v, k in zip(batch[name], keep) if k] if isinstance(batch[name], list)
+            else np.asarray(batch[name])[keep] for name in columns}
 
 
 def _broadcast(columns: dict, rows: int) -> dict:

@@ -33,6 +33,7 @@ CANDIDATE_SCORES = "candidate_scores"
 EXCLUDE, CANDIDATES, RELEVANCE_WEIGHT = "exclude", "candidates", "relevance_weight"
 MAX_PER, CANDIDATE_ITEMS = "max_per_", "candidate_items"
 ACCEPTED = "accepted"  # the events model's answer: the events written
+OBSERVED = "observed"  # the observe model's: the events taken into the real-time state
 FEATURE, OFFSETS = "feature__", "__offsets"
 
 

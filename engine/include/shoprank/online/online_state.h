@@ -59,7 +59,8 @@ class OnlineState {
 
   // Takes in events: spec.user, spec.item (int64 or string), spec.timestamp (timestamp_ms
   // or int64 milliseconds) and spec.label (int64 or float64; > 0 is a click) columns of equal
-  // length. A null user or item leaves that side alone. Returns the events taken.
+  // length. An event counts only where it names both its user and its item (an anonymous
+  // impression changes nothing). Returns the events taken.
   int64_t observe(const RawBatch& events);
   // Adds every column of realtime::column_names() the batch lacks, as of each row's
   // spec.timestamp value where the batch has that column, else as of now_ms.

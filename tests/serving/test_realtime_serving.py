@@ -1,0 +1,56 @@
+"""Real-time features served: events sent to the `events` model reach the state the
+shoprank backend's models share, so the next request to `ranker` sees them (scores equal
+to an in-process Ranker that observed the same events); after a kill -9 the restarted
+server rebuilds the state from the event log and answers the same again."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+pytest.importorskip("merlin.models")
+pytest.importorskip("pytriton")
+
+NOW = np.datetime64("2024-03-05T12:00:00", "ms")
+
+
+def request(user):
+    return ({"user_id": user, "timestamp": NOW, "device": "app", "context_category": "c001"},
+            {"item_id": list(range(30)), "position": [0] * 30})
+
+
+def test_events_reach_the_next_request_and_survive_a_restart(realtime_world, tmp_path):
+    import shoprank
+    from shoprank.client import RankClient
+    from tests.serving.running import running_server
+
+    local = shoprank.Ranker.load(realtime_world / "artifacts")
+    events = {"timestamp": [NOW - np.timedelta64(m, "m") for m in (40, 30, 20, 10)],
+              "user_id": [7, 7, 7, 9], "item_id": [3, 4, 3, 3], "click": [1, 1, 0, 1],
+              "device": ["app"] * 4, "context_category": ["c001"] * 4, "position": [0] * 4,
+              "session_id": [70] * 4, "purchase": [0] * 4}
+    with running_server(realtime_world / "artifacts", tmp_path / "repo", max_candidates=1000,
+                        events=tmp_path / "events") as server:
+        assert not (tmp_path / "repo" / "ensemble").exists()  # its transform keeps no state
+        with RankClient(server.grpc_url, "grpc", model="ranker") as client:
+            before = client.rank(*request(7), k=30)
+            assert client.log_events(events) == 4
+            after = client.rank(*request(7), k=30)
+        local.observe({k: events[k] for k in ("timestamp", "user_id", "item_id", "click")})
+        want = local.rank(*request(7), k=30)
+        np.testing.assert_array_equal(after[0], want[0])
+        np.testing.assert_allclose(after[1], want[1], rtol=0, atol=1e-6)
+        assert not np.allclose(np.sort(before[1]), np.sort(after[1]))
+
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+        server.restart()
+        with RankClient(server.grpc_url, "grpc", model="ranker") as client:
+            again = client.rank(*request(7), k=30)
+        np.testing.assert_array_equal(again[0], want[0])
+        np.testing.assert_allclose(again[1], want[1], rtol=0, atol=1e-6)
+        assert any("real-time state rebuilt from 4 logged events" in line
+                   for line in server.log_lines)
