@@ -34,7 +34,8 @@ py::dict filled_to_python(const RawBatch& batch) {
   for (int64_t row = 0; row < recent.rows; ++row) {
     py::list items;
     for (int64_t e = recent.offsets[row]; e < recent.offsets[row + 1]; ++e) {
-      items.append(py::str(recent.strings[e]));
+      items.append(recent.element_present(e) ? py::object(py::str(recent.strings[e]))
+                                             : py::object(py::none()));
     }
     lists.append(items);
   }

@@ -246,6 +246,7 @@ void OnlineState::fill(RawBatch& batch, int64_t now_ms) const {
         if (it->first < t) recent.strings.push_back(it->second);  // newest first
       }
     }
+    if (int64_t(recent.strings.size()) == recent.offsets.back()) recent.strings.emplace_back();
     recent.offsets.push_back(int64_t(recent.strings.size()));
   }
   for (int64_t r = 0; r < item_rows; ++r) {
@@ -258,6 +259,8 @@ void OnlineState::fill(RawBatch& batch, int64_t now_ms) const {
     item_clicks.floats[r] = double(c.clicks);
   }
   lock.unlock();
+  recent.element_valid.resize(recent.strings.size());
+  for (size_t e = 0; e < recent.strings.size(); ++e) recent.element_valid[e] = !recent.strings[e].empty();
 
   RawColumn* made[] = {&recent, &user_impressions, &user_clicks, &item_impressions, &item_clicks};
   for (size_t i = 0; i < names.size(); ++i) {

@@ -32,8 +32,8 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     assert engine["same_items"] and engine["max_score_difference"] < 1e-5
     assert engine["latency"]["native"]["p50_ms"] < engine["latency"]["python"]["p50_ms"]
     served = report["serving"]["requests"]  # Triton answers as the engine in-process does
-    assert {(r["protocol"], r["model"]) for r in served} == {
-        (p, m) for p in ("grpc", "http") for m in ("ensemble", "ranker")}
+    assert {(r["protocol"], r["model"]) for r in served} == {  # real-time features: `ranker`
+        (p, "ranker") for p in ("grpc", "http")}
     assert all(r["same_as_in_process"] and r["max_score_difference"] < 1e-6 for r in served)
     assert all(load["requests"] > 0 and load["failed"] == 0
                for load in report["serving"]["throughput"])
@@ -45,8 +45,10 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     assert not _tritonserver_running(report["serving"]["repo"])
     feedback = report["serving"]["feedback"]  # events in, a version trained, judged, loaded
     assert 1_900 < feedback["events_sent"] < 2_200 and feedback["passed"], feedback
+    realtime = feedback["realtime"]  # a user's clicks change their next recommendations
+    assert realtime["changed"] > 0 and realtime["after_clicks"] != realtime["before"]
     assert feedback["version"] == 2 and feedback["failed"] == 0 and feedback["requests"] > 0
-    assert feedback["rolled_back"] == 2 and feedback["restored"] == feedback["before"]
+    assert feedback["rolled_back"] == 2 and feedback["restored"] == realtime["after_clicks"]
     for stage in (*(f"[{i}/8]" for i in range(1, 9)), "report"):
         assert stage in captured.err
     assert captured.err.rstrip().splitlines()[-1].startswith("  recommend")  # it ends there

@@ -33,8 +33,8 @@ def typed(kind_of_ids, rows: dict) -> dict:
 HAND_LOG = [(1, "A", 0, 1), (1, "B", 0, 1), (2, "A", 5, 0), (1, "C", 5, 0), (None, "A", 6, 1),
             (1, None, 8, 1), (1, "A", 10, 0), (1, "B", 11, 0), (1, "D", 12, 1), (1, "E", 13, 0)]
 HAND_WANT = {  # window 10 s, the last 2 clicks; rows 4 and 5 name no user / item: not counted
-    "recent_clicks": [[], [], [], ["B", "A"], [], ["B", "A"], ["B", "A"], ["B", "A"],
-                      ["B", "A"], ["D", "B"]],
+    "recent_clicks": [[None], [None], [None], ["B", "A"], [None], ["B", "A"], ["B", "A"],
+                      ["B", "A"], ["B", "A"], ["D", "B"]],  # [None]: no click yet
     "recent_user_impressions": [0, 0, 0, 2, 0, 3, 3, 2, 3, 4],
     "recent_user_clicks": [0, 0, 0, 2, 0, 2, 2, 0, 0, 1],
     "recent_item_impressions": [0, 0, 1, 0, 2, 0, 2, 0, 0, 0],

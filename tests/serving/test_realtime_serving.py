@@ -1,7 +1,8 @@
 """Real-time features served: events sent to the `events` model reach the state the
 shoprank backend's models share, so the next request to `ranker` sees them (scores equal
-to an in-process Ranker that observed the same events); after a kill -9 the restarted
-server rebuilds the state from the event log and answers the same again."""
+to an in-process Ranker that observed the same events); malformed requests to `observe`
+are client errors that change nothing; after a kill -9 the restarted server rebuilds the
+state from the event log and answers the same again."""
 
 from __future__ import annotations
 
@@ -45,6 +46,10 @@ def test_events_reach_the_next_request_and_survive_a_restart(realtime_world, tmp
         np.testing.assert_allclose(after[1], want[1], rtol=0, atol=1e-6)
         assert not np.allclose(np.sort(before[1]), np.sort(after[1]))
 
+        hostile_observe_requests(server)
+        with RankClient(server.grpc_url, "grpc", model="ranker") as client:
+            assert client.rank(*request(7), k=30)[0].tolist() == want[0].tolist()
+
         os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait()
         server.restart()
@@ -54,3 +59,52 @@ def test_events_reach_the_next_request_and_survive_a_restart(realtime_world, tmp
         np.testing.assert_allclose(again[1], want[1], rtol=0, atol=1e-6)
         assert any("real-time state rebuilt from 4 logged events" in line
                    for line in server.log_lines)
+
+
+def hostile_observe_requests(server, count=300):
+    """Seeded malformed requests to `observe` over HTTP (test_hostile.py's mutations of a
+    valid request: each must break it) and gRPC (shape and datatype lies): client errors."""
+    import random
+
+    import tritonclient.grpc as grpc
+    from tritonclient.utils import InferenceServerException
+
+    from shoprank.serving import wire
+    from tests.serving.test_hostile import http_mutations, post
+
+    kinds = {"user_id": "int64", "item_id": "int64", "timestamp": "timestamp_ms", "click": "int64"}
+    valid = {"user_id": [5, 5], "item_id": [1, 2], "timestamp": [10, 11], "click": [9, 9]}
+    tensors = {}
+    for name, kind in kinds.items():
+        tensors.update(wire.encode_column(name, kind, valid[name]))
+    inputs = [{"name": n, "shape": list(a.shape), "datatype": wire.datatype(a),
+               "data": a.reshape(-1).tolist()} for n, a in tensors.items()]
+    chance, statuses = random.Random(20261204), {}
+    for _ in range(count):
+        body, headers = http_mutations(inputs, chance)
+        status = post(server, "observe", body, headers)[0]
+        statuses[status] = statuses.get(status, 0) + 1
+    client = grpc.InferenceServerClient(server.grpc_url)
+    try:
+        for lie in ("shape", "datatype", "missing"):
+            sent = []
+            for name, array in tensors.items():
+                if lie == "missing" and name == "click":
+                    continue
+                tensor = grpc.InferInput(name, list(array.shape),
+                                         "FP32" if lie == "datatype" and name == "user_id"
+                                         else wire.datatype(array))
+                tensor.set_data_from_numpy(array.astype(np.float32) if lie == "datatype" and
+                                           name == "user_id" else array)
+                if lie == "shape" and name == "item_id":
+                    tensor.set_shape([1, 10 ** 12])
+                sent.append(tensor)
+            with pytest.raises(InferenceServerException) as error:
+                client.infer("observe", sent)
+            assert error.value.status() == "StatusCode.INVALID_ARGUMENT"
+    finally:
+        client.close()
+    assert server.process.poll() is None
+    # a mutation may leave a valid request (a repeated input, data still in range): its clicks
+    # are label 9 > 0, but on items 1 and 2 of user 5 only, never seen by user 7's request
+    assert set(statuses) <= {200, 400, 413}, statuses

@@ -13,7 +13,8 @@ Server (shoprank export-triton + serve: the ensemble, the one-step ranker model 
 recommend ensemble), send real client requests over gRPC and HTTP, their answers checked
 against the in-process engine, the top items the recommend ensemble gives a few users (one
 of them new), checked against the in-process chain; and end with the feedback loop: events
-sent to the server, a refreshed version trained on them, judged, loaded under load, the
+sent to the server, a user's clicks changing their next recommendations at once (real-time
+features), a refreshed version trained on the events, judged, loaded under load, the
 changed recommendations, and a rollback; then stop the server.
 Everything is written under --workdir.
 """
@@ -82,10 +83,10 @@ def generate_logs(args, out: Path, say) -> dict:
     from shoprank.data import generate
 
     say(f"[1/8] generating {args.log_rows:,} impressions ({args.log_users:,} users, "
-        f"{args.log_items:,} items) into {out}")
+        f"{args.log_items:,} items, short-term behaviour and real-time features) into {out}")
     start = time.perf_counter()
     result = generate(out, users=args.log_users, items=args.log_items, rows=args.log_rows,
-                      seed=args.seed, overwrite=True)
+                      seed=args.seed, overwrite=True, realtime=True)
     say(f"      {time.perf_counter() - start:.1f} s; click rate {result['click_rate']:.3f}, "
         f"oracle AUC {result['oracle_auc']:.4f}")
     return result
@@ -139,9 +140,11 @@ def rank_request(args, model_dir: Path, retrieval: Path, out: Path, say) -> dict
     native, python = shoprank.Ranker.load(out), MerlinRanker(model_dir)
     user, candidates = sample_request(model_dir, args.candidates, args.seed)
     ids, scores = native.rank(user, candidates, args.k)
-    python_ids, python_scores = python.rank(user, candidates, args.k)
+    merlin_user, merlin_candidates = with_realtime_columns(native, user, candidates)
+    python_ids, python_scores = python.rank(merlin_user, merlin_candidates, args.k)
     latency = {"native": latency_of(lambda: native.rank(user, candidates, args.k), 200),
-               "python": latency_of(lambda: python.rank(user, candidates, args.k), 5)}
+               "python": latency_of(lambda: python.rank(merlin_user, merlin_candidates, args.k),
+                                    5)}
     result = {"candidates": args.candidates, "k": args.k, "latency": latency,
               "same_items": bool(np.array_equal(np.sort(ids), np.sort(python_ids))),
               "max_score_difference": float(np.abs(np.sort(scores) - np.sort(python_scores)).max())}
@@ -150,6 +153,18 @@ def rank_request(args, model_dir: Path, retrieval: Path, out: Path, say) -> dict
         f"({latency['python']['p50_ms'] / latency['native']['p50_ms']:.0f}x); same top "
         f"{args.k}: {result['same_items']}, scores within {result['max_score_difference']:.1e}")
     return result
+
+
+def with_realtime_columns(ranker, user: dict, candidates: dict) -> tuple[dict, dict]:
+    """The request with the real-time columns the engine fills in from its state, for the
+    Merlin path (which keeps no state): the user's beside the user, the items' beside them."""
+    if ranker.realtime is None:
+        return user, candidates
+    filled = ranker.realtime_columns({**{k: [v] for k, v in user.items()}, **candidates})
+    user = {**user, **{name: values[0] for name, values in filled.items()
+                       if not name.startswith("recent_item")}}
+    return user, {**candidates, **{name: values for name, values in filled.items()
+                                   if name.startswith("recent_item")}}
 
 
 def latency_of(call, runs: int) -> dict:
@@ -184,8 +199,11 @@ def serve_requests(args, model_dir: Path, workdir: Path, say) -> dict:
         server.wait_ready()
         say(f"      ready in {time.perf_counter() - start:.1f} s: HTTP {server.http_url}, "
             f"gRPC {server.grpc_url}")
+        # with real-time features and an event log, `ranker` alone serves the ranking (the
+        # Python ensemble's transform would keep a state of its own)
+        models = [m for m in ("ensemble", "ranker") if (repo / m).is_dir()]
         for protocol, url in (("grpc", server.grpc_url), ("http", server.http_url)):
-            for model in ("ensemble", "ranker"):
+            for model in models:
                 with RankClient(url, protocol, model) as client:
                     ids, scores = client.rank(user, candidates, args.k)
                     row = {"protocol": protocol, "model": model,
@@ -198,7 +216,7 @@ def serve_requests(args, model_dir: Path, workdir: Path, say) -> dict:
                     f"{row['p99_ms']:6.2f} ms  same top {args.k} as in-process: "
                     f"{row['same_as_in_process']} (scores within {row['max_score_difference']:.0e})")
         loads = []
-        for model in ("ensemble", "ranker"):
+        for model in models:
             load = client_load(lambda: RankClient(server.grpc_url, "grpc", model),
                                [(user, candidates, args.k)], concurrency=4, seconds=3.0)
             loads.append({"model": model, "concurrency": 4, "seconds": load.seconds,
@@ -211,17 +229,18 @@ def serve_requests(args, model_dir: Path, workdir: Path, say) -> dict:
                 f"{load['failed']} failed")
         recommended = recommend_for_users(args, server, workdir / "ranker", user, say)
         feedback = feedback_loop(args, server, model_dir, workdir, recommended[0], user,
-                                 candidates, say)
+                                 candidates, models[0], say)
     say("      server stopped")
     return {"repo": str(repo), "candidates": args.candidates, "k": args.k, "requests": rows,
             "throughput": loads, "recommended": recommended, "feedback": feedback}
 
 
 def feedback_loop(args, server, model_dir: Path, workdir: Path, shown: dict, user: dict,
-                  candidates, say) -> dict:
+                  candidates, model: str, say) -> dict:
     """[8/8]: the test window's impressions, replayed as if served 60 days later, sent to
-    the events model; `refresh` trains a version on them and judges it; the version is
-    loaded under 4 clients; a user's recommendations before and after; `rollback`."""
+    the events model; a user's clicks change their next recommendations at once (the
+    real-time features); `refresh` trains a version on the events and judges it; the
+    version is loaded under 4 clients; the user's recommendations after; `rollback`."""
     import pandas as pd
 
     from shoprank.client import RankClient
@@ -232,9 +251,9 @@ def feedback_loop(args, server, model_dir: Path, workdir: Path, shown: dict, use
     raw = pd.read_parquet(workdir / "logs" / "impressions").drop(columns=["_p_click"])
     replay = raw[raw.timestamp >= raw.timestamp.quantile(0.9)]
     say(f"[8/8] the feedback loop: {len(replay):,} impressions of the test window sent to the "
-        f"events model as if served 60 days later; shoprank refresh; the new version loaded "
-        f"under load; shoprank rollback")
-    sent = 0
+        f"events model as if served 60 days later; a user's clicks and their next "
+        f"recommendations; shoprank refresh; the new version loaded under load; rollback")
+    sent, last = 0, None
     with RankClient(server.grpc_url, "grpc") as client:
         for start in range(0, len(replay), 1_000):
             batch = replay.iloc[start:start + 1_000]
@@ -243,15 +262,31 @@ def feedback_loop(args, server, model_dir: Path, workdir: Path, shown: dict, use
             events["timestamp"] = (batch.timestamp + pd.Timedelta(days=60)).to_numpy() \
                 .astype("datetime64[ms]").astype(np.int64)
             sent += client.log_events(events)
+            last = {c: values[-1] for c, values in events.items()}
+        # a minute after the last event, the user asks; clicks three items; asks again
+        request = {**user, "position": 0, "user_id": shown["user_id"],
+                   "timestamp": np.datetime64(int(last["timestamp"]) + 60_000, "ms")}
+        before = client.recommend(request, args.k)[0].tolist()
+        clicked = before[args.k // 2:args.k // 2 + 3]
+        sent += client.log_events({**{c: [v] * 3 for c, v in last.items()},
+                                   "user_id": [shown["user_id"]] * 3, "item_id": clicked,
+                                   "click": [1, 1, 1], "purchase": [0, 0, 0],
+                                   "timestamp": [int(last["timestamp"]) + s * 1_000
+                                                 for s in (10, 20, 30)]})
+        now = client.recommend(request, args.k)[0].tolist()
+    changed = sum(a != b for a, b in zip(before, now))
+    say(f"      user {shown['user_id']} clicked {clicked}: the next recommendations "
+        f"{', '.join(map(str, now[:10]))} ... ({changed} of {args.k} places changed)")
     record = refresh(model_dir, workdir / "events", workdir / "refresh", margin=0.01,
                      retrieval=workdir / "two-tower", overwrite=True, progress=False,
                      say=lambda line: say("      " + line))
-    request = {**user, "position": 0, "user_id": shown["user_id"]}
-    out = {"events_sent": sent, "passed": record["passed"], "verdict": record["verdict"]}
+    out = {"events_sent": sent, "passed": record["passed"], "verdict": record["verdict"],
+           "realtime": {"user_id": shown["user_id"], "clicked": clicked, "before": before,
+                        "after_clicks": now, "changed": changed}}
     if not record["passed"]:
         return out
     installed = {}
-    load = client_load(lambda: RankClient(server.grpc_url, "grpc", "ensemble"),
+    load = client_load(lambda: RankClient(server.grpc_url, "grpc", model),
                        [(user, candidates, args.k)], concurrency=4, seconds=5.0,
                        during=lambda: installed.update(version=install_version(
                            server.repo, record["artifacts"], say=lambda *_: None)))
@@ -260,14 +295,13 @@ def feedback_loop(args, server, model_dir: Path, workdir: Path, shown: dict, use
         back = rollback(server.repo, say=lambda *_: None)
         restored = client.recommend(request, args.k)[0].tolist()
     out.update(version=installed["version"], requests=len(load.answered), failed=len(load.failed),
-               before=shown["item_ids"], after=after, restored=restored,
-               rolled_back=back["rolled_back"])
+               after=after, restored=restored, rolled_back=back["rolled_back"])
     say(f"      version {out['version']} loaded while 4 clients sent {out['requests']} "
         f"requests: {out['failed']} failed")
     say(f"      user {shown['user_id']}: {', '.join(map(str, after[:10]))} ... "
-        f"({sum(a != b for a, b in zip(after, shown['item_ids']))} of {args.k} places changed)")
+        f"({sum(a != b for a, b in zip(after, now))} of {args.k} places changed)")
     say(f"      rollback: version {back['rolled_back']} taken out; the recommendations are "
-        f"version 1's again: {restored == shown['item_ids']}")
+        f"version 1's again: {restored == now}")
     return out
 
 
@@ -321,6 +355,9 @@ def format_report(report: dict) -> str:
     lines.append(f"  retrieval   two-tower recall@100 {retrieval['test']['recall@100']:.4f} "
                  f"(popularity {retrieval['popularity']['recall@100']:.4f}) on the test window")
     feedback = report["serving"]["feedback"]
+    realtime = feedback["realtime"]
+    lines.append(f"  real-time   user {realtime['user_id']} clicked {realtime['clicked']}: "
+                 f"{realtime['changed']} of {len(realtime['before'])} recommended places changed")
     lines.append(f"  feedback    {feedback['events_sent']:,} events in; refresh: "
                  + (f"version {feedback['version']} loaded under load, {feedback['failed']} "
                     f"of {feedback['requests']} requests failed; rolled back"

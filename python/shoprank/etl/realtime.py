@@ -4,7 +4,10 @@ A logs config's ``"realtime": {"recent_clicks": 5, "window_minutes": 60}`` adds 
 columns to every row, each as of the row's own time, counting only events strictly before
 it (an impression never sees itself, nor others logged at the same millisecond):
 
-    recent_clicks             the user's last N clicked item ids (as text), newest first
+    recent_clicks             the user's last N clicked item ids (as text), newest first;
+                              [None] where there are none (a list column empty in every
+                              row of a batch fails Merlin's loader; a null element is
+                              Categorify's null id, "no history")
     recent_user_impressions   the user's impressions in [t - window, t)
     recent_user_clicks        ... and clicks (label > 0)
     recent_item_impressions   the item's impressions in [t - window, t)
@@ -126,7 +129,7 @@ def _recent_clicks(users, items, item_texts, time_ms, clicked, last):
     """Each row's user's last `last` clicks before its time, newest first."""
     out = np.empty(len(users), dtype=object)
     for i in range(len(out)):
-        out[i] = []
+        out[i] = [None]
     is_click = clicked & (users >= 0) & (items >= 0)
     known = users >= 0
     if not is_click.any() or not known.any():
@@ -144,7 +147,8 @@ def _recent_clicks(users, items, item_texts, time_ms, clicked, last):
                                                   np.repeat(firsts, lengths))
     elements = item_texts[click_rows[newest_first]]
     for row, part in zip(rows, np.split(elements, firsts[1:])):
-        out[row] = part.tolist()
+        if len(part):
+            out[row] = part.tolist()
     return out
 
 

@@ -1,7 +1,9 @@
 // Real-time behaviour features (issue 20): what users did moments ago, kept in memory and
 // updated by every served event, read by the ranker on the next request.
 //
-//   recent_clicks             the user's last N clicked item ids (as text), newest first
+//   recent_clicks             the user's last N clicked item ids (as text), newest first;
+//                             one null element where there are none (a list column that
+//                             is empty in every row of a batch fails Merlin's loader)
 //   recent_user_impressions   the user's impressions in [now - window, now)
 //   recent_user_clicks        ... and clicks
 //   recent_item_impressions   the candidate item's impressions in [now - window, now)
