@@ -147,8 +147,9 @@ int64_t integer_parameter(const json::Value& config, const std::string& key, int
   return value;
 }
 
-// What an observe request carries: the real-time spec's columns (label_type: the event
-// log's label type, int64 or float64), every one required, one value per event.
+// What an observe request carries: the real-time spec's columns, every one required, one
+// value per event; the label as the model config declares it (the event log's: INT64 or
+// FP64).
 RequestRules event_rules(const Ranker& ranker, const json::Value& config, int64_t max_events) {
   const auto& state = ranker.online_state();
   if (!state) throw std::invalid_argument("step observe: the artifacts have no real-time features");
@@ -158,8 +159,12 @@ RequestRules event_rules(const Ranker& ranker, const json::Value& config, int64_
     if (input.name == s.user || input.name == s.item) rules.inputs.push_back(input);
   }
   rules.inputs.push_back({s.timestamp, InputType::TimestampMs, ""});
-  rules.inputs.push_back({s.label, parse_input_type(parameter(config, "label_type", "int64"),
-                                                    "parameter label_type"), ""});
+  InputType label = InputType::Int64;
+  for (const auto& input : config["input"].items()) {
+    if (input["name"].as_string() == s.label && input["data_type"].as_string() == "TYPE_FP64")
+      label = InputType::Float64;
+  }
+  rules.inputs.push_back({s.label, label, ""});
   rules.max_candidates = max_events;
   return rules;
 }

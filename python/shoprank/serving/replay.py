@@ -15,16 +15,13 @@ BATCH = 10_000
 
 def observed_columns(repo) -> dict[str, str] | None:
     """{column: type} the repository's observe model takes, or None when it has none."""
-    import re
-
     from shoprank.serving import wire
+    from shoprank.serving.repository import config_parameter
 
-    config = Path(repo) / "events" / "config.pbtxt"
-    if not (Path(repo) / "observe").is_dir() or not config.is_file():
+    if not (Path(repo) / "observe").is_dir():
         return None
-    found = re.search(r'key: "observed_columns" value \{ string_value: "([^"]*)" \}',
-                      config.read_text())
-    return wire.parse_inputs(found.group(1)) if found else None
+    described = config_parameter(repo, "events", "observed_columns")
+    return wire.parse_inputs(described) if described else None
 
 
 def read_logged(repo) -> dict | None:

@@ -154,15 +154,21 @@ def _event_log(artifacts: Path, folder) -> Path:
     return EventLog.create(folder, etl).folder.resolve()
 
 
-def event_log_of(repo: Path) -> Path | None:
-    """The event log an existing repository's events model writes to, or None."""
+def config_parameter(repo, model: str, key: str) -> str | None:
+    """A parameter of a written model config (_parameters_text's layout), or None."""
     import re
 
-    config = repo / "events" / "config.pbtxt"
+    config = Path(repo) / model / "config.pbtxt"
     if not config.is_file():
         return None
-    found = re.search(r'key: "events_dir" value \{ string_value: "([^"]*)" \}', config.read_text())
-    return Path(found.group(1)) if found else None
+    found = re.search(rf'key: "{key}" value \{{ string_value: "([^"]*)" \}}', config.read_text())
+    return found.group(1) if found else None
+
+
+def event_log_of(repo) -> Path | None:
+    """The event log an existing repository's events model writes to, or None."""
+    folder = config_parameter(repo, "events", "events_dir")
+    return Path(folder) if folder else None
 
 
 def _write_events(repo: Path, events: Path, options: ServingOptions, version: int,
@@ -202,14 +208,12 @@ def _observed_columns(ranker, events: Path) -> dict[str, str]:
 def _write_observe(repo: Path, artifacts: Path, kinds: dict, options: ServingOptions,
                    version: int) -> None:
     """The shoprank-backend step taking events into the server's real-time state."""
-    label_type = list(kinds.values())[-1]
     inputs = [_tensor(name, kind) for name, kind, _ in wire.input_tensors(kinds)]
     (repo / "observe" / str(version)).mkdir(parents=True)
     _link_tree(artifacts, repo / "observe" / str(version) / "artifacts")
     (repo / "observe" / "config.pbtxt").write_text(_model_config(
         "observe", inputs, [_tensor(wire.OBSERVED, "INT64", dims=1)], options,
-        {"step": "observe", "max_candidates": options.max_candidates,
-         "label_type": label_type}))
+        {"step": "observe", "max_candidates": options.max_candidates}))
 
 
 def _has_retrieval(artifacts: Path) -> bool:
