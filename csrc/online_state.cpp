@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "online_state.h"
 #include "raw_columns.h"
 #include "shoprank/errors.h"
 
@@ -27,7 +28,9 @@ RawBatch typed_batch(const py::dict& columns) {
   return batch;
 }
 
-py::dict filled_to_python(const RawBatch& batch) {
+}  // namespace
+
+py::dict realtime_to_python(const RawBatch& batch, const std::vector<std::string>& names) {
   py::dict out;
   const RawColumn& recent = batch.at(realtime::kRecentClicks);
   py::list lists;
@@ -40,14 +43,13 @@ py::dict filled_to_python(const RawBatch& batch) {
     lists.append(items);
   }
   out[py::str(realtime::kRecentClicks)] = lists;
-  for (const auto& name : realtime::column_names()) {
+  for (const auto& name : names) {
     if (name == realtime::kRecentClicks) continue;
     const auto& values = batch.at(name).floats;
     out[py::str(name)] = py::array_t<double>(values.size(), values.data());
   }
   return out;
 }
-}  // namespace
 
 void bind_online_state(py::module_& m) {
   py::class_<OnlineState, std::shared_ptr<OnlineState>>(
@@ -64,7 +66,10 @@ void bind_online_state(py::module_& m) {
         out["label"] = s.label, out["recent_clicks"] = s.recent_clicks;
         out["window_ms"] = s.window_ms, out["max_keys"] = s.max_keys;
         out["max_events_per_key"] = s.max_events_per_key;
-        out["columns"] = realtime::column_names();
+        out["match"] = s.match;
+        std::vector<std::string> columns = realtime::column_names();
+        for (const auto& c : s.match) columns.push_back(realtime::match_column(c));
+        out["columns"] = columns;
         return out;
       })
       .def("observe", [](OnlineState& state, const py::dict& columns) {
@@ -79,7 +84,7 @@ void bind_online_state(py::module_& m) {
           py::gil_scoped_release release;
           state.fill(batch, now_ms);
         }
-        return filled_to_python(batch);
+        return realtime_to_python(batch, realtime::column_names());
       }, py::arg("columns"), py::arg("now_ms"),
          "the real-time columns of rows {name: (type, values)}, as of each row's timestamp "
          "(or now_ms)")

@@ -10,6 +10,7 @@
 #include <pybind11/stl.h>
 
 #include "shoprank/errors.h"
+#include "online_state.h"
 #include "raw_columns.h"
 #include "wire_tensors.h"
 
@@ -111,6 +112,21 @@ void bind_ranker(py::module_& m) {
                              "the real-time state (OnlineState) the ranker reads, or None")
       .def("share_online_state", &Ranker::share_online_state, py::arg("state"),
            "reads (and observes into) another ranker's state: one per process")
+      .def("realtime_columns", [](const Ranker& r, const py::dict& columns, int64_t now_ms) {
+        RawBatch batch = to_batch(r, columns);
+        std::vector<std::string> made = realtime::column_names();
+        for (const auto& c : r.online_state() ? r.online_state()->spec().match
+                                              : std::vector<std::string>{}) {
+          made.push_back(realtime::match_column(c));
+        }
+        for (const auto& name : made) batch.erase(name);
+        {
+          py::gil_scoped_release release;
+          r.fill_realtime(batch, now_ms);
+        }
+        return realtime_to_python(batch, made);
+      }, py::arg("columns"), py::arg("now_ms"),
+         "the real-time columns of raw rows, as of each row's timestamp (or now_ms)")
       .def_property_readonly("feature_names", &Ranker::feature_names)
       .def_property_readonly("architecture", &Ranker::architecture)
       .def_property_readonly("item_key", &Ranker::item_key)

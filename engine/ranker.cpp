@@ -5,6 +5,7 @@
 
 #include "shoprank/errors.h"
 #include "shoprank/io/artifacts.h"
+#include "shoprank/online/click_match.h"
 #include "shoprank/topk/topk.h"
 
 namespace shoprank {
@@ -46,6 +47,10 @@ Ranker Ranker::load(std::shared_ptr<const Artifacts> artifacts) {
   }
   if (spec.has("realtime")) {
     r.online_ = std::make_shared<OnlineState>(RealtimeSpec::from_json(spec["realtime"]));
+    for (const auto& table : r.tables_->tables()) {
+      if (table.key == r.online_->spec().item) r.items_ = &table;
+    }
+    check_click_match(r.online_->spec(), r.items_);
   }
   r.device_ = std::make_shared<DeviceCopy>();
   r.storage_ = std::move(artifacts);  // tensors.bin stays alive as long as the Ranker
@@ -62,6 +67,12 @@ void Ranker::share_online_state(std::shared_ptr<OnlineState> state) {
                        mine.window_ms == theirs.window_ms,
                    folder_, ": the shared real-time state was made for other features");
   online_ = std::move(state);
+}
+
+void Ranker::fill_realtime(RawBatch& batch, int64_t now_ms) const {
+  SHOPRANK_EXPECTS(online_ != nullptr, folder_, ": the model has no real-time features");
+  online_->fill(batch, now_ms);
+  if (!online_->spec().match.empty()) fill_click_matches(batch, online_->spec(), *items_);
 }
 
 int64_t Ranker::observe(const RawBatch& events) const {
@@ -92,7 +103,7 @@ ModelInputs Ranker::transform(RawBatch batch) const {
   check_input_names(names);
   if (online_) {
     const auto now = std::chrono::system_clock::now().time_since_epoch();
-    online_->fill(batch, std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
+    fill_realtime(batch, std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
   }
   std::vector<KnownFeatures> known;
   tables_->fill(batch, known);  // checks the keys it reads; the transform checks the rest

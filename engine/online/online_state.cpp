@@ -31,6 +31,9 @@ RealtimeSpec RealtimeSpec::from_json(const json::Value& s) {
   spec.window_ms = s["window_ms"].as_int();
   if (s.has("max_keys")) spec.max_keys = s["max_keys"].as_int();
   if (s.has("max_events_per_key")) spec.max_events_per_key = s["max_events_per_key"].as_int();
+  if (s.has("match")) {
+    for (const auto& column : s["match"].items()) spec.match.push_back(column.as_string());
+  }
   SHOPRANK_EXPECTS(spec.recent_clicks >= 1, s["recent_clicks"].path(), ": must be >= 1");
   SHOPRANK_EXPECTS(spec.window_ms >= 1, s["window_ms"].path(), ": must be >= 1");
   SHOPRANK_EXPECTS(spec.max_keys >= 1 && spec.max_events_per_key >= 1, s.path(),

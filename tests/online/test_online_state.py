@@ -52,6 +52,19 @@ def test_the_offline_pass_by_hand():
             else got[name].tolist() == want, name
 
 
+def test_click_matches_by_hand():
+    """recent_clicks_same_category: how many of the row's recent clicks share its item's
+    category (A, C and D are x; B and E are y; a null category matches nothing)."""
+    user, item, seconds, click = (np.array(c, dtype=object) for c in zip(*HAND_LOG))
+    category = {"A": "x", "B": "y", "C": "x", "D": "x", "E": "y", None: None}
+    got = realtime_columns(user, item, seconds.astype(np.int64) * 1000, click.astype(float),
+                           RealtimeConfig(2, 10 / 60, ("category",)),
+                           {"category": np.array([category[i] for i in item], dtype=object)})
+    # rows 3, 5-9 hold [B, A] or [D, B]: row 3 (C: x) 1, 5 (no item) 0, 6 (A: x) 1,
+    # 7 (B: y) 1, 8 (D: x) 1, 9 (E: y, recent [D, B]) 1
+    assert got["recent_clicks_same_category"].tolist() == [0, 0, 0, 1, 0, 0, 1, 1, 1, 1]
+
+
 def replay(online, kind_of_ids, user, item, ms, click):
     """Each group of rows sharing a time: filled in as of that time, then observed."""
     order = np.argsort(ms, kind="stable")
@@ -183,6 +196,7 @@ def test_bad_events_are_named():
     ({"recent_clicks": 0}, "realtime.recent_clicks: expected an integer >= 1"),
     ({"window_minutes": -1}, "realtime.window_minutes: expected a number of minutes > 0"),
     ({"last": 3}, r"realtime: unknown keys \['last'\]"),
+    ({"match": "category"}, "realtime.match: expected a list of item columns"),
     ([5], "realtime: expected an object"),
 ])
 def test_bad_settings_are_named(raw, message):

@@ -46,7 +46,8 @@ def test_replaying_the_logs_gives_the_etls_features(realtime_world):
                                                         spec["timestamp"], spec["label"])})
     assert ranker.online_stats()["events"] == len(raw)
     for name in ("recent_clicks", "recent_user_impressions", "recent_user_clicks",
-                 "recent_item_impressions", "recent_item_clicks", "item_id", "position"):
+                 "recent_item_impressions", "recent_item_clicks", "recent_clicks_same_category",
+                 "item_id", "position"):
         want = etl[name]
         if name == "recent_clicks":
             rows = [list(ids[offsets[i]:offsets[i + 1]])
@@ -72,6 +73,9 @@ def test_events_change_the_next_request(realtime_world):
                            "timestamp": [now - np.timedelta64(m, "m") for m in (30, 20, 10)]}) == 3
     filled = ranker.realtime_columns({"user_id": [7], "item_id": [3, 5], "timestamp": [now]})
     assert filled["recent_clicks"] == [["3", "4", "3"]]
+    items = pd.read_parquet(realtime_world / "logs" / "items.parquet").set_index("item_id")
+    same = [sum(items.category[c] == items.category[i] for c in (3, 4, 3)) for i in (3, 5)]
+    assert filled["recent_clicks_same_category"].tolist() == same
     assert filled["recent_user_clicks"].tolist() == [3]
     assert filled["recent_item_clicks"].tolist() == [2, 0]
     after = ranker.score(rows)

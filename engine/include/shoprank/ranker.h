@@ -64,6 +64,9 @@ class Ranker {
   // Takes in served events (OnlineState::observe); throws when the artifacts have no
   // real-time features.
   int64_t observe(const RawBatch& events) const;
+  // Adds the real-time columns the batch lacks (the state's, then recent_clicks_same_C from
+  // the items table), as of each row's timestamp or else now_ms.
+  void fill_realtime(RawBatch& batch, int64_t now_ms) const;
 
   // Throws naming every name the ranker does not read, and the inputs it reads.
   void check_input_names(const std::vector<std::string>& names) const;
@@ -95,6 +98,7 @@ class Ranker {
   struct DeviceCopy;                     // the forward on a CUDA device, made on first use
   std::shared_ptr<DeviceCopy> device_;
   std::shared_ptr<OnlineState> online_;
+  const SideTable* items_ = nullptr;     // in tables_: the realtime item's table, if any
   const model::ForwardCuda& on_device() const;
 };
 

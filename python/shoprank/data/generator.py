@@ -22,7 +22,9 @@ from shoprank.data import behaviour as bh
 from shoprank.data.auc_histogram import AucHistogram
 
 VERSION = 1
-REALTIME_FEATURES = {"recent_clicks": 5, "window_minutes": 360}
+# the user's recent clicks show the week's interest (how many share the candidate's
+# category); an item's counters over the last day, its trend
+REALTIME_FEATURES = {"recent_clicks": 5, "window_minutes": 1440, "match": ["category"]}
 DAYS = bh.DAYS
 START = np.datetime64("2024-01-01T00:00:00", "ms")
 # The default data set. 5M impressions, not fewer: at 1M (about 4 requests a user, 160
@@ -85,8 +87,8 @@ def _generate(tmp: Path, users, items, rows, seed, fmt, chunk_rows, progress, dr
                                                  "drift": drift},
                "click_rate": clicks / rows, "oracle_auc": auc.value(), "realtime": realtime}
     config = writer.config()
-    if realtime:  # the user's recent clicks show the week's interest; an item's last six
-        config["realtime"] = REALTIME_FEATURES  # hours, its trend
+    if realtime:
+        config["realtime"] = REALTIME_FEATURES
     (tmp / "generator.json").write_text(json.dumps(summary, indent=1) + "\n")
     (tmp / "logs.json").write_text(json.dumps(config, indent=1) + "\n")
     return summary

@@ -11,7 +11,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from shoprank.etl.realtime import COLUMNS as REALTIME_COLUMNS, RealtimeConfig
+from shoprank.etl.realtime import RealtimeConfig
 
 FORMATS = ("parquet", "csv", "criteo")
 P_CLICK = "_p_click"  # the generator's true click probability: carried, never a feature
@@ -97,7 +97,7 @@ class LogsConfig:
         extra = [self.timestamp] if self.timestamp else []
         passthrough = [c for c in self.passthrough if not (self.p_click and c == P_CLICK)]
         derived = [c for key, columns in self.derived_tables.values() for c in (key, *columns)]
-        events = [self.user_id, self.item_id] if self.realtime else []
+        events = [self.user_id, self.item_id, *self.realtime.match] if self.realtime else []
         return list(dict.fromkeys([*keys, *extra, *self.labels, *self.feature_columns(),
                                    *passthrough, *self.drop_null, *derived, *events]))
 
@@ -201,10 +201,15 @@ def _check_realtime(config: LogsConfig) -> None:
     if missing:
         raise ValueError(f"realtime: the features follow users and items over time; the "
                          f"config must name {', '.join(missing)}")
-    taken = sorted(set(REALTIME_COLUMNS) & set(config.required_columns()))
+    taken = sorted(set(config.realtime.columns) & set(config.required_columns()))
     if taken:
         raise ValueError(f"realtime: the ETL makes the columns {taken}; rename those of the "
                          "logs")
+    odd = [c for c in config.realtime.match if c in (config.user_id, config.item_id,
+                                                     config.timestamp, *config.labels)]
+    if odd:
+        raise ValueError(f"realtime.match: {odd} are ids, the timestamp or labels, not "
+                         "attributes of an item")
 
 
 def _impressions(value) -> tuple[str, dict[str, str]]:

@@ -29,7 +29,7 @@ import numpy as np
 
 from shoprank.etl.config import (INPUTS_FILE, TABLES_FOLDER, LogsConfig, SideTable,
                                  config_file, inputs_gone)
-from shoprank.etl.realtime import COUNT_COLUMNS as REALTIME_COUNTS, LIST_COLUMN as REALTIME_LIST
+from shoprank.etl.realtime import LIST_COLUMN as REALTIME_LIST
 from shoprank.etl.reading import LogsError, file_columns, find_files
 
 FORMAT, VERSION = "shoprank-etl-inputs", 1
@@ -100,7 +100,7 @@ def raw_columns(config: LogsConfig, files: list[Path]) -> dict[str, dict]:
                 found[field.name]["table"] = table_name
     if config.realtime:  # made by the ETL (realtime.py), filled in by the engine when served
         found[REALTIME_LIST] = {"type": "string_list", "table": None, "dtype": "object"}
-        for name in REALTIME_COUNTS:
+        for name in config.realtime.columns[1:]:
             found[name] = {"type": "float64", "table": None, "dtype": "float64"}
     if config.timestamp and config.timestamp in found:
         found[config.timestamp] = {"type": "timestamp_ms", "table": found[config.timestamp]

@@ -12,6 +12,8 @@ it (an impression never sees itself, nor others logged at the same millisecond):
     recent_user_clicks        ... and clicks (label > 0)
     recent_item_impressions   the item's impressions in [t - window, t)
     recent_item_clicks        ... and clicks
+    recent_clicks_same_C      for each item column C in "match" (e.g. category): how many
+                              of recent_clicks share the row's item's C
 
 Served, the engine keeps the same state in memory and updates it from every event
 (engine/online/online_state.cpp): these are the training twin of what it fills in. Rows
@@ -35,21 +37,29 @@ LIST_COLUMN, COUNT_COLUMNS = COLUMNS[0], COLUMNS[1:]
 class RealtimeConfig:
     recent_clicks: int = 5
     window_minutes: float = 60.0
+    match: tuple[str, ...] = ()
 
     @property
     def window_ms(self) -> int:
         return int(round(self.window_minutes * 60_000))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return COLUMNS + tuple(match_column(c) for c in self.match)
 
     @classmethod
     def from_dict(cls, raw) -> "RealtimeConfig":
         if not isinstance(raw, dict):
             raise ValueError("realtime: expected an object like {\"recent_clicks\": 5, "
                              "\"window_minutes\": 60}")
-        unknown = sorted(set(raw) - {"recent_clicks", "window_minutes"})
+        unknown = sorted(set(raw) - {"recent_clicks", "window_minutes", "match"})
         if unknown:
             raise ValueError(f"realtime: unknown keys {unknown}; known keys: "
-                             "['recent_clicks', 'window_minutes']")
-        config = cls(**raw)
+                             "['match', 'recent_clicks', 'window_minutes']")
+        match = raw.get("match", [])
+        if not isinstance(match, list) or not all(isinstance(c, str) for c in match):
+            raise ValueError(f"realtime.match: expected a list of item columns, got {match!r}")
+        config = cls(**{**raw, "match": tuple(match)})
         if not isinstance(config.recent_clicks, int) or isinstance(config.recent_clicks, bool) \
                 or config.recent_clicks < 1:
             raise ValueError(f"realtime.recent_clicks: expected an integer >= 1, got "
@@ -61,10 +71,16 @@ class RealtimeConfig:
         return config
 
 
-def realtime_columns(user, item, time_ms, label, config: RealtimeConfig) -> dict:
-    """The five columns for rows given in log order (any time order): user and item ids
-    (int or text, None/NaN for null), times in epoch milliseconds (int64), labels (> 0: a
-    click). Returns {column: object array of lists of str | float64 counts}."""
+def match_column(item_column: str) -> str:
+    return f"recent_clicks_same_{item_column}"
+
+
+def realtime_columns(user, item, time_ms, label, config: RealtimeConfig,
+                     item_values: dict | None = None) -> dict:
+    """The columns for rows given in log order (any time order): user and item ids (int or
+    text, None/NaN for null), times in epoch milliseconds (int64), labels (> 0: a click),
+    and for config.match each row's item's value of that column (item_values). Returns
+    {column: object array of lists of str | float64 counts}."""
     time_ms = np.asarray(time_ms, np.int64)
     clicked = np.nan_to_num(np.asarray(label, np.float64)) > 0
     users, items = _codes(user), _codes(item)
@@ -74,9 +90,12 @@ def realtime_columns(user, item, time_ms, label, config: RealtimeConfig) -> dict
     for side, codes in (("user", users), ("item", items)):
         impressions, clicks = _window_counts(codes, counted, time_ms, clicked, window)
         out[f"recent_{side}_impressions"], out[f"recent_{side}_clicks"] = impressions, clicks
-    out[LIST_COLUMN] = _recent_clicks(users, items, _texts(item), time_ms, clicked,
-                                      config.recent_clicks)
-    return {name: out[name] for name in COLUMNS}
+    out[LIST_COLUMN], matches = _recent_clicks(users, items, _texts(item), time_ms, clicked,
+                                               config.recent_clicks,
+                                               {c: (item_values or {})[c] for c in config.match})
+    for column, counts in matches.items():
+        out[match_column(column)] = counts
+    return {name: out[name] for name in config.columns}
 
 
 def _codes(values) -> np.ndarray:
@@ -125,15 +144,17 @@ def _window_counts(codes, counted, time_ms, clicked, window):
     return impressions, clicks
 
 
-def _recent_clicks(users, items, item_texts, time_ms, clicked, last):
-    """Each row's user's last `last` clicks before its time, newest first."""
+def _recent_clicks(users, items, item_texts, time_ms, clicked, last, item_values):
+    """Each row's user's last `last` clicks before its time, newest first; and per column
+    of item_values, how many of them share the row's item's value."""
     out = np.empty(len(users), dtype=object)
     for i in range(len(out)):
         out[i] = [None]
+    matches = {c: np.zeros(len(users)) for c in item_values}
     is_click = clicked & (users >= 0) & (items >= 0)
     known = users >= 0
     if not is_click.any() or not known.any():
-        return out
+        return out, matches
     placed, stride = _placed(users, time_ms, 0)
     click_rows = np.flatnonzero(is_click)
     order = np.argsort(placed[click_rows], kind="stable")  # ties: file order
@@ -149,7 +170,15 @@ def _recent_clicks(users, items, item_texts, time_ms, clicked, last):
     for row, part in zip(rows, np.split(elements, firsts[1:])):
         if len(part):
             out[row] = part.tolist()
-    return out
+    owner = np.repeat(rows, lengths)
+    for column, values in item_values.items():
+        values = np.asarray(values, dtype=object)
+        theirs, mine = values[click_rows[newest_first]], values[owner]
+        same = np.array([a is not None and b is not None and a == a and a == b
+                         for a, b in zip(theirs, mine)], bool)
+        matches[column][rows] = np.bincount(np.repeat(np.arange(len(rows)), lengths),
+                                            weights=same, minlength=len(rows))
+    return out, matches
 
 
 def add_to_staged(config, folders) -> None:
@@ -159,7 +188,8 @@ def add_to_staged(config, folders) -> None:
     import pyarrow.parquet as pq
 
     files = [path for folder in folders for path in sorted(folder.glob("*.parquet"))]
-    roles = [config.user_id, config.item_id, config.timestamp, config.label]
+    roles = [config.user_id, config.item_id, config.timestamp, config.label,
+             *config.realtime.match]
     frame = pa.concat_tables([pq.read_table(path, columns=roles) for path in files],
                              promote=True).to_pandas()
     stamps = frame[config.timestamp]
@@ -169,14 +199,15 @@ def add_to_staged(config, folders) -> None:
     columns = realtime_columns(frame[config.user_id].to_numpy(), frame[config.item_id].to_numpy(),
                                stamps.to_numpy().astype("datetime64[ms]").astype(np.int64),
                                frame[config.label].to_numpy(np.float64, na_value=np.nan),
-                               config.realtime)
+                               config.realtime,
+                               {c: frame[c].to_numpy(dtype=object) for c in config.realtime.match})
     start = 0
     for path in files:
         table = pq.read_table(path)
         rows = slice(start, start + table.num_rows)
         table = table.append_column(LIST_COLUMN, pa.array(list(columns[LIST_COLUMN][rows]),
                                                           type=pa.list_(pa.string())))
-        for name in COUNT_COLUMNS:
+        for name in config.realtime.columns[1:]:
             table = table.append_column(name, pa.array(columns[name][rows], type=pa.float64()))
         pq.write_table(table, path)
         start = rows.stop

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shoprank.etl.config import LogsConfig
-from shoprank.etl.realtime import COUNT_COLUMNS as REALTIME_COUNTS, LIST_COLUMN as REALTIME_LIST
+from shoprank.etl.realtime import LIST_COLUMN as REALTIME_LIST
 
 NULL_ID, UNSEEN_ID = 1, 2
 CTR_SMOOTHING = 20  # impressions of prior weight in the smoothed click-through rates
@@ -55,7 +55,7 @@ def build_workflow(config: LogsConfig, stats_dir: Path, *, cpu: bool):
         continuous.append(list(config.continuous) >> ops.FillMissing(fill_val=0)
                           >> ops.Clip(min_value=0) >> ops.LogOp())
     if config.realtime:
-        continuous.append(list(REALTIME_COUNTS) >> ops.LogOp())
+        continuous.append(list(config.realtime.columns[1:]) >> ops.LogOp())
     if config.count_statistics:
         continuous.append(list(config.count_statistics) >> ValueCounts() >> ops.LogOp())
     if config.ctr_statistics:

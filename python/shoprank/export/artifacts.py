@@ -39,8 +39,9 @@ def build_ranker(model_dir) -> tuple[dict, dict]:
             ) - {""}
     inputs = [i for i in transform["inputs"] if i["name"] in reads | keys]
     tables = {}
+    matched = set(realtime["match"]) if realtime else set()  # the state's click matches
     for name, table in transform["tables"].items():
-        columns = [c for c in table["columns"] if c["name"] in reads]
+        columns = [c for c in table["columns"] if c["name"] in reads | matched]
         if columns:
             tables[name] = {**table, "columns": columns}
     spec = {"format": FORMAT, "version": VERSION, "label": forward["label"],

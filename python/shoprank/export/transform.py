@@ -107,7 +107,8 @@ def extract_transform(etl_dir) -> tuple[dict, dict[str, np.ndarray]]:
         spec["realtime"] = {"user": config.user_id, "item": config.item_id,
                             "timestamp": config.timestamp, "label": config.label,
                             "recent_clicks": config.realtime.recent_clicks,
-                            "window_ms": config.realtime.window_ms}
+                            "window_ms": config.realtime.window_ms,
+                            "match": list(config.realtime.match)}
     return spec, tensors
 
 

@@ -58,7 +58,7 @@ def process_window(events_dir, ranker, etl_dir, out_dir, *, after=None,
     stamp = config.timestamp
     events = EventLog(events_dir).read()
     if ranker.realtime:
-        events = with_realtime_columns(events, ranker.realtime)
+        events = with_realtime_columns(events, ranker.realtime, etl_dir)
     if after is not None:
         events = events[events[stamp] > pd.Timestamp(after)]
     if len(events) < MIN_ROWS:
@@ -93,16 +93,28 @@ def process_window(events_dir, ranker, etl_dir, out_dir, *, after=None,
     return window
 
 
-def with_realtime_columns(events, spec: dict):
+def with_realtime_columns(events, spec: dict, etl_dir: Path):
     """The events with the real-time columns a served model reads (etl/realtime.py), as of
     each event over the whole event log: what the server's state holds after rebuilding it
-    from the same log (the logs before the served model's ETL are not in it)."""
+    from the same log (the logs before the served model's ETL are not in it). The match
+    columns' item values come from the served ETL's items table, as the engine reads them."""
+    import pandas as pd
+
+    from shoprank.etl.config import read_back
     from shoprank.etl.realtime import RealtimeConfig, realtime_columns
 
+    match = tuple(spec.get("match", ()))
+    values = {}
+    if match:
+        table = next(t for t in read_back(etl_dir).side_tables.values() if t.key == spec["item"])
+        items = pd.read_parquet(table.path, columns=[spec["item"], *match])
+        joined = events[[spec["item"]]].merge(items, on=spec["item"], how="left")
+        values = {c: joined[c].to_numpy(dtype=object) for c in match}
     stamps = events[spec["timestamp"]].to_numpy().astype("datetime64[ms]").astype(np.int64)
+    config = RealtimeConfig(spec["recent_clicks"], spec["window_ms"] / 60_000, match)
     columns = realtime_columns(events[spec["user"]].to_numpy(), events[spec["item"]].to_numpy(),
                                stamps, events[spec["label"]].to_numpy(np.float64, na_value=np.nan),
-                               RealtimeConfig(spec["recent_clicks"], spec["window_ms"] / 60_000))
+                               config, values)
     return events.assign(**columns)
 
 

@@ -109,9 +109,7 @@ class Ranker:
         self._realtime_spec()
         now_ms = (int(np.datetime64("now", "ms").astype(np.int64)) if now is None
                   else int(normalise("now", "timestamp_ms", [now])[0][0]))
-        columns = normalise_columns(self.inputs, raw)
-        return self._native.online_state.fill(
-            {name: (self.inputs[name], value) for name, value in columns.items()}, now_ms)
+        return self._native.realtime_columns(normalise_columns(self.inputs, raw), now_ms)
 
     def online_stats(self) -> dict:
         """{users, items, events} the real-time state holds (users and items bounded)."""

@@ -8,6 +8,9 @@
 //   recent_user_clicks        ... and clicks
 //   recent_item_impressions   the candidate item's impressions in [now - window, now)
 //   recent_item_clicks        ... and clicks
+//   recent_clicks_same_C      for each item column C the spec names in "match": how many
+//                             of recent_clicks share the candidate's C (items table values;
+//                             filled by the Ranker, which holds the table: click_match.h)
 //
 // Only events strictly before `now` count: an impression does not see itself, nor others
 // logged at the same millisecond. python/shoprank/etl/realtime.py computes the same columns
@@ -34,6 +37,7 @@ struct RealtimeSpec {
   int64_t window_ms = 3'600'000;              // the counters' sliding window
   int64_t max_keys = 1'000'000;               // per kind (users, items)
   int64_t max_events_per_key = 10'000;
+  std::vector<std::string> match;             // item columns C of recent_clicks_same_C
 
   // ranker.json's "realtime" section (engine/io/ARTIFACTS.md); errors name the key.
   static RealtimeSpec from_json(const json::Value& section);
@@ -47,6 +51,9 @@ inline const std::string kItemImpressions = "recent_item_impressions";
 inline const std::string kItemClicks = "recent_item_clicks";
 // Every column the state fills, in this order.
 const std::vector<std::string>& column_names();
+inline std::string match_column(const std::string& item_column) {
+  return "recent_clicks_same_" + item_column;
+}
 }  // namespace realtime
 
 struct OnlineStats {
