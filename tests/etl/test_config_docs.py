@@ -48,7 +48,7 @@ def test_the_table_documents_every_key_with_the_code_default(tmp_path):
         "statistics": {}, "passthrough": list(config.passthrough), "filters": {},
         "split": {"valid": config.valid_fraction, "test": config.test_fraction},
         "freq_threshold": config.freq_threshold, "p_click": config.p_click,
-        "realtime": config.realtime,
+        "realtime": config.realtime, "privacy": config.privacy,
     }
     assert not config.count_statistics and not config.ctr_statistics and not config.drop_null
     for key, text in documented.items():

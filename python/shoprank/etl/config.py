@@ -11,6 +11,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from shoprank.etl.privacy import PrivacyConfig
 from shoprank.etl.realtime import RealtimeConfig
 
 FORMATS = ("parquet", "csv", "criteo")
@@ -62,6 +63,7 @@ class LogsConfig:
     freq_threshold: int = 1
     p_click: str | None = None       # criteo: a .npy sidecar of true click probabilities
     realtime: RealtimeConfig | None = None  # real-time behaviour features (etl/realtime.py)
+    privacy: PrivacyConfig | None = None    # noisy statistics (etl/privacy.py)
 
     @property
     def passthrough_columns(self) -> tuple[str, ...]:
@@ -105,7 +107,8 @@ class LogsConfig:
 _KNOWN_KEYS = {"format", "impressions", "timestamp", "label", "other_labels", "user_id",
                "item_id", "side_tables", "categorical", "hashed", "multi_valued", "continuous",
                "crosses", "time_features", "statistics", "passthrough", "filters", "split",
-               "freq_threshold", "p_click", "user_columns", "item_columns", "realtime"}
+               "freq_threshold", "p_click", "user_columns", "item_columns", "realtime",
+               "privacy"}
 
 
 def config_file(path: str | Path) -> Path:
@@ -187,6 +190,7 @@ def from_dict(raw: dict, root: Path) -> LogsConfig:
         item_columns=tuple(_strings(raw.get("item_columns", []), "item_columns")),
         freq_threshold=freq, p_click=raw.get("p_click"),
         realtime=RealtimeConfig.from_dict(raw["realtime"]) if "realtime" in raw else None,
+        privacy=PrivacyConfig.from_dict(raw["privacy"]) if "privacy" in raw else None,
     )
     _check_roles(config)
     _check_realtime(config)

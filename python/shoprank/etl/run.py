@@ -30,6 +30,7 @@ from shoprank._output import output_folder
 from shoprank.etl.cluster import choose_device, dask_cluster
 from shoprank.etl.config import P_CLICK, TABLES_FOLDER, load_config
 from shoprank.etl.derived_tables import write_derived_tables
+from shoprank.etl.privacy import release_statistics
 from shoprank.etl.realtime import add_to_staged as add_realtime_columns
 from shoprank.etl.inputs import write_inputs
 from shoprank.etl.out_of_fold import out_of_fold_workflow, rate_scaler, with_out_of_fold_rates
@@ -69,7 +70,7 @@ def _run(config, config_path, tmp: Path, *, cpu: bool, progress: bool, say) -> d
     # (fit, transform, counting) reads plain files instead of re-running the join.
     staged = {name: tmp / "staged" / name for name in splits}
     list_types = list_column_types(config, files)
-    rows_in, derived = {}, {}
+    rows_in, derived, released = {}, {}, None
     for stage in stages:
         if stage == "join and split":
             for name, part in splits.items():
@@ -90,6 +91,8 @@ def _run(config, config_path, tmp: Path, *, cpu: bool, progress: bool, say) -> d
             write_inputs(config, config_path, tmp, files)  # after the derived tables: it lists them
         elif stage == "fit on train":
             workflow.fit(_dataset(staged["train"], cpu))
+            if config.privacy:  # before any split is transformed: the exact figures go
+                released = release_statistics(workflow, config.privacy)
             if rates is not None:
                 rates.fit(_dataset(staged["train"], cpu))
         else:
@@ -119,8 +122,11 @@ def _run(config, config_path, tmp: Path, *, cpu: bool, progress: bool, say) -> d
                if "oracle_auc" in per_split[name] else ""))
     for name, rows in derived.items():
         say(f"  derived the {name} table from the logs: {rows:,} rows")
+    for name, figures in (released or {}).items():
+        say(f"  {name} statistics released with Laplace noise (scale {figures['scale']:.3g}):"
+            f" {figures['values']:,} values, {figures['dropped']:,} below min_count dropped")
     return {"rows_read": rows_read, "dropped": dropped, "splits": per_split,
-            "derived_tables": derived,
+            "derived_tables": derived, "privacy": released,
             "cardinalities": categorical_columns(schema),
             "output_columns": list(schema.column_names)}
 
