@@ -14,11 +14,12 @@ struct DTypeInfo {
 };
 const DTypeInfo& info(DType d) {
   static const DTypeInfo table[] = {{"F32", 4}, {"F64", 8}, {"I32", 4}, {"I64", 8}, {"U8", 1},
-                                    {"F16", 2}};
+                                    {"F16", 2}, {"BF16", 2}};
   return table[static_cast<int>(d)];
 }
 DType parse_dtype(const std::string& code, const std::string& where) {
-  for (DType d : {DType::F32, DType::F64, DType::I32, DType::I64, DType::U8, DType::F16})
+  for (DType d : {DType::F32, DType::F64, DType::I32, DType::I64, DType::U8, DType::F16,
+                  DType::BF16})
     if (code == info(d).code) return d;
   detail::throw_invalid(where, ": unsupported dtype \"", code, "\"");
 }
@@ -90,6 +91,30 @@ template <typename T>
 std::pair<const T*, int64_t> TensorFile::vector(const std::string& name) const {
   const T* p = data<T>(name, 1);
   return {p, get(name).shape[0]};
+}
+
+std::vector<float> TensorFile::floats(const std::string& name, int rank) const {
+  const Tensor& t = get(name);
+  SHOPRANK_EXPECTS(rank < 0 || int(t.shape.size()) == rank, source_, ": tensor \"", name,
+                   "\" has rank ", t.shape.size(), ", expected ", rank);
+  std::vector<float> out(static_cast<size_t>(t.count));
+  if (t.dtype == DType::F32) {
+    std::memcpy(out.data(), t.data, out.size() * sizeof(float));
+    return out;
+  }
+  SHOPRANK_EXPECTS(t.dtype == DType::F16 || t.dtype == DType::BF16, source_, ": tensor \"",
+                   name, "\" is ", info(t.dtype).code, ", expected F32, F16 or BF16");
+  for (size_t i = 0; i < out.size(); ++i) {
+    uint16_t bits;
+    std::memcpy(&bits, t.data + 2 * i, sizeof bits);
+    if (t.dtype == DType::F16) {
+      out[i] = half_to_float(bits);
+    } else {
+      const uint32_t wide = uint32_t(bits) << 16;
+      std::memcpy(&out[i], &wide, sizeof wide);
+    }
+  }
+  return out;
 }
 
 std::vector<std::string> TensorFile::strings(const std::string& name) const {

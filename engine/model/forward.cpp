@@ -29,6 +29,17 @@ void widen_halves(const uint16_t* src, int64_t n, float* dst) {
   for (; d < n; ++d) dst[d] = kAdd ? dst[d] + half_to_float(src[d]) : half_to_float(src[d]);
 }
 
+// The layer's kernel: the tensor itself at fp32; stored at fp16 / bf16 (export --weights),
+// widened once at load and computed in float32.
+void set_kernel(Dense& layer, const TensorFile& tensors, const std::string& kernel) {
+  if (tensors.get(kernel).dtype == DType::F32) {
+    layer.kernel = tensors.data<float>(kernel, 2);
+    return;
+  }
+  layer.widened = std::make_shared<const std::vector<float>>(tensors.floats(kernel, 2));
+  layer.kernel = layer.widened->data();
+}
+
 Dense parse_dense(const json::Value& d, const TensorFile& tensors) {
   Dense layer;
   layer.in = d["in"].as_int();
@@ -38,7 +49,7 @@ Dense parse_dense(const json::Value& d, const TensorFile& tensors) {
   SHOPRANK_EXPECTS(k.shape.size() == 2 && k.shape[0] == layer.in && k.shape[1] == layer.out,
                    d.path(), ": tensor ", kernel, " does not have shape (", layer.in, ", ",
                    layer.out, ")");
-  layer.kernel = tensors.data<float>(kernel, 2);
+  set_kernel(layer, tensors, kernel);
   if (!d["bias"].is_null()) {
     auto [bias, n] = tensors.vector<float>(d["bias"].as_string());
     SHOPRANK_EXPECTS(n == layer.out, d.path(), ": bias of ", n, " values for ", layer.out,
@@ -262,7 +273,7 @@ int64_t Forward::read_dcn(const json::Value& model, const TensorFile& tensors) {
     const Tensor& k = tensors.get(kernel);
     SHOPRANK_EXPECTS(k.shape.size() == 2 && k.shape[0] == x0_width_ && k.shape[1] == x0_width_,
                      c.path(), ": cross kernel is not (", x0_width_, ", ", x0_width_, ")");
-    layer.kernel = tensors.data<float>(kernel, 2);
+    set_kernel(layer, tensors, kernel);
     if (!c["bias"].is_null()) {
       auto [bias, n] = tensors.vector<float>(c["bias"].as_string());
       SHOPRANK_EXPECTS(n == x0_width_, c.path(), ": cross bias of ", n, " values");

@@ -77,7 +77,8 @@ class RankClient:
                             f"{error}") from None
         config = config.get("config", config) if isinstance(config, dict) else \
             _grpc_config_dict(config)
-        parameters = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        # (an empty string_value is left out of gRPC's JSON)
+        parameters = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
         if needed not in parameters:
             raise RankError(f"model {model!r} was not written by shoprank export-triton "
                             f"(its config has no {needed})")

@@ -1,8 +1,9 @@
-"""fp16 and int8 embedding tables (shoprank export --precision): the row-wise quantiser keeps
-every value within half a step on fresh random tables; the engine's forward on an int8 or
-fp16 export equals the NumPy reference on the widened table (1e-5) and stays close to the
-float32 export's (measured bounds below); an int8 row takes dim + 4 bytes, an fp16 table is
-the float32 one rounded; a bad precision or values beyond float16 are refused."""
+"""fp16 and int8 embedding tables (shoprank export --precision) and fp16 / bf16 MLP weights
+(--weights): the row-wise quantiser keeps every value within half a step on fresh random
+tables, bf16 rounds to nearest even; the engine's forward on such an export equals the NumPy
+reference on the widened tensors (1e-5) and stays close to the float32 export's (measured
+bounds below); an int8 row takes dim + 4 bytes, an fp16 table is the float32 one rounded; a
+bad precision or values beyond float16 are refused."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import shoprank
-from shoprank.export.precision import dequantize_rows, quantize_rows
+from shoprank.export.precision import dequantize_rows, quantize_rows, to_bf16, widen
 from shoprank.export.tensors import read_tensors
 
 pytest.importorskip("merlin.models")
@@ -39,27 +40,44 @@ def test_values_beyond_float16_are_refused():
         quantize_rows(np.array([[1.0, 1e6]], np.float32))
 
 
-@pytest.fixture(scope="module", params=["int8", "fp16"])
+def test_bf16_rounds_to_nearest_even(rng):
+    values = (rng.standard_normal(1000) * 10.0 ** rng.uniform(-3, 3, 1000)).astype(np.float32)
+    back = widen(to_bf16(values))
+    assert (np.abs(back - values) <= np.abs(values) * 2.0 ** -8).all()  # 8 bits of mantissa
+    exact = np.array([1.0, -2.5, 0.0, 2.0 ** 100], np.float32)  # held exactly: kept as they are
+    np.testing.assert_array_equal(widen(to_bf16(exact)), exact)
+    # halfway between two bfloat16 values: to the even one
+    low = np.array([1.0], np.float32).view(np.uint32)
+    halfway = (low + np.uint32(0x8000)).view(np.float32)   # 1 + 2^-8: between 1 and 1 + 2^-7
+    above = (low + np.uint32(0x18000)).view(np.float32)    # 1 + 3 * 2^-8: towards 1 + 2^-6
+    assert widen(to_bf16(halfway))[0] == 1.0 and widen(to_bf16(above))[0] == 1 + 2.0 ** -6
+
+
+EXPORTS = [("int8", "fp32"), ("fp16", "fp32"), ("fp32", "fp16"), ("fp32", "bf16")]
+
+
+@pytest.fixture(scope="module", params=EXPORTS, ids=[f"{p}-{w}" for p, w in EXPORTS])
 def small_export(request, dlrm, tmp_path_factory):
-    """(precision, artifact folder) of the world's DLRM exported at that precision."""
+    """(table precision, weights, artifact folder) of the world's DLRM so exported."""
     from shoprank.export.artifacts import export_ranker
 
-    world = dlrm[2]
-    out = tmp_path_factory.mktemp(request.param) / "artifacts"
-    export_ranker(world / "dlrm", out, precision=request.param)
-    return request.param, out
+    precision, weights = request.param
+    out = tmp_path_factory.mktemp(f"{precision}-{weights}") / "artifacts"
+    export_ranker(dlrm[2] / "dlrm", out, precision=precision, weights=weights)
+    return precision, weights, out
 
 
 # a click probability moves by less than this from fp32's (int8: within half a step of
-# each row's range; fp16: within 2^-11 of each value, relatively)
-DRIFT = {"int8": 5e-3, "fp16": 5e-4}
+# each row's range; fp16: within 2^-11 of each value, relatively; bf16 weights: 2^-8)
+DRIFT = {("int8", "fp32"): 5e-3, ("fp16", "fp32"): 5e-4, ("fp32", "fp16"): 5e-4,
+         ("fp32", "bf16"): 5e-3}
 
 
 def test_the_engine_equals_its_reference_and_is_close_to_fp32(dlrm, small_export, rng):
     from shoprank.reference.forward import numpy_forward
     from tests.ranker.test_engine import request_rows
 
-    precision, folder = small_export
+    precision, weights, folder = small_export
     fp32, _, world = dlrm
     small = shoprank.Ranker.load(folder)
     raw = request_rows(world, rng, n=500)
@@ -73,13 +91,16 @@ def test_the_engine_equals_its_reference_and_is_close_to_fp32(dlrm, small_export
     got = small.score(raw)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
     drift = np.abs(got - fp32.score(raw)).max()
-    assert drift < DRIFT[precision], drift
-    assert emb["precision"] == precision
-    assert tensors[emb["table"]].dtype == {"int8": np.uint8, "fp16": np.float16}[precision]
+    assert drift < DRIFT[precision, weights], drift
+    assert emb["precision"] == precision and spec["model"]["weights"] == weights
+    assert tensors[emb["table"]].dtype == {"int8": np.uint8, "fp16": np.float16,
+                                           "fp32": np.float32}[precision]
+    kernel = tensors[spec["model"]["top_mlp"][0]["kernel"]]
+    assert kernel.dtype == {"fp32": np.float32, "fp16": np.float16, "bf16": np.uint16}[weights]
 
 
 def test_an_fp16_table_is_the_rounded_fp32_one(dlrm, small_export):
-    precision, folder = small_export
+    precision, _, folder = small_export
     if precision != "fp16":
         pytest.skip("fp16 only")
     fp32 = read_tensors(dlrm[2] / "dlrm-artifacts" / "tensors.bin")["model/embeddings/table"]
@@ -97,7 +118,7 @@ def test_values_beyond_half_floats_are_refused_for_fp16():
 
 
 def test_an_int8_row_takes_dim_plus_4_bytes(dlrm, small_export):
-    precision, int8_export = small_export
+    precision, _, int8_export = small_export
     if precision != "int8":
         pytest.skip("int8 only")
     world = dlrm[2]
@@ -113,4 +134,6 @@ def test_a_bad_precision_is_refused(dlrm, tmp_path):
 
     with pytest.raises(ValueError, match="precision: expected one of"):
         export_ranker(dlrm[2] / "dlrm", tmp_path / "out", precision="int4")
+    with pytest.raises(ValueError, match="weights: expected one of"):
+        export_ranker(dlrm[2] / "dlrm", tmp_path / "out", weights="fp8")
     assert not (tmp_path / "out").exists()

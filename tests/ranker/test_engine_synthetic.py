@@ -115,3 +115,20 @@ def test_a_small_table_equals_the_reference_on_random_models(tmp_path, rng, prec
     raw = random_rows(spec, tensors, 300, rng)
     _, scores = reference_scores(spec, tensors, raw)
     np.testing.assert_allclose(ranker.score(raw, threads=1), scores, rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("weights", ["fp16", "bf16"])
+@pytest.mark.parametrize("architecture", ["dlrm", "dcn-stacked", "dcn-parallel-linear"])
+def test_half_width_weights_equal_the_reference_on_random_models(tmp_path, rng, weights,
+                                                                 architecture):
+    """MLP, cross and output kernels stored at fp16 / bf16 (export --weights), widened at
+    load: the engine computes what the reference computes on the widened kernels."""
+    from shoprank.export.precision import apply_weights
+
+    spec, tensors = make_spec(architecture, rng)
+    apply_weights(spec, tensors, weights)
+    write_artifacts(tmp_path / "artifacts", spec, tensors)
+    ranker = shoprank.Ranker.load(tmp_path / "artifacts")
+    raw = random_rows(spec, tensors, 300, rng)
+    _, scores = reference_scores(spec, tensors, raw)
+    np.testing.assert_allclose(ranker.score(raw, threads=1), scores, rtol=0, atol=ATOL)

@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the embedding table's: fp32 (default), fp16 (half the bytes; "
                              "each value rounded to the nearest half float) or int8 (row-wise, "
                              "a quarter of the bytes; each value within half a step)")
+    parser.add_argument("--weights", choices=["fp32", "fp16", "bf16"], default="fp32",
+                        help="the MLPs' and cross layers' kernels: fp32 (default), fp16 or "
+                             "bf16 (half the bytes, rounded to nearest; widened to float32 "
+                             "when loaded)")
     parser.add_argument("--out", required=True, help="the artifact folder to write")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUT if it exists (only once the new one is complete)")
@@ -32,11 +36,12 @@ def run(args: argparse.Namespace, say) -> dict:
     from shoprank.export.artifacts import export_ranker
 
     result = export_ranker(args.model, args.out, retrieval=args.retrieval,
-                           precision=args.precision, overwrite=args.overwrite)
+                           precision=args.precision, weights=args.weights,
+                           overwrite=args.overwrite)
     say(f"exported the {result['architecture'].upper()} ranker to {result['out']}: "
         f"{result['features']} features from {len(result['inputs'])} raw inputs "
         f"({', '.join(result['inputs'])}), {result['bytes'] / 2**20:.1f} MiB, embedding "
-        f"table {result['precision']}")
+        f"table {result['precision']}, weights {result['weights']}")
     if result["retrieval"]:
         r = result["retrieval"]
         say(f"with {r['kind']} retrieval: {r['items']:,} items, {r['users']:,} users, dim "

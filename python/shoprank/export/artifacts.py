@@ -56,15 +56,17 @@ def build_ranker(model_dir) -> tuple[dict, dict]:
 
 
 def export_ranker(model_dir, out, *, retrieval=None, precision: str = "fp32",
-                  overwrite: bool = False) -> dict:
+                  weights: str = "fp32", overwrite: bool = False) -> dict:
     """Writes the artifact folder; returns a summary (out, files, features, inputs).
     retrieval: a retrieval model's folder (shoprank train --model two-tower|mf) trained on
     the same ETL output, added for recommendations from the whole catalogue.
-    precision: the embedding table's, "fp32" or "int8" (row-wise; export/precision.py)."""
-    from shoprank.export.precision import apply_precision
+    precision: the embedding table's, "fp32", "fp16" or "int8" (row-wise); weights: the
+    MLPs' kernels', "fp32", "fp16" or "bf16" (export/precision.py)."""
+    from shoprank.export.precision import apply_precision, apply_weights
 
     spec, tensors = build_ranker(model_dir)
     apply_precision(spec, tensors, precision)
+    apply_weights(spec, tensors, weights)
     if retrieval is not None:
         from shoprank.export.retrieval import build_retrieval
 
@@ -74,7 +76,7 @@ def export_ranker(model_dir, out, *, retrieval=None, precision: str = "fp32",
     size = write_artifacts(out, spec, tensors, overwrite=overwrite)
     return {"out": str(out), "architecture": spec["model"]["architecture"],
             "features": len(spec["features"]), "inputs": [i["name"] for i in spec["inputs"]],
-            "precision": precision,
+            "precision": precision, "weights": weights,
             "retrieval": spec.get("retrieval") and {
                 k: spec["retrieval"][k] for k in ("kind", "dim", "labels")} | {
                 "items": spec["retrieval"]["item"]["count"],

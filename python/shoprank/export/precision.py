@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 PRECISIONS = ("fp32", "fp16", "int8")
+WEIGHTS = ("fp32", "fp16", "bf16")  # the MLPs' (and cross layers') kernels
 FP16_MAX = 65_504.0
 LEVELS = 255
 HALF_MAX = 30_000.0  # |values| up to here keep low and 255 * scale within float16
@@ -79,3 +80,55 @@ def table_of(emb: dict, tensors: dict) -> np.ndarray:
     if emb.get("precision", "fp32") == "int8":
         return dequantize_rows(tensors[emb["table"]], tensors[emb["scale"]], tensors[emb["low"]])
     return np.asarray(tensors[emb["table"]], dtype=np.float32)
+
+
+def apply_weights(spec: dict, tensors: dict, weights: str) -> None:
+    """Stores every 2-D kernel of the forward spec (MLPs, cross layers, the output layer) at
+    `weights`: fp16 (IEEE half, rounded to nearest) or bf16 (the top 16 bits of the float32,
+    rounded to nearest even; stored as uint16 bits, tensor dtype BF16). The engine widens
+    them to float32 at load and computes in float32; biases stay float32."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights: expected one of {WEIGHTS}, got {weights!r}")
+    spec["model"]["weights"] = weights
+    if weights == "fp32":
+        return
+    for name in _kernels(spec["model"]):
+        kernel = np.asarray(tensors[name], np.float32)
+        if kernel.ndim != 2:
+            continue
+        if not np.isfinite(kernel).all() or (weights == "fp16" and
+                                             np.abs(kernel).max(initial=0) > FP16_MAX):
+            raise ValueError(f"{weights} weights need finite values"
+                             + (f" within +-{FP16_MAX:g}" if weights == "fp16" else "")
+                             + f"; {name} has others")
+        tensors[name] = kernel.astype(np.float16) if weights == "fp16" else to_bf16(kernel)
+
+
+def _kernels(node) -> list[str]:
+    """The tensor names under every "kernel" key of a forward spec, once each."""
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "kernel" and isinstance(value, str):
+                found.append(value)
+            elif key != "linear":  # the linear part's weights stay float32
+                found += _kernels(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _kernels(value)
+    return list(dict.fromkeys(found))
+
+
+def to_bf16(values: np.ndarray) -> np.ndarray:
+    """float32 values as bfloat16 bits (uint16), rounded to nearest, ties to even."""
+    bits = np.asarray(values, np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    return rounded.astype(np.uint16)
+
+
+def widen(values: np.ndarray) -> np.ndarray:
+    """A stored float tensor as float32: fp16 exactly, bf16 bits (uint16) exactly."""
+    values = np.asarray(values)
+    if values.dtype == np.uint16:
+        return (values.astype(np.uint32) << 16).view(np.float32)
+    return values.astype(np.float32)

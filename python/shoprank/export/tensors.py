@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 DTYPES = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64,
-          "U8": np.uint8, "F16": np.float16}
+          "U8": np.uint8, "F16": np.float16,
+          "BF16": np.uint16}  # bfloat16 as its bits (export/precision.py's to_bf16, widen)
 CODES = {np.dtype(v): k for k, v in DTYPES.items()}
 ALIGN = 8
 

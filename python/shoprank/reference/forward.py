@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shoprank.export.precision import table_of
+from shoprank.export.precision import table_of, widen
 
 from shoprank.export.keras_layers import ACTIVATIONS
 
@@ -57,7 +57,7 @@ def numpy_forward(spec: dict, tensors: dict[str, np.ndarray], categorical: dict,
                              for x in spec["input"]], axis=1).astype(np.float32)
         x = x0
         for c in spec["cross"]:
-            projected = x @ np.asarray(tensors[c["kernel"]], np.float32)
+            projected = x @ widen(tensors[c["kernel"]])
             if c["bias"] is not None:
                 projected = projected + np.asarray(tensors[c["bias"]], np.float32)
             x = x0 * projected + x
@@ -127,7 +127,7 @@ def _check_ids(name, ids, size):
 def _mlp_forward(x, layers, tensors) -> np.ndarray:
     x = np.asarray(x, np.float32)
     for d in layers:
-        x = x @ np.asarray(tensors[d["kernel"]], np.float32)
+        x = x @ widen(tensors[d["kernel"]])
         if d["bias"] is not None:
             x = x + np.asarray(tensors[d["bias"]], np.float32)
         x = _apply(d["activation"], x)

@@ -35,8 +35,9 @@ def read_logged(repo) -> dict | None:
     events = EventLog(event_log_of(Path(repo))).read()
     if not len(events):
         return {name: np.array([]) for name in kinds}
+    user, item, timestamp, label = kinds  # repository._observed_columns' order
     events = events[list(kinds)].dropna()  # an event without a user or item counts for nothing
-    events = events.sort_values(list(kinds)[2], kind="stable")
+    events = events.sort_values(timestamp, kind="stable")
     return {name: events[name].to_numpy() for name in kinds}
 
 

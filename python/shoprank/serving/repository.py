@@ -184,9 +184,9 @@ def _write_events(repo: Path, events: Path, options: ServingOptions, version: in
     _python_model(repo / "events" / str(version), "events")
     parameters = {"events_dir": events, "max_lateness_s": max_lateness_s,
                   "max_candidates": options.max_candidates,
-                  "event_columns": wire.describe_inputs(schema.columns),
-                  "observe_model": "observe" if observe else "",
-                  "observed_columns": wire.describe_inputs(observe or {})}
+                  "event_columns": wire.describe_inputs(schema.columns)}
+    if observe:
+        parameters.update(observe_model="observe", observed_columns=wire.describe_inputs(observe))
     one_writer = ServingOptions(**{**options.__dict__, "instances": 1})  # the log's one writer
     (repo / "events" / "config.pbtxt").write_text(_model_config(
         "events", inputs, [_tensor(wire.ACCEPTED, "INT64", dims=1)], one_writer, parameters))

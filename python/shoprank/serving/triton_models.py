@@ -188,18 +188,17 @@ class EventsStep(_Step):
                     wire.ACCEPTED, np.array([[outcome]], np.int64))]))
         return responses
 
-
     def _observe(self, batch: dict) -> None:
         """Hands logged events to the real-time state (the shoprank backend's observe step,
-        in the server's process); an event without a user or an item id counts for nothing
-        there, so one that leaves either column out is not sent."""
+        in the server's process). The wire carries no nulls: a batch that leaves the user
+        or the item out counts for nothing there and is not sent."""
         from shoprank.serving import wire
 
         if not all(name in batch for name in self.observed):
             return
         tensors = {}
         for name, kind in self.observed.items():
-            tensors.update(wire.encode_column(name, kind, _present(batch, self.observed)[name]))
+            tensors.update(wire.encode_column(name, kind, batch[name]))
         request = self._pb.InferenceRequest(
             model_name=self.observe_model, requested_output_names=[wire.OBSERVED],
             inputs=[self._pb.Tensor(name, value) for name, value in tensors.items()])
@@ -207,17 +206,6 @@ class EventsStep(_Step):
         if response.has_error():  # logged already: the state catches up on the next start
             self._pb.Logger.log_error(f"events: the real-time state refused a batch: "
                                       f"{response.error().message()}")
-
-
-def _present(batch: dict, columns) -> dict:
-    """The events (rows) of `batch` whose `columns` all hold a value."""
-    from shoprank.ranker.raw import is_null
-
-    keep = np.ones(len(next(iter(batch.values()))), bool)
-    for name in columns:
-        keep &= np.array([not is_null(v) for v in batch[name]], bool)
-    return {name: [v for v, k in zip(batch[name], keep) if k] if isinstance(batch[name], list)
-            else np.asarray(batch[name])[keep] for name in columns}
 
 
 def _broadcast(columns: dict, rows: int) -> dict:

@@ -10,7 +10,9 @@
 
 namespace shoprank {
 
-enum class DType { F32, F64, I32, I64, U8, F16 };  // F16: read as uint16_t bits (half_to_float)
+// F16: IEEE half, read as uint16_t bits (half_to_float); BF16: bfloat16 (the top half of a
+// float's bits), read through floats()
+enum class DType { F32, F64, I32, I64, U8, F16, BF16 };
 
 // An IEEE 754 half-precision value (its bits) as a float, exactly.
 inline float half_to_float(uint16_t h) {
@@ -53,6 +55,9 @@ class TensorFile {
   // A 1-D tensor's data as T and its length.
   template <typename T>
   std::pair<const T*, int64_t> vector(const std::string& name) const;
+  // A float tensor's values widened to float32, whatever width it is stored at (F32, F16,
+  // BF16), checking its rank (-1: any).
+  std::vector<float> floats(const std::string& name, int rank = -1) const;
   // A text array stored as <name>.bytes (U8) and <name>.offsets (I64, n + 1).
   std::vector<std::string> strings(const std::string& name) const;
 

@@ -23,6 +23,7 @@ struct Dense {
   int64_t out = 0;
   Activation activation = Activation::Linear;
   std::shared_ptr<const std::vector<float>> panels, panel_bias;
+  std::shared_ptr<const std::vector<float>> widened;  // the kernel, stored at fp16 / bf16
 
   void pack();
 };
