@@ -115,10 +115,7 @@ void bind_ranker(py::module_& m) {
       .def("realtime_columns", [](const Ranker& r, const py::dict& columns, int64_t now_ms) {
         RawBatch batch = to_batch(r, columns);
         std::vector<std::string> made = realtime::column_names();
-        for (const auto& c : r.online_state() ? r.online_state()->spec().match
-                                              : std::vector<std::string>{}) {
-          made.push_back(realtime::match_column(c));
-        }
+        for (const auto& c : r.realtime_match()) made.push_back(realtime::match_column(c));
         for (const auto& name : made) batch.erase(name);
         {
           py::gil_scoped_release release;

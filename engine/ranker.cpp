@@ -51,6 +51,7 @@ Ranker Ranker::load(std::shared_ptr<const Artifacts> artifacts) {
       if (table.key == r.online_->spec().item) r.items_ = &table;
     }
     check_click_match(r.online_->spec(), r.items_);
+    r.match_ = r.online_->spec().match;
   }
   r.device_ = std::make_shared<DeviceCopy>();
   r.storage_ = std::move(artifacts);  // tensors.bin stays alive as long as the Ranker
@@ -72,7 +73,7 @@ void Ranker::share_online_state(std::shared_ptr<OnlineState> state) {
 void Ranker::fill_realtime(RawBatch& batch, int64_t now_ms) const {
   SHOPRANK_EXPECTS(online_ != nullptr, folder_, ": the model has no real-time features");
   online_->fill(batch, now_ms);
-  if (!online_->spec().match.empty()) fill_click_matches(batch, online_->spec(), *items_);
+  if (!match_.empty()) fill_click_matches(batch, online_->spec().item, match_, *items_);
 }
 
 int64_t Ranker::observe(const RawBatch& events) const {

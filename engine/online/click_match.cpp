@@ -58,10 +58,11 @@ void check_click_match(const RealtimeSpec& spec, const SideTable* items) {
   }
 }
 
-void fill_click_matches(RawBatch& batch, const RealtimeSpec& spec, const SideTable& items) {
+void fill_click_matches(RawBatch& batch, const std::string& item,
+                        const std::vector<std::string>& match, const SideTable& items) {
   auto recent_it = batch.find(realtime::kRecentClicks);
-  auto item_it = batch.find(spec.item);
-  for (const auto& name : spec.match) {
+  auto item_it = batch.find(item);
+  for (const auto& name : match) {
     const std::string column_name = realtime::match_column(name);
     if (batch.count(column_name)) continue;
     const int64_t rows = std::max(recent_it == batch.end() ? 1 : recent_it->second.rows,

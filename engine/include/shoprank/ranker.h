@@ -67,6 +67,8 @@ class Ranker {
   // Adds the real-time columns the batch lacks (the state's, then recent_clicks_same_C from
   // the items table), as of each row's timestamp or else now_ms.
   void fill_realtime(RawBatch& batch, int64_t now_ms) const;
+  // The item columns C of this model's recent_clicks_same_C (its own, whatever state it reads).
+  const std::vector<std::string>& realtime_match() const { return match_; }
 
   // Throws naming every name the ranker does not read, and the inputs it reads.
   void check_input_names(const std::vector<std::string>& names) const;
@@ -97,7 +99,8 @@ class Ranker {
   std::shared_ptr<const model::Forward> forward_;
   struct DeviceCopy;                     // the forward on a CUDA device, made on first use
   std::shared_ptr<DeviceCopy> device_;
-  std::shared_ptr<OnlineState> online_;
+  std::shared_ptr<OnlineState> online_;  // possibly shared with other models
+  std::vector<std::string> match_;       // this model's own real-time click matches
   const SideTable* items_ = nullptr;     // in tables_: the realtime item's table, if any
   const model::ForwardCuda& on_device() const;
 };
