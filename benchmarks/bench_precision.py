@@ -1,10 +1,11 @@
-"""Smaller embedding tables (issue 21): the same trained DLRM exported at each precision
-(`shoprank export --precision fp32|fp16|int8`), measured side by side in one run:
+"""Smaller artifacts (issue 21): the same trained DLRM exported with its embedding table at
+each precision (`shoprank export --precision fp32|fp16|int8`) and its MLP kernels at each
+width (`--weights fp32|fp16|bf16`), measured side by side in one run:
 
     python benchmarks/bench_precision.py --model benchmarks/results/recommend/world/dlrm
 
-* the artifact's bytes and the embedding table's, and the loaded Ranker's resident memory
-  (RSS growth of this process while it loads);
+* the artifact's bytes, the embedding table's and the MLP kernels', and the loaded Ranker's
+  resident memory (RSS growth of this process while it loads);
 * rank latency of one request at 1,000 candidates (p50 / p99, one thread);
 * test AUC and log loss of the engine's scores on the raw test window (the ETL's test
   split, read from the raw logs and scored by the engine with its own table lookups).
@@ -25,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from bench_ranker import request_from_keys, table_keys, timed  # noqa: E402
 
-PRECISIONS = ("fp32", "fp16", "int8")
+# (embedding table, MLP kernels)
+EXPORTS = (("fp32", "fp32"), ("fp16", "fp32"), ("int8", "fp32"), ("fp32", "fp16"),
+           ("fp32", "bf16"), ("int8", "bf16"))
 
 
 def rss() -> int:
@@ -52,18 +55,21 @@ def test_rows(model_dir: Path, ranker) -> tuple[dict, np.ndarray]:
     return {c: frame[c].to_numpy() for c in own}, frame[config.label].to_numpy()
 
 
-def measure(model_dir: Path, out: Path, precision: str, rows, labels) -> dict:
+def measure(model_dir: Path, out: Path, precision: str, weights: str, rows, labels) -> dict:
     import shoprank
     from shoprank.export.artifacts import export_ranker
+    from shoprank.export.precision import kernel_names
+    from shoprank.export.tensors import read_tensors
     from shoprank.metrics import auc, log_loss
 
-    folder = out / f"artifacts-{precision}"
-    exported = export_ranker(model_dir, folder, precision=precision, overwrite=True)
-    spec = json.loads((folder / "ranker.json").read_text())["model"]["embeddings"]
-    from shoprank.export.tensors import read_tensors
-
+    folder = out / f"artifacts-{precision}-{weights}"
+    exported = export_ranker(model_dir, folder, precision=precision, weights=weights,
+                             overwrite=True)
+    model = json.loads((folder / "ranker.json").read_text())["model"]
+    spec = model["embeddings"]
     tensors = read_tensors(folder / "tensors.bin")
     table = sum(a.nbytes for n, a in tensors.items() if n.startswith(spec["table"].split(".")[0]))
+    kernels = sum(tensors[n].nbytes for n in kernel_names(model) if tensors[n].ndim == 2)
     before = rss()
     ranker = shoprank.Ranker.load(folder)
     loaded = rss() - before
@@ -72,8 +78,9 @@ def measure(model_dir: Path, out: Path, precision: str, rows, labels) -> dict:
     latency = timed(lambda: ranker.rank(user, candidates, 10, threads=1), 300, 10.0)
     scores = np.concatenate([ranker.score({c: v[i:i + 50_000] for c, v in rows.items()})
                              for i in range(0, len(labels), 50_000)])
-    row = {"precision": precision, "artifact_mb": exported["bytes"] / 2**20,
-           "table_mb": table / 2**20, "rss_mb": loaded / 2**20, **latency,
+    row = {"precision": precision, "weights": weights, "artifact_mb": exported["bytes"] / 2**20,
+           "table_mb": table / 2**20, "kernels_kb": kernels / 2**10, "rss_mb": loaded / 2**20,
+           **latency,
            "test_auc": auc(labels, scores), "test_log_loss": log_loss(labels, scores),
            "test_rows": len(labels)}
     print(row, flush=True)
@@ -93,13 +100,14 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     export_ranker(args.model, args.out / "probe", overwrite=True)
     rows, labels = test_rows(args.model, shoprank.Ranker.load(args.out / "probe"))
-    results = [measure(args.model, args.out, p, rows, labels) for p in PRECISIONS]
+    results = [measure(args.model, args.out, p, w, rows, labels) for p, w in EXPORTS]
     host = common.machine()
     table = common.markdown_table(results, [
-        ("precision", "precision", "s"), ("artifact_mb", "artifact MB", ".1f"),
-        ("table_mb", "table MB", ".1f"), ("rss_mb", "loaded RSS MB", ".1f"),
+        ("precision", "table", "s"), ("weights", "MLP kernels", "s"),
+        ("artifact_mb", "artifact MB", ".1f"), ("table_mb", "table MB", ".1f"),
+        ("kernels_kb", "kernels KB", ".1f"), ("rss_mb", "loaded RSS MB", ".1f"),
         ("p50_ms", "rank p50 ms", ".3f"), ("p99_ms", "rank p99 ms", ".3f"),
-        ("test_auc", "test AUC", ".4f"), ("test_log_loss", "test log loss", ".4f")])
+        ("test_auc", "test AUC", ".6f"), ("test_log_loss", "test log loss", ".6f")])
     markdown = (f"Measured {host['date']} on {host['cpu']} ({host['cores']} cores); model "
                 f"{args.model}; 1,000 candidates, one thread; {results[0]['test_rows']:,} test "
                 "rows scored by the engine.\n\n" + table + "\n")

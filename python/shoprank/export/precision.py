@@ -92,7 +92,7 @@ def apply_weights(spec: dict, tensors: dict, weights: str) -> None:
     spec["model"]["weights"] = weights
     if weights == "fp32":
         return
-    for name in _kernels(spec["model"]):
+    for name in kernel_names(spec["model"]):
         kernel = np.asarray(tensors[name], np.float32)
         if kernel.ndim != 2:
             continue
@@ -104,7 +104,7 @@ def apply_weights(spec: dict, tensors: dict, weights: str) -> None:
         tensors[name] = kernel.astype(np.float16) if weights == "fp16" else to_bf16(kernel)
 
 
-def _kernels(node) -> list[str]:
+def kernel_names(node) -> list[str]:
     """The tensor names under every "kernel" key of a forward spec, once each."""
     found = []
     if isinstance(node, dict):
@@ -112,10 +112,10 @@ def _kernels(node) -> list[str]:
             if key == "kernel" and isinstance(value, str):
                 found.append(value)
             elif key != "linear":  # the linear part's weights stay float32
-                found += _kernels(value)
+                found += kernel_names(value)
     elif isinstance(node, list):
         for value in node:
-            found += _kernels(value)
+            found += kernel_names(value)
     return list(dict.fromkeys(found))
 
 
