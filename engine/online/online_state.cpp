@@ -196,7 +196,14 @@ int64_t OnlineState::observe(const RawBatch& batch) {
         auto at = std::upper_bound(u.clicked.begin(), u.clicked.end(), t,
                                    [](int64_t v, const auto& e) { return v < e.first; });
         u.clicked.insert(at, {t, item_key});
-        if (int64_t(u.clicked.size()) > s.recent_clicks) u.clicked.pop_front();
+        // the last N, plus those sharing the newest time: a request at exactly that time
+        // sees the N before it
+        const int64_t newest = u.clicked.back().first;
+        int64_t ties = 0;
+        for (auto it = u.clicked.rbegin(); it != u.clicked.rend() && it->first == newest; ++it) {
+          ++ties;
+        }
+        while (int64_t(u.clicked.size()) > s.recent_clicks + ties) u.clicked.pop_front();
       }
     }
   }
@@ -245,11 +252,19 @@ void OnlineState::fill(RawBatch& batch, int64_t now_ms) const {
       const Counts c = u->events.between(t - s.window_ms, t);
       user_impressions.floats[r] = double(c.impressions);
       user_clicks.floats[r] = double(c.clicks);
-      for (auto it = u->clicked.rbegin(); it != u->clicked.rend(); ++it) {
-        if (it->first < t) recent.strings.push_back(it->second);  // newest first
+      int64_t taken = 0;
+      for (auto it = u->clicked.rbegin(); it != u->clicked.rend() && taken < s.recent_clicks;
+           ++it) {
+        if (it->first >= t) continue;
+        recent.strings.push_back(it->second);  // newest first
+        recent.element_valid.push_back(1);
+        ++taken;
       }
     }
-    if (int64_t(recent.strings.size()) == recent.offsets.back()) recent.strings.emplace_back();
+    if (int64_t(recent.strings.size()) == recent.offsets.back()) {  // none: one null element
+      recent.strings.emplace_back();
+      recent.element_valid.push_back(0);
+    }
     recent.offsets.push_back(int64_t(recent.strings.size()));
   }
   for (int64_t r = 0; r < item_rows; ++r) {
@@ -262,8 +277,6 @@ void OnlineState::fill(RawBatch& batch, int64_t now_ms) const {
     item_clicks.floats[r] = double(c.clicks);
   }
   lock.unlock();
-  recent.element_valid.resize(recent.strings.size());
-  for (size_t e = 0; e < recent.strings.size(); ++e) recent.element_valid[e] = !recent.strings[e].empty();
 
   RawColumn* made[] = {&recent, &user_impressions, &user_clicks, &item_impressions, &item_clicks};
   for (size_t i = 0; i < names.size(); ++i) {

@@ -126,6 +126,20 @@ def test_fill_as_of_now_when_the_rows_carry_no_time():
     assert at_1500["recent_clicks"] == [["5"]]  # the list is not windowed
 
 
+def test_a_request_at_the_newest_click_time_sees_the_clicks_before_it():
+    """The list keeps the last N clicks and those tied at the newest time."""
+    online = state(recent_clicks=1)
+    online.observe(typed("int64", {"user_id": [1, 1], "item_id": [5, 6], "ts": [1000, 2000],
+                                   "click": [1, 1]}))
+    asked = {"user_id": ("int64", normalise("user_id", "int64", [1])),
+             "ts": ("int64", normalise("ts", "int64", [2000]))}
+    assert online.fill(asked, 0)["recent_clicks"] == [["5"]]
+    want = realtime_columns(np.array([1, 1, 1]), np.array([5, 6, 7]),
+                            np.array([1000, 2000, 2000]), np.array([1.0, 1.0, 0.0]),
+                            RealtimeConfig(1, 1.0))
+    assert want["recent_clicks"][2] == ["5"]
+
+
 def test_memory_is_bounded():
     online = state(window_ms=1_000_000, max_keys=3, max_events_per_key=4)
     for user in range(5):  # users 0 and 1 are the least recently active: evicted

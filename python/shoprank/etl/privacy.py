@@ -7,15 +7,19 @@ value occurred) and the `ctr` statistics (each value's impressions and clicks, f
 the smoothed click-through rate is computed). Every later use (the valid and test splits'
 features, serving) reads the noisy figures; the exact ones are never written.
 
-Guarantee: epsilon-differential privacy of the released statistics with respect to one
-impression row (adding or removing one row of the train window). Each statistic gets
-epsilon / k of the budget (k statistics: a row counts in each of them): a count changes by
-at most 1 per row (Laplace scale k / epsilon), an impressions-and-clicks pair by at most 1
-each (scale 2k / epsilon for both). A user with many rows is protected correspondingly less
-(group privacy: n rows, n epsilon); the model's weights, trained on the exact train rows,
-are not covered. Values whose noisy count falls below ``min_count`` are dropped, so they
-read as unseen (count 0, the global click rate). Noisy counts are clipped at 0 (and rounded
-for the count statistics), noisy clicks to [0, impressions].
+What the noise protects: each released figure, to epsilon-differential privacy with
+respect to one impression row (adding or removing one row of the train window), for the
+values the release lists. Each statistic gets epsilon / k of the budget (k statistics: a
+row counts in each of them): a count changes by at most 1 per row (Laplace scale
+k / epsilon), an impressions-and-clicks pair by at most 1 each for a 0/1 label (scale
+2k / epsilon for both). Not protected: *which* values are listed (they come from the data,
+as Categorify's vocabularies in the same artifacts do; ``min_count`` on the noisy counts
+makes a rare value's presence uncertain, which is (epsilon, delta)-style at best, not pure
+epsilon), the click-through rates' global mean (exact), and the model's weights (trained
+on the exact rows). A user with n rows is protected n times less (group privacy). Values
+whose noisy count falls below ``min_count`` are dropped, so they read as unseen (count 0,
+the global click rate). Noisy counts are clipped at 0 (and rounded for the count
+statistics), noisy clicks to [0, impressions].
 """
 
 from __future__ import annotations

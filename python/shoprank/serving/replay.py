@@ -36,7 +36,8 @@ def read_logged(repo) -> dict | None:
     if not len(events):
         return {name: np.array([]) for name in kinds}
     user, item, timestamp, label = kinds  # repository._observed_columns' order
-    events = events[list(kinds)].dropna()  # an event without a user or item counts for nothing
+    # an event without a user or an item counts for nothing; one without a label, no click
+    events = events[list(kinds)].dropna(subset=[user, item]).fillna({label: 0})
     events = events.sort_values(timestamp, kind="stable")
     return {name: events[name].to_numpy() for name in kinds}
 

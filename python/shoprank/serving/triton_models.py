@@ -176,7 +176,11 @@ class EventsStep(_Step):
         if self.observe_model:  # logged first: the state holds only what the log holds
             for batch, outcome in zip(batches, outcomes):
                 if not isinstance(outcome, Exception):
-                    self._observe(batch)
+                    try:
+                        self._observe(batch)
+                    except Exception as error:  # logged already: the answer stands
+                        self._pb.Logger.log_error(f"events: not taken into the real-time "
+                                                  f"state: {error}")
         written = iter(outcomes)
         responses = []
         for error in read:

@@ -16,6 +16,10 @@
 // logged at the same millisecond. python/shoprank/etl/realtime.py computes the same columns
 // offline from the logs (the training features); tests/online check the two agree.
 //
+// Exact for requests not older than the newest event they concern (serving, and a replay
+// that fills each time before it observes it): the window is pruned from a key's newest
+// event, and a user's list keeps the last N clicks (and those tied at the newest time).
+//
 // Thread-safe: any number of readers (fill) and writers (observe) at once. Bounded: at most
 // max_keys users and max_keys items (the least recently active ones are evicted) and at most
 // max_events_per_key events per key inside the window (the oldest dropped first).
