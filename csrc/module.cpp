@@ -14,6 +14,7 @@ void bind_ranker(py::module_& m);
 void bind_online_state(py::module_& m);
 void bind_request(py::module_& m);
 void bind_recommend(py::module_& m);
+void bind_pseudonyms(py::module_& m);
 }
 
 PYBIND11_MODULE(_engine, m) {
@@ -43,4 +44,5 @@ PYBIND11_MODULE(_engine, m) {
   shoprank::bindings::bind_ranker(m);
   shoprank::bindings::bind_request(m);
   shoprank::bindings::bind_recommend(m);
+  shoprank::bindings::bind_pseudonyms(m);
 }

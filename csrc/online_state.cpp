@@ -14,8 +14,6 @@ namespace py = pybind11;
 
 namespace shoprank::bindings {
 
-namespace {
-// {name: (type name, normalised tuple)} (python/shoprank/ranker/raw.py) as a batch
 RawBatch typed_batch(const py::dict& columns) {
   RawBatch batch;
   for (const auto& [key, value] : columns) {
@@ -27,8 +25,6 @@ RawBatch typed_batch(const py::dict& columns) {
   }
   return batch;
 }
-
-}  // namespace
 
 py::dict realtime_to_python(const RawBatch& batch, const std::vector<std::string>& names) {
   py::dict out;

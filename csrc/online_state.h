@@ -11,6 +11,9 @@
 
 namespace shoprank::bindings {
 
+// {name: (type name, normalised values)} (python/shoprank/ranker/raw.py) as a batch.
+RawBatch typed_batch(const pybind11::dict& columns);
+
 pybind11::dict realtime_to_python(const RawBatch& batch, const std::vector<std::string>& names);
 
 }  // namespace shoprank::bindings

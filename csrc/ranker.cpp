@@ -95,11 +95,11 @@ ModelInputs features_from_python(const Ranker& ranker, const py::dict& features)
 
 void bind_ranker(py::module_& m) {
   py::class_<Ranker>(m, "Ranker", "The native ranker of one exported model (shoprank export).")
-      .def(py::init([](const std::string& folder) {
+      .def(py::init([](const std::string& folder, const std::string& key_file) {
              py::gil_scoped_release release;
-             return Ranker::load(folder);
+             return Ranker::load(folder, key_file);
            }),
-           py::arg("folder"))
+           py::arg("folder"), py::arg("key_file") = "")
       .def_property_readonly("inputs", [](const Ranker& r) {
         py::list out;
         for (const auto& s : r.inputs()) {
@@ -112,6 +112,12 @@ void bind_ranker(py::module_& m) {
                              "the real-time state (OnlineState) the ranker reads, or None")
       .def("share_online_state", &Ranker::share_online_state, py::arg("state"),
            "reads (and observes into) another ranker's state: one per process")
+      .def("observe", [](const Ranker& r, const py::dict& columns) {
+        RawBatch batch = typed_batch(columns);
+        py::gil_scoped_release release;
+        return r.observe(batch);
+      }, py::arg("columns"), "takes in events {name: (type, values)} (their personal ids "
+         "pseudonymised first); returns how many")
       .def("realtime_columns", [](const Ranker& r, const py::dict& columns, int64_t now_ms) {
         RawBatch batch = to_batch(r, columns);
         std::vector<std::string> made = realtime::column_names();
@@ -124,6 +130,10 @@ void bind_ranker(py::module_& m) {
         return realtime_to_python(batch, made);
       }, py::arg("columns"), py::arg("now_ms"),
          "the real-time columns of raw rows, as of each row's timestamp (or now_ms)")
+      .def_property_readonly("personal_columns", &Ranker::personal_columns,
+                             "the columns replaced by keyed pseudonyms at every entry")
+      .def_property_readonly("has_pseudonym_key", &Ranker::has_pseudonym_key,
+                             "whether the key of the personal columns was given")
       .def_property_readonly("feature_names", &Ranker::feature_names)
       .def_property_readonly("architecture", &Ranker::architecture)
       .def_property_readonly("item_key", &Ranker::item_key)

@@ -41,11 +41,11 @@ void bind_recommend(py::module_& m) {
   py::class_<Recommender>(m, "Recommender",
                           "Retrieval, ranking and the diversity re-rank of one artifact folder "
                           "(shoprank export --retrieval).")
-      .def(py::init([](const std::string& folder) {
+      .def(py::init([](const std::string& folder, const std::string& key_file) {
              py::gil_scoped_release release;
-             return Recommender::load(folder);
+             return Recommender::load(folder, key_file);
            }),
-           py::arg("folder"))
+           py::arg("folder"), py::arg("key_file") = "")
       .def_property_readonly("ranker", [](const Recommender& r) { return r.ranker(); })
       .def_property_readonly("request_inputs", [](const Recommender& r) {
         py::list out;

@@ -21,14 +21,18 @@ const model::ForwardCuda& Ranker::on_device() const {
   return *device_->forward;
 }
 
-Ranker Ranker::load(const std::string& folder) {
-  return load(std::make_shared<const Artifacts>(load_artifacts(folder)));
+Ranker Ranker::load(const std::string& folder, const std::string& key_file) {
+  return load(std::make_shared<const Artifacts>(load_artifacts(folder)), key_file);
 }
 
-Ranker Ranker::load(std::shared_ptr<const Artifacts> artifacts) {
+Ranker Ranker::load(std::shared_ptr<const Artifacts> artifacts, const std::string& key_file) {
   const json::Value& spec = artifacts->ranker;
   Ranker r;
   r.folder_ = artifacts->folder;
+  if (spec.has("pseudonymised")) {
+    r.personal_ = std::make_shared<const PseudonymisedColumns>(spec["pseudonymised"], key_file,
+                                                              r.folder_);
+  }
   r.transform_ = std::make_shared<FeatureTransform>(spec, artifacts->tensors);
   r.tables_ = std::make_shared<SideTables>(spec, artifacts->tensors, *r.transform_);
   r.forward_ = std::make_shared<model::Forward>(spec["model"], artifacts->tensors,
@@ -70,7 +74,20 @@ void Ranker::share_online_state(std::shared_ptr<OnlineState> state) {
   online_ = std::move(state);
 }
 
+std::vector<std::string> Ranker::personal_columns() const {
+  return personal_ ? personal_->columns() : std::vector<std::string>{};
+}
+
+void Ranker::pseudonymise(RawBatch& batch) const {
+  if (personal_) personal_->apply(batch);
+}
+
 void Ranker::fill_realtime(RawBatch& batch, int64_t now_ms) const {
+  pseudonymise(batch);
+  fill_realtime_pseudonymised(batch, now_ms);
+}
+
+void Ranker::fill_realtime_pseudonymised(RawBatch& batch, int64_t now_ms) const {
   SHOPRANK_EXPECTS(online_ != nullptr, folder_, ": the model has no real-time features");
   online_->fill(batch, now_ms);
   if (!match_.empty()) fill_click_matches(batch, online_->spec().item, match_, *items_);
@@ -79,7 +96,10 @@ void Ranker::fill_realtime(RawBatch& batch, int64_t now_ms) const {
 int64_t Ranker::observe(const RawBatch& events) const {
   SHOPRANK_EXPECTS(online_ != nullptr, folder_, ": the model has no real-time features "
                    "(export it from an ETL run whose logs config has \"realtime\")");
-  return online_->observe(events);
+  if (!personal_) return online_->observe(events);
+  RawBatch pseudonymised = events;
+  personal_->apply(pseudonymised);
+  return online_->observe(pseudonymised);
 }
 
 void Ranker::check_input_names(const std::vector<std::string>& names) const {
@@ -102,9 +122,10 @@ ModelInputs Ranker::transform(RawBatch batch) const {
   std::vector<std::string> names;
   for (const auto& entry : batch) names.push_back(entry.first);
   check_input_names(names);
+  pseudonymise(batch);
   if (online_) {
     const auto now = std::chrono::system_clock::now().time_since_epoch();
-    fill_realtime(batch, std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
+    fill_realtime_pseudonymised(batch, std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
   }
   std::vector<KnownFeatures> known;
   tables_->fill(batch, known);  // checks the keys it reads; the transform checks the rest

@@ -14,13 +14,13 @@ void Recommender::share_online_state(std::shared_ptr<OnlineState> state) {
   ranker_ = std::move(sharing);
 }
 
-Recommender Recommender::load(const std::string& folder) {
+Recommender Recommender::load(const std::string& folder, const std::string& key_file) {
   auto artifacts = std::make_shared<const Artifacts>(load_artifacts(folder));
   SHOPRANK_EXPECTS(artifacts->ranker.has("retrieval"), "ranker artifacts ", folder,
                    ": no retrieval model (export with shoprank export --retrieval DIR)");
   const json::Value& section = artifacts->ranker["retrieval"];
   Recommender r;
-  r.ranker_ = std::make_shared<const Ranker>(Ranker::load(artifacts));
+  r.ranker_ = std::make_shared<const Ranker>(Ranker::load(artifacts, key_file));
   r.retriever_ = std::make_shared<const Retriever>(section, artifacts->tensors);
   r.storage_ = artifacts;
   const std::string item_table = section["item"]["table"].as_string();
@@ -61,6 +61,16 @@ void Recommender::check_request(const RawBatch& request) const {
   }
 }
 
+bool Recommender::knows_user(const RawBatch& request) const {
+  return retriever_->user_row(pseudonymised(request)) >= 0;
+}
+
+// The retrieval model's users are keyed by pseudonym where the artifacts have personal ids.
+RawBatch Recommender::pseudonymised(RawBatch request) const {
+  ranker_->pseudonymise(request);
+  return request;
+}
+
 void Recommender::check_k(int64_t k) const {
   SHOPRANK_EXPECTS(k >= 1 && k <= retriever_->items(), "k must be between 1 and the catalogue's ",
                    retriever_->items(), " items, got ", k);
@@ -75,7 +85,7 @@ Retrieved Recommender::retrieve(const RawBatch& request, const RawColumn& exclud
                    input_type_name(retriever_->item_key_type()), " expected, got ",
                    input_type_name(exclude.type));
   check_column("exclude", exclude);
-  return retriever_->retrieve(retriever_->user_row(request), retriever_->positions(exclude),
+  return retriever_->retrieve(retriever_->user_row(pseudonymised(request)), retriever_->positions(exclude),
                               std::max(candidates, k), threads);
 }
 

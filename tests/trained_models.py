@@ -45,6 +45,34 @@ def realtime_world(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def pseudonymised_world(tmp_path_factory):
+    """A log with personal ids (tests/personal_logs.py) through etl --key-file, one epoch of
+    a DLRM, a two-tower retrieval model and their artifacts. Returns (folder, raw personal
+    values); the folder holds key, other.key, logs/, features/, dlrm/, two-tower/,
+    artifacts/."""
+    pytest.importorskip("merlin.models")
+    from shoprank.cli.main import main as cli
+    from shoprank.etl import run_etl
+    from shoprank.export.artifacts import export_ranker
+    from shoprank.models.build import ModelSpec
+    from shoprank.models.retrieval import train_retrieval
+    from shoprank.models.train import train
+    from tests.personal_logs import write_logs
+
+    root = tmp_path_factory.mktemp("pseudonymised")
+    values = write_logs(root / "logs")
+    for key in ("key", "other.key"):
+        assert cli(["keygen", str(root / key)]) == 0
+    run_etl(root / "logs" / "logs.json", root / "features", key_file=root / "key", **QUIET)
+    train(root / "features", root / "dlrm", spec=ModelSpec(**SMALL), epochs=1, batch_size=512,
+          **QUIET)
+    train_retrieval(root / "features", root / "two-tower", kind="two-tower", dim=8, epochs=1,
+                    k=20, progress=False, say=lambda *_: None)
+    export_ranker(root / "dlrm", root / "artifacts", retrieval=root / "two-tower")
+    return root, values
+
+
 def _export(world, name):
     import shoprank
     from shoprank.models.build import ModelSpec

@@ -1,5 +1,6 @@
 #include "shoprank/io/sha256.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -39,24 +40,54 @@ void compress(std::array<uint32_t, 8>& h, const uint8_t* block) {
 }
 }  // namespace
 
-std::string sha256_hex(const uint8_t* data, size_t size) {
-  std::array<uint32_t, 8> h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                               0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  size_t done = 0;
-  for (; done + 64 <= size; done += 64) compress(h, data + done);
+Sha256::Sha256()
+    : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+             0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+
+Sha256& Sha256::update(const uint8_t* data, size_t size) {
+  total_ += size;
+  if (buffered_) {  // complete the block started by an earlier call
+    const size_t take = std::min(size, size_t(64) - buffered_);
+    std::memcpy(buffer_.data() + buffered_, data, take);
+    buffered_ += take, data += take, size -= take;
+    if (buffered_ < 64) return *this;
+    compress(state_, buffer_.data());
+    buffered_ = 0;
+  }
+  for (; size >= 64; data += 64, size -= 64) compress(state_, data);
+  std::memcpy(buffer_.data(), data, size);
+  buffered_ = size;
+  return *this;
+}
+
+std::array<uint8_t, 32> Sha256::digest() const {
+  std::array<uint32_t, 8> h = state_;
   uint8_t tail[128] = {};
-  const size_t rest = size - done;
-  if (rest) std::memcpy(tail, data + done, rest);
-  tail[rest] = 0x80;
-  const size_t blocks = rest + 9 <= 64 ? 1 : 2;
-  const uint64_t bits = uint64_t(size) * 8;
+  std::memcpy(tail, buffer_.data(), buffered_);
+  tail[buffered_] = 0x80;
+  const size_t blocks = buffered_ + 9 <= 64 ? 1 : 2;
+  const uint64_t bits = total_ * 8;
   for (int i = 0; i < 8; ++i) tail[blocks * 64 - 1 - i] = uint8_t(bits >> (8 * i));
   for (size_t b = 0; b < blocks; ++b) compress(h, tail + 64 * b);
-  static const char* digits = "0123456789abcdef";
-  std::string out(64, '0');
+  std::array<uint8_t, 32> out;
   for (int i = 0; i < 8; ++i)
-    for (int j = 0; j < 8; ++j) out[8 * i + j] = digits[(h[i] >> (28 - 4 * j)) & 0xF];
+    for (int j = 0; j < 4; ++j) out[4 * i + j] = uint8_t(h[i] >> (24 - 8 * j));
   return out;
+}
+
+std::string to_hex(const uint8_t* bytes, size_t size) {
+  static const char* digits = "0123456789abcdef";
+  std::string out(2 * size, '0');
+  for (size_t i = 0; i < size; ++i) {
+    out[2 * i] = digits[bytes[i] >> 4];
+    out[2 * i + 1] = digits[bytes[i] & 0xF];
+  }
+  return out;
+}
+
+std::string sha256_hex(const uint8_t* data, size_t size) {
+  const auto digest = Sha256().update(data, size).digest();
+  return to_hex(digest.data(), digest.size());
 }
 
 }  // namespace shoprank

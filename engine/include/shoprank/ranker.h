@@ -17,6 +17,7 @@
 
 #include "shoprank/model/forward.h"
 #include "shoprank/online/online_state.h"
+#include "shoprank/privacy/pseudonyms.h"
 #include "shoprank/request.h"
 #include "shoprank/transform/feature_transform.h"
 #include "shoprank/transform/raw_batch.h"
@@ -43,9 +44,12 @@ Ranked select_best(const std::vector<float>& scores, int64_t k,
 class Ranker {
  public:
   // Loads and checks an artifact folder (manifest sizes and hashes, format version).
-  static Ranker load(const std::string& folder);
+  // key_file: the key of artifacts with pseudonymised ids (privacy/pseudonyms.h); "" reads
+  // the file SHOPRANK_KEY_FILE names, where the artifacts need one.
+  static Ranker load(const std::string& folder, const std::string& key_file = "");
   // The ranker of artifacts already loaded (and checked); it keeps them alive.
-  static Ranker load(std::shared_ptr<const Artifacts> artifacts);
+  static Ranker load(std::shared_ptr<const Artifacts> artifacts,
+                     const std::string& key_file = "");
 
   const std::vector<InputSpec>& inputs() const { return transform_->inputs(); }
   const std::vector<std::string>& feature_names() const { return transform_->feature_names(); }
@@ -65,10 +69,22 @@ class Ranker {
   // real-time features.
   int64_t observe(const RawBatch& events) const;
   // Adds the real-time columns the batch lacks (the state's, then recent_clicks_same_C from
-  // the items table), as of each row's timestamp or else now_ms.
+  // the items table), as of each row's timestamp or else now_ms. Its personal columns are
+  // pseudonymised on the way.
   void fill_realtime(RawBatch& batch, int64_t now_ms) const;
   // The item columns C of this model's recent_clicks_same_C (its own, whatever state it reads).
   const std::vector<std::string>& realtime_match() const { return match_; }
+
+  // The personal columns whose raw values every entry (transform, score, rank, observe,
+  // fill_realtime) replaces by their keyed hashes before reading them; empty for artifacts
+  // without pseudonymised ids.
+  std::vector<std::string> personal_columns() const;
+  // Whether the key of those columns was given (load without one: every entry given a
+  // personal column throws).
+  bool has_pseudonym_key() const { return personal_ && personal_->has_key(); }
+  // Replaces the batch's personal columns by their pseudonyms (the entries call it; a caller
+  // that reads a request's ids against the artifacts itself, as the Recommender, too).
+  void pseudonymise(RawBatch& batch) const;
 
   // Throws naming every name the ranker does not read, and the inputs it reads.
   void check_input_names(const std::vector<std::string>& names) const;
@@ -97,6 +113,8 @@ class Ranker {
   std::shared_ptr<const FeatureTransform> transform_;
   std::shared_ptr<const SideTables> tables_;
   std::shared_ptr<const model::Forward> forward_;
+  std::shared_ptr<const PseudonymisedColumns> personal_;  // null: no pseudonymised ids
+  void fill_realtime_pseudonymised(RawBatch& batch, int64_t now_ms) const;
   struct DeviceCopy;                     // the forward on a CUDA device, made on first use
   std::shared_ptr<DeviceCopy> device_;
   std::shared_ptr<OnlineState> online_;  // possibly shared with other models

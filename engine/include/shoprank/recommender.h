@@ -46,7 +46,8 @@ struct Recommended {
 class Recommender {
  public:
   // Loads an artifact folder exported with --retrieval (one manifest check for both parts).
-  static Recommender load(const std::string& folder);
+  // key_file: as Ranker::load's (artifacts with pseudonymised ids).
+  static Recommender load(const std::string& folder, const std::string& key_file = "");
 
   const Ranker& ranker() const { return *ranker_; }
   // The ranker reads (and observes into) `state` from now on (Ranker::share_online_state).
@@ -72,13 +73,14 @@ class Recommender {
                      int64_t k, const RecommendOptions& options = {}) const;
 
   // Whether retrieval has a vector for the request's user (else: the cold-start answer).
-  bool knows_user(const RawBatch& request) const { return retriever_->user_row(request) >= 0; }
+  bool knows_user(const RawBatch& request) const;
   // Throws naming the first column that is not one of request_inputs() or not one row.
   void check_request(const RawBatch& request) const;
   void check_k(int64_t k) const;
 
  private:
   Recommender() = default;
+  RawBatch pseudonymised(RawBatch request) const;
   std::shared_ptr<const void> storage_;  // the loaded artifacts both parts point into
   std::shared_ptr<const Ranker> ranker_;
   std::shared_ptr<const Retriever> retriever_;

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUT if it exists (only once the new output is complete)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--key-file", help="the key of the pseudonyms of the personal columns "
+                        "the config lists (\"privacy\": {\"personal\": [...]}); read, never "
+                        "written (make one with shoprank keygen FILE)")
 
 
 def run(args: argparse.Namespace, say) -> dict:
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace, say) -> dict:
 
     summary = run_etl(args.config, args.out, device=args.device, workers=args.workers,
                       scheduler=args.scheduler, overwrite=args.overwrite,
-                      progress=not args.no_progress, say=say)
+                      progress=not args.no_progress, key_file=args.key_file, say=say)
     say(f"wrote {summary['out']} in {summary['seconds']:.1f} s "
         f"({summary['rows_read']:,} rows read, dropped: {summary['dropped'] or 'none'})")
     return summary

@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="host:port of the server (default localhost:8001 for gRPC, "
                             ":8000 for HTTP)")
     parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
+    parser.add_argument("--key-file", help="with --artifacts: the key of artifacts with "
+                        "pseudonymised ids (default: the file SHOPRANK_KEY_FILE names)")
     parser.add_argument("--user", required=True, type=_json_object,
                         help="the user's and the request's columns as a JSON object")
     parser.add_argument("--k", type=int, default=10, help="how many to return (default 10)")
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace, say) -> dict:
     if args.artifacts:
         import shoprank
 
-        recommender = shoprank.Recommender.load(args.artifacts)
+        recommender = shoprank.Recommender.load(args.artifacts, key_file=args.key_file)
         start = time.perf_counter()
         ids, scores = recommender.recommend(args.user, args.k, **options)
         where = f"in-process from {args.artifacts}"

@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: half the served model's training rate")
     parser.add_argument("--overwrite", action="store_true", help="reuse a used --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--key-file", help="the key of a served model with pseudonymised ids "
+                        "(shoprank etl --key-file); default: the file SHOPRANK_KEY_FILE names")
 
 
 def run(args: argparse.Namespace, say) -> dict:
@@ -45,4 +47,5 @@ def run(args: argparse.Namespace, say) -> dict:
     return refresh(args.model, args.events, args.out, repo=args.repo, retrieval=args.retrieval,
                    precision=args.precision, margin=args.margin, holdout_fraction=args.holdout,
                    epochs=args.epochs, learning_rate=args.learning_rate,
-                   overwrite=args.overwrite, progress=not args.no_progress, say=say)
+                   overwrite=args.overwrite, progress=not args.no_progress,
+                   key_file=args.key_file, say=say)

@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit-timeout", type=int, default=30,
                         help="seconds in-flight requests get to finish on stop (default 30)")
     parser.add_argument("--verbose", action="store_true", help="Triton's verbose log")
+    parser.add_argument("--key-file", help="the key of artifacts with pseudonymised ids (shoprank "
+                        "etl --key-file); default: the file SHOPRANK_KEY_FILE names")
 
 
 def run(args: argparse.Namespace, say) -> dict:
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace, say) -> dict:
     server = TritonServer(args.repo, host=args.host, http_port=args.http_port,
                           grpc_port=args.grpc_port, metrics_port=args.metrics_port,
                           exit_timeout_s=args.exit_timeout, log=say, verbose=args.verbose,
-                          guard=not args.no_guard)
+                          guard=not args.no_guard, key_file=args.key_file)
     stopping = []
 
     def stop(signum, _frame):

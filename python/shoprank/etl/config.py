@@ -63,7 +63,13 @@ class LogsConfig:
     freq_threshold: int = 1
     p_click: str | None = None       # criteo: a .npy sidecar of true click probabilities
     realtime: RealtimeConfig | None = None  # real-time behaviour features (etl/realtime.py)
-    privacy: PrivacyConfig | None = None    # noisy statistics (etl/privacy.py)
+    privacy: PrivacyConfig | None = None    # noisy statistics, pseudonyms (etl/privacy.py)
+    key_file: Path | None = None     # the pseudonyms' key (given at run time, never in JSON)
+
+    @property
+    def personal(self) -> tuple[str, ...]:
+        """The columns replaced by keyed pseudonyms as they are read (etl/pseudonyms.py)."""
+        return self.privacy.personal if self.privacy else ()
 
     @property
     def passthrough_columns(self) -> tuple[str, ...]:
@@ -193,9 +199,25 @@ def from_dict(raw: dict, root: Path) -> LogsConfig:
         privacy=PrivacyConfig.from_dict(raw["privacy"]) if "privacy" in raw else None,
     )
     _check_roles(config)
+    _check_personal(config)
     _check_realtime(config)
     _check_derived_tables(config)
     return config
+
+
+def _check_personal(config: LogsConfig) -> None:
+    if not config.personal:
+        return
+    read = set(config.required_columns()) | {t.key for t in config.side_tables.values()}
+    unread = [c for c in config.personal if c not in read]
+    if unread:
+        raise ValueError(f"privacy.personal: {unread} are not columns the ETL reads")
+    odd = [c for c in config.personal if c in (config.timestamp, *config.labels)]
+    if odd:
+        raise ValueError(f"privacy.personal: {odd} are labels or the timestamp, not ids")
+    if config.item_id in config.personal:
+        raise ValueError(f"privacy.personal: {config.item_id!r} is the item id, which "
+                         "recommendations return; it cannot be pseudonymised")
 
 
 def _check_realtime(config: LogsConfig) -> None:

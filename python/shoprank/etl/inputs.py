@@ -29,6 +29,7 @@ import numpy as np
 
 from shoprank.etl.config import (INPUTS_FILE, TABLES_FOLDER, LogsConfig, SideTable,
                                  config_file, inputs_gone)
+from shoprank.etl.pseudonyms import key_check, pseudonymise_arrow
 from shoprank.etl.realtime import LIST_COLUMN as REALTIME_LIST
 from shoprank.etl.reading import LogsError, file_columns, find_files
 
@@ -47,7 +48,10 @@ def write_inputs(config: LogsConfig, source, out: Path, files: list[Path]) -> No
         columns = [c for c in pq.read_schema(table.path).names if c in read]
         folder.mkdir(parents=True, exist_ok=True)
         # Arrow to Arrow: the snapshot keeps the file's types exactly (pandas would not)
-        pq.write_table(pq.read_table(table.path, columns=columns), folder / f"{name}.parquet")
+        snapshot = pq.read_table(table.path, columns=columns)
+        if config.personal:
+            snapshot = pseudonymise_arrow(snapshot, config.personal, config.key_file)
+        pq.write_table(snapshot, folder / f"{name}.parquet")
         served[name] = SideTable(folder / f"{name}.parquet", table.key)
     for name, (key, _) in config.derived_tables.items():
         served[name] = SideTable(folder / f"{name}.parquet", key, derived=True)
@@ -61,7 +65,16 @@ def write_inputs(config: LogsConfig, source, out: Path, files: list[Path]) -> No
                           "rows": pq.ParquetFile(table.path).metadata.num_rows}
                    for name, table in served.items()},
     }
+    if config.personal:  # which columns hold pseudonyms, and a check of the key (not the key)
+        inputs["pseudonymised"] = {"columns": list(config.personal),
+                                   "key_check": key_check(config.key_file)}
     (out / INPUTS_FILE).write_text(json.dumps(inputs, indent=1) + "\n")
+
+
+def read_pseudonymised(etl_dir) -> dict | None:
+    """{"columns", "key_check"} of an ETL output whose personal ids are pseudonyms, else None."""
+    inputs = Path(etl_dir) / INPUTS_FILE
+    return json.loads(inputs.read_text()).get("pseudonymised") if inputs.is_file() else None
 
 
 def read_raw_columns(etl_dir, config: LogsConfig) -> dict[str, dict]:

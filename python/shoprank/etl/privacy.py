@@ -35,16 +35,26 @@ class PrivacyConfig:
     epsilon: float | None = None   # None: the statistics exact (min_count still applies)
     min_count: float = 0
     seed: int = 0
+    personal: tuple[str, ...] = ()  # columns replaced by keyed pseudonyms (etl/pseudonyms.py)
+
+    @property
+    def releases_statistics(self) -> bool:
+        """Whether the statistics are released noisy or thinned (else only pseudonyms)."""
+        return self.epsilon is not None or self.min_count > 0
 
     @classmethod
     def from_dict(cls, raw) -> "PrivacyConfig":
         if not isinstance(raw, dict):
             raise ValueError('privacy: expected an object like {"epsilon": 1.0, "min_count": 10}')
-        unknown = sorted(set(raw) - {"epsilon", "min_count", "seed"})
+        unknown = sorted(set(raw) - {"epsilon", "min_count", "seed", "personal"})
         if unknown:
             raise ValueError(f"privacy: unknown keys {unknown}; known keys: "
-                             "['epsilon', 'min_count', 'seed']")
-        config = cls(**raw)
+                             "['epsilon', 'min_count', 'personal', 'seed']")
+        personal = raw.get("personal", [])
+        if not isinstance(personal, list) or not all(isinstance(c, str) for c in personal):
+            raise ValueError(f"privacy.personal: expected a list of column names, got "
+                             f"{personal!r}")
+        config = cls(**{**raw, "personal": tuple(personal)})
         if config.epsilon is not None and (not _number(config.epsilon) or config.epsilon <= 0):
             raise ValueError(f"privacy.epsilon: expected a number > 0 (or null: no noise), got "
                              f"{config.epsilon!r}")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from shoprank.etl.config import CRITEO_COLUMNS, P_CLICK, LogsConfig
+from shoprank.etl.pseudonyms import pseudonymise_frame
 
 ROW = "_row"  # global row number, kept while splitting logs that have no timestamp
 SAMPLE = 5
@@ -99,6 +100,11 @@ def read_logs(config: LogsConfig, files: list[Path], *, part_size: str = "64MB")
         ddf = ddf.merge(_read_side_table(config, name, table, columns[name]), how="left",
                         on=table.key)
     ddf = _check_types(config, ddf)
+    if config.personal:  # after the joins: side tables are joined on the raw keys
+        if config.key_file is None:
+            raise ValueError(f"privacy.personal lists {list(config.personal)}: no key file given")
+        ddf = ddf.map_partitions(pseudonymise_frame, config.personal, str(config.key_file),
+                                 meta=ddf._meta)
     rows_read = len(ddf)
     if config.p_click:
         ddf = _attach_p_click(config, ddf, rows_read)

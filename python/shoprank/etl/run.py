@@ -31,6 +31,7 @@ from shoprank.etl.cluster import choose_device, dask_cluster
 from shoprank.etl.config import P_CLICK, TABLES_FOLDER, load_config
 from shoprank.etl.derived_tables import write_derived_tables
 from shoprank.etl.privacy import release_statistics
+from shoprank.etl.pseudonyms import with_key
 from shoprank.etl.realtime import add_to_staged as add_realtime_columns
 from shoprank.etl.inputs import write_inputs
 from shoprank.etl.out_of_fold import out_of_fold_workflow, rate_scaler, with_out_of_fold_rates
@@ -42,9 +43,11 @@ from shoprank.etl.workflow import CTR_SMOOTHING, build_workflow
 
 def run_etl(config_path, out_dir, *, device: str = "auto", workers: int | None = None,
             scheduler: str | None = None, overwrite: bool = False, progress: bool = True,
-            say=print) -> dict:
+            key_file=None, say=print) -> dict:
+    """key_file: the key of the personal columns' pseudonyms (etl/pseudonyms.py), read here
+    and never written."""
     start = time.perf_counter()
-    config = load_config(config_path)
+    config = with_key(load_config(config_path), key_file)
     cpu = choose_device(device)
     with output_folder(out_dir, overwrite=overwrite) as tmp:
         with dask_cluster(workers=workers, scheduler=scheduler, cpu=cpu, say=say):
@@ -91,7 +94,8 @@ def _run(config, config_path, tmp: Path, *, cpu: bool, progress: bool, say) -> d
             write_inputs(config, config_path, tmp, files)  # after the derived tables: it lists them
         elif stage == "fit on train":
             workflow.fit(_dataset(staged["train"], cpu))
-            if config.privacy:  # before any split is transformed: the exact figures go
+            if config.privacy and config.privacy.releases_statistics:
+                # before any split is transformed: the exact figures go
                 released = release_statistics(workflow, config.privacy)
             if rates is not None:
                 rates.fit(_dataset(staged["train"], cpu))

@@ -50,6 +50,8 @@ def build_ranker(model_dir) -> tuple[dict, dict]:
             "source": {"model": str(model_dir.resolve()), "etl": str(etl_dir.resolve())}}
     if realtime:
         spec["realtime"] = realtime
+    if "pseudonymised" in transform:  # the personal columns and the key's check, not the key
+        spec["pseudonymised"] = transform["pseudonymised"]
     tensors = {**model_tensors, **transform_tensors}
     named = _tensor_names(spec)
     return spec, {name: array for name, array in tensors.items() if name in named}

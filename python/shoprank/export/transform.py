@@ -65,7 +65,7 @@ def extract_transform(etl_dir) -> tuple[dict, dict[str, np.ndarray]]:
     from merlin.schema import Tags
 
     from shoprank.etl.config import read_back
-    from shoprank.etl.inputs import read_raw_columns
+    from shoprank.etl.inputs import read_pseudonymised, read_raw_columns
 
     etl_dir = Path(etl_dir)
     config = read_back(etl_dir)
@@ -109,6 +109,9 @@ def extract_transform(etl_dir) -> tuple[dict, dict[str, np.ndarray]]:
                             "recent_clicks": config.realtime.recent_clicks,
                             "window_ms": config.realtime.window_ms,
                             "match": list(config.realtime.match)}
+    pseudonymised = read_pseudonymised(etl_dir)
+    if pseudonymised:  # the engine hashes these columns of every request with the same key
+        spec["pseudonymised"] = pseudonymised
     return spec, tensors
 
 

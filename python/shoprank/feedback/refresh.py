@@ -33,7 +33,10 @@ DEFAULT_MARGIN = 0.001   # AUC the new version may lose on the held-out events a
 def refresh(model_dir, events_dir, out_dir, *, repo=None, retrieval=None,
             precision: str = "fp32", margin: float = DEFAULT_MARGIN,
             holdout_fraction: float = 0.2, epochs: int = 1, learning_rate: float | None = None,
-            overwrite: bool = False, progress: bool = True, say=print) -> dict:
+            overwrite: bool = False, progress: bool = True, key_file=None,
+            say=print) -> dict:
+    """key_file: the key of a served model with pseudonymised ids (the event log holds
+    raw ids; the served transform hashes them as it serves)."""
     import shoprank
     from shoprank.export.artifacts import export_ranker
     from shoprank.feedback.window import process_window
@@ -55,7 +58,7 @@ def refresh(model_dir, events_dir, out_dir, *, repo=None, retrieval=None,
     try:  # a refresh that fails before its verdict leaves no folder behind
         # the served model's transform as the engine runs it makes the window's features
         export_ranker(served, out / "served-artifacts")
-        window = process_window(events_dir, shoprank.Ranker.load(out / "served-artifacts"),
+        window = process_window(events_dir, shoprank.Ranker.load(out / "served-artifacts", key_file),
                                 served_etl, out / "features", after=data_end(served_etl),
                                 holdout_fraction=holdout_fraction, say=say)
         trained = warm_start(served, out / "features", out / "run", epochs=epochs,

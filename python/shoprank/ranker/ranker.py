@@ -20,6 +20,14 @@ from shoprank import _engine
 from shoprank.ranker.raw import normalise, normalise_columns, request_columns
 
 
+def check_pseudonym_key(native: _engine.Ranker, folder) -> None:
+    """Artifacts with pseudonymised ids are of no use without their key: say so at load."""
+    if native.personal_columns and not native.has_pseudonym_key:
+        raise ValueError(f"{folder}: the artifacts pseudonymise personal ids "
+                         f"({', '.join(native.personal_columns)}); give the key file they were "
+                         "made with (key_file=, --key-file or SHOPRANK_KEY_FILE)")
+
+
 class Ranker:
     def __init__(self, native: _engine.Ranker):
         self._native = native
@@ -28,12 +36,19 @@ class Ranker:
         self.item_key = native.item_key or None
 
     @classmethod
-    def load(cls, folder) -> "Ranker":
+    def load(cls, folder, key_file=None, *, key_required: bool = True) -> "Ranker":
         """Loads the folder ``shoprank export`` wrote, checking every file against its
-        manifest (sizes, SHA-256) and the format version; nothing in it is executed."""
+        manifest (sizes, SHA-256) and the format version; nothing in it is executed.
+        key_file: the key of artifacts with pseudonymised ids (shoprank etl --key-file);
+        default: the file the environment variable SHOPRANK_KEY_FILE names. key_required
+        False: such artifacts load without it, for what they describe (export-triton), and
+        every call given a personal column fails."""
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"{folder}: no such artifact folder (shoprank export writes one)")
-        return cls(_engine.Ranker(str(folder)))
+        native = _engine.Ranker(str(folder), str(key_file or ""))
+        if key_required:
+            check_pseudonym_key(native, folder)
+        return cls(native)
 
     @property
     def architecture(self) -> str:
@@ -99,7 +114,7 @@ class Ranker:
         missing = [name for name in kinds if name not in events]
         if missing:
             raise ValueError(f"events: missing column(s) {missing} (events carry {list(kinds)})")
-        return self._native.online_state.observe(
+        return self._native.observe(
             {name: (kind, normalise(name, kind, events[name])) for name, kind in kinds.items()})
 
     def realtime_columns(self, raw: dict, now=None) -> dict:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from shoprank import _engine
-from shoprank.ranker.ranker import _integer_k, _one_row, _threads
+from shoprank.ranker.ranker import _integer_k, _one_row, _threads, check_pseudonym_key
 from shoprank.ranker.raw import check_recommend_columns, normalise
 
 
@@ -34,12 +34,16 @@ class Recommender:
         self.label_columns = list(native.label_columns)
 
     @classmethod
-    def load(cls, folder) -> "Recommender":
-        """Loads and checks the folder (manifest sizes and SHA-256, format versions)."""
+    def load(cls, folder, key_file=None, *, key_required: bool = True) -> "Recommender":
+        """Loads and checks the folder (manifest sizes and SHA-256, format versions).
+        key_file: as Ranker.load's."""
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"{folder}: no such artifact folder (shoprank export "
                                     "--retrieval writes one)")
-        return cls(_engine.Recommender(str(folder)))
+        native = _engine.Recommender(str(folder), str(key_file or ""))
+        if key_required:
+            check_pseudonym_key(native.ranker, folder)
+        return cls(native)
 
     @property
     def items(self) -> int:

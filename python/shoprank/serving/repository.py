@@ -99,8 +99,10 @@ def export_triton(artifacts, repo, options: ServingOptions = ServingOptions(), *
     if version < 1:
         raise ValueError(f"version must be >= 1, got {version}")
     artifacts, repo = Path(artifacts), Path(repo)
-    ranker = shoprank.Ranker.load(artifacts)  # checks the artifacts before anything is written
-    recommender = shoprank.Recommender.load(artifacts) if _has_retrieval(artifacts) else None
+    # checks the artifacts before anything is written (the pseudonyms' key is the server's)
+    ranker = shoprank.Ranker.load(artifacts, key_required=False)
+    recommender = (shoprank.Recommender.load(artifacts, key_required=False)
+                   if _has_retrieval(artifacts) else None)
     _check_names(ranker, recommender)
     if baseline is not None:
         from shoprank.models.folders import model_folder

@@ -95,6 +95,9 @@ def shoprank_backend() -> Path:
     return library
 
 
+KEY_FILE_VARIABLE = "SHOPRANK_KEY_FILE"  # engine/include/shoprank/privacy/pseudonyms.h
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -104,14 +107,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 class TritonServer:
     def __init__(self, repo, *, host: str = "127.0.0.1", http_port: int = 8000,
                  grpc_port: int = 8001, metrics_port: int = 8002, exit_timeout_s: int = 30,
-                 log=None, verbose: bool = False, watch: bool = True, guard: bool = True):
+                 log=None, verbose: bool = False, watch: bool = True, guard: bool = True,
+                 key_file=None):
         """log: a callable taking each line of the server's log (default: dropped);
         watch: reload a model whose Python stub died; guard: HTTP through the guard (see
-        the module's docstring)."""
+        the module's docstring); key_file: the key of artifacts with pseudonymised ids
+        (shoprank etl --key-file), handed to the models as SHOPRANK_KEY_FILE."""
         self.repo = Path(repo).resolve()
         if not (self.repo / "ranker" / "config.pbtxt").is_file():
             raise FileNotFoundError(f"{repo}: not a model repository (shoprank export-triton "
                                     f"writes one)")
+        self.key_file = _key_file(self.repo, key_file)
         self.host, self.exit_timeout_s = host, exit_timeout_s
         self.http_port, self.grpc_port, self.metrics_port = http_port, grpc_port, metrics_port
         self.log, self.verbose, self.watch = log, verbose, watch
@@ -182,7 +188,7 @@ class TritonServer:
             f"--log-verbose={1 if self.verbose else 0}",
         ]
         self.process = subprocess.Popen(
-            command, env=_environment(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            command, env=_environment(home, self.key_file), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True,
             preexec_fn=_die_with_parent)
         self._reader = threading.Thread(target=self._read_log, daemon=True)
@@ -364,8 +370,26 @@ class TritonServer:
         self.stop()
 
 
-def _environment(home: Path) -> dict:
+def _key_file(repo: Path, key_file) -> str | None:
+    """The key file the repository's models need, checked to exist; None where they need
+    none. A repository with pseudonymised ids and no key (here or in SHOPRANK_KEY_FILE)
+    is refused before any model is loaded."""
+    needs = [spec for spec in sorted(repo.glob("ranker/*/artifacts/ranker.json"))
+             if "pseudonymised" in json.loads(spec.read_text())]
+    key_file = key_file or os.environ.get(KEY_FILE_VARIABLE)
+    if needs and not key_file:
+        raise ServerError(f"{repo}: its models pseudonymise personal ids; give the key file "
+                          f"they were made with (shoprank serve --key-file FILE, or "
+                          f"{KEY_FILE_VARIABLE})")
+    if key_file and not Path(key_file).is_file():
+        raise FileNotFoundError(f"key file {key_file}: not found")
+    return str(Path(key_file).resolve()) if key_file else None
+
+
+def _environment(home: Path, key_file: str | None = None) -> dict:
     env = os.environ.copy()
+    if key_file:  # the shoprank backend and Python-backend models read the key from there
+        env[KEY_FILE_VARIABLE] = key_file
     libs = [str(home.parent.parent / "nvidia_pytriton.libs"), sysconfig.get_config_var("LIBDIR")]
     if env.get("LD_LIBRARY_PATH"):
         libs.append(env["LD_LIBRARY_PATH"])

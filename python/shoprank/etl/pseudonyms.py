@@ -1,0 +1,105 @@
+"""Pseudonymised ids (issue 21): the personal columns a logs config lists
+(``"privacy": {"personal": ["user_id", ...]}``) are replaced, as the logs and side tables are
+read, by a keyed hash (HMAC-SHA256) with a key the user keeps in a file given at run time
+(``shoprank etl --key-file``). Every output of the ETL, and so every later artifact, holds
+only the pseudonyms; the key itself is never written, only a check value that tells a
+wrong key from the right one. The engine hashes the same columns of every request and event
+with the same key (engine/privacy/pseudonyms.cpp, the code the bindings run here too).
+
+Integer ids stay int64 (8 bytes of the hash), text ids become 32 hex characters, list
+elements are hashed one by one; nulls stay null. Floats, timestamps and booleans cannot be
+personal columns (an id read as float64 usually means integers with nulls: write them as
+integers without nulls, or as text).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def pseudonyms(key_file):
+    """The engine's keyed hash for the key in key_file (errors name the file)."""
+    from shoprank._engine import Pseudonyms
+
+    path = Path(key_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"key file {path}: not found (make one with shoprank keygen "
+                                f"{path})")
+    return Pseudonyms(str(path))
+
+
+def key_check(key_file) -> str:
+    return pseudonyms(key_file).key_check
+
+
+def pseudonymise_frame(frame: pd.DataFrame, columns, key_file) -> pd.DataFrame:
+    """frame with each of `columns` it holds replaced by its pseudonyms (a copy)."""
+    present = [c for c in columns if c in frame.columns]
+    if not present:
+        return frame
+    hasher = pseudonyms(key_file)
+    return frame.assign(**{c: _pseudonymise(frame[c], c, hasher) for c in present})
+
+
+def _pseudonymise(values: pd.Series, column: str, hasher) -> pd.Series:
+    if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_extension_array_dtype(
+            values.dtype):
+        codes, uniques = pd.factorize(values)  # each distinct id hashed once
+        return pd.Series(hasher.ints(np.asarray(uniques, np.int64))[codes], index=values.index,
+                         dtype=np.int64)
+    if values.dtype != object and not pd.api.types.is_string_dtype(values.dtype):
+        raise ValueError(f"privacy.personal: column {column!r} is read as {values.dtype}; only "
+                         "integer (without nulls) or text columns can be pseudonymised: write "
+                         "it as integers without nulls, or as text")
+    texts = {}  # each distinct text hashed once
+
+    def text(value):
+        if not isinstance(value, str):
+            raise ValueError(f"privacy.personal: column {column!r} holds {value!r} "
+                             f"({type(value).__name__}); expected integers or text")
+        if value not in texts:
+            texts[value] = hasher.strings([value])[0]
+        return texts[value]
+
+    def one(value):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return value
+        if isinstance(value, (list, np.ndarray)):  # a list column: element by element
+            return [None if v is None else text(v) for v in value]
+        return text(value)
+
+    return values.map(one)
+
+
+def with_key(config, key_file):
+    """config with its key file (checked) where it lists personal columns; a key without
+    personal columns, or personal columns without a key, is an error."""
+    import dataclasses
+
+    if config.personal and key_file is None:
+        raise ValueError(f"privacy.personal lists {list(config.personal)}: give the key for "
+                         "their pseudonyms (shoprank etl --key-file FILE; make one with "
+                         "shoprank keygen FILE); the key is never written to the output")
+    if key_file is None:
+        return config
+    if not config.personal:
+        raise ValueError('a key file was given, but the logs config lists no personal columns '
+                         '("privacy": {"personal": ["user_id"]})')
+    key_check(key_file)  # reads and checks the key now, not in a worker later
+    return dataclasses.replace(config, key_file=Path(key_file).resolve())
+
+
+def pseudonymise_arrow(table, columns, key_file):
+    """An Arrow table with its personal columns replaced, every type kept."""
+    import pyarrow as pa
+
+    for column in [c for c in columns if c in table.column_names]:
+        field = table.schema.field(column)
+        hashed = pseudonymise_frame(pd.DataFrame({column: table[column].to_pandas()}),
+                                    [column], key_file)[column]
+        table = table.set_column(table.schema.get_field_index(column), field,
+                                 pa.array(hashed, type=field.type))
+    return table

@@ -1,0 +1,217 @@
+"""Pseudonymised ids (etl/pseudonyms.py, engine/privacy/pseudonyms.cpp): the keyed hash is
+HMAC-SHA256 as Python's hmac computes it; the key file's rules and every mistake with a key
+or a config are named; and through the pipeline (a log whose user ids are e-mail addresses,
+tests/personal_logs.py) no raw personal value reaches any output file, the artifacts refuse
+to work without their key, and the engine fed raw ids computes the ETL's own features."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import stat
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shoprank import _engine
+from shoprank.etl.pseudonyms import pseudonymise_frame
+from tests.personal_logs import PERSONAL, raw_patterns
+
+QUIET = dict(progress=False, say=lambda *_: None)
+
+
+def _reference_int(key: bytes, value: int) -> int:
+    digest = hmac.new(key, str(value).encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _reference_text(key: bytes, value: str) -> str:
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@pytest.mark.parametrize("key_bytes", [16, 32, 64, 65, 200])  # RFC 2104: > 64 is hashed first
+def test_pseudonyms_are_hmac_sha256(tmp_path, rng, key_bytes):
+    key = bytes(rng.integers(0, 256, key_bytes, dtype=np.uint8))
+    key = key.replace(b"\n", b"x").replace(b"\r", b"x")  # a trailing newline is not key
+    (tmp_path / "key").write_bytes(key)
+    pseudonyms = _engine.Pseudonyms(str(tmp_path / "key"))
+    ints = rng.integers(-2**63, 2**63 - 1, 200, dtype=np.int64, endpoint=True)
+    assert list(pseudonyms.ints(ints)) == [_reference_int(key, int(v)) for v in ints]
+    texts = ["", "a", "ä€😀", "x" * 55, "y" * 56, "z" * 64, "w" * 1000,
+             *("".join(map(chr, rng.integers(32, 0x3000, rng.integers(1, 40)))) for _ in range(50))]
+    assert pseudonyms.strings(texts) == [_reference_text(key, t) for t in texts]
+    check = hmac.new(key, b"shoprank key check", hashlib.sha256).hexdigest()[:16]
+    assert pseudonyms.key_check == check
+
+
+def test_the_key_files_rules(tmp_path):
+    (tmp_path / "plain").write_bytes(b"k" * 16)
+    (tmp_path / "newline").write_bytes(b"k" * 16 + b"\r\n")
+    (tmp_path / "short").write_bytes(b"k" * 15 + b"\n")
+    plain = _engine.Pseudonyms(str(tmp_path / "plain"))
+    assert plain.key_check == _engine.Pseudonyms(str(tmp_path / "newline")).key_check
+    with pytest.raises(ValueError, match="short: 15 bytes; a key needs at least 16"):
+        _engine.Pseudonyms(str(tmp_path / "short"))
+    with pytest.raises(ValueError, match="missing: cannot be read"):
+        _engine.Pseudonyms(str(tmp_path / "missing"))
+
+
+def test_keygen_makes_a_private_key_and_never_replaces_one(tmp_path, capsys):
+    from shoprank.cli.main import main
+
+    assert main(["keygen", str(tmp_path / "key")]) == 0
+    text = (tmp_path / "key").read_text()
+    assert len(text) == 65 and text.endswith("\n") and int(text, 16) >= 0
+    assert stat.S_IMODE(os.stat(tmp_path / "key").st_mode) == 0o600
+    assert main(["keygen", str(tmp_path / "key")]) != 0
+    assert "File exists" in capsys.readouterr().err
+    assert (tmp_path / "key").read_text() == text
+
+
+def test_frames_keep_types_nulls_and_lists(tmp_path):
+    (tmp_path / "key").write_text("0123456789abcdef0123")
+    key = b"0123456789abcdef0123"
+    frame = pd.DataFrame({"n": np.array([5, 7, 5], np.int64), "t": ["a", None, "a"],
+                          "l": [["x", "y"], [], None], "other": [1.5, 2.5, 3.5]})
+    out = pseudonymise_frame(frame, ["n", "t", "l"], tmp_path / "key")
+    assert out["n"].dtype == np.int64 and list(out["n"]) == [_reference_int(key, v)
+                                                             for v in (5, 7, 5)]
+    assert list(out["t"])[0] == _reference_text(key, "a") and out["t"][1] is None
+    assert list(out["l"][0]) == [_reference_text(key, "x"), _reference_text(key, "y")]
+    assert list(out["l"][1]) == [] and out["l"][2] is None
+    assert out["other"].equals(frame["other"]) and frame["n"][0] == 5  # a copy
+    floats = pd.DataFrame({"user": [1.0, np.nan]})
+    with pytest.raises(ValueError, match="column 'user' is read as float64; only integer"):
+        pseudonymise_frame(floats, ["user"], tmp_path / "key")
+
+
+@pytest.mark.parametrize("privacy,key,message", [
+    ({"personal": ["user_id"]}, False, r"privacy.personal lists \['user_id'\]: give the key"),
+    ({}, True, "a key file was given, but the logs config lists no personal columns"),
+    ({"personal": ["nickname"]}, False, r"\['nickname'\] are not columns the ETL reads"),
+    ({"personal": ["clicked"]}, False, r"\['clicked'\] are labels or the timestamp"),
+    ({"personal": ["item_id"]}, False, "'item_id' is the item id, which recommendations"),
+    ({"personal": "user_id"}, False, "privacy.personal: expected a list of column names"),
+])
+def test_config_and_key_mistakes_are_named_before_anything_is_written(tmp_path, privacy, key,
+                                                                      message):
+    pytest.importorskip("nvtabular")
+    from shoprank.etl import run_etl
+    from tests.personal_logs import write_logs
+
+    write_logs(tmp_path / "logs")
+    config = json.loads((tmp_path / "logs" / "logs.json").read_text())
+    (tmp_path / "logs" / "logs.json").write_text(json.dumps({**config, "privacy": privacy}))
+    (tmp_path / "key").write_text("k" * 32)
+    with pytest.raises(ValueError, match=message):
+        run_etl(tmp_path / "logs" / "logs.json", tmp_path / "out",
+                key_file=tmp_path / "key" if key else None, **QUIET)
+    assert not (tmp_path / "out").exists()
+
+
+def _output_files(root):
+    for folder in ("features", "dlrm", "two-tower", "artifacts"):
+        yield from (p for p in (root / folder).rglob("*") if p.is_file())
+
+
+def test_no_raw_personal_value_reaches_any_output(pseudonymised_world):
+    """Every file the ETL, training, retrieval training and export wrote: no raw value's
+    bytes (text, or an integer as text or 8 bytes either way), and in every Parquet file
+    no cell equal to one (compressed pages would hide bytes)."""
+    import pyarrow.parquet as pq
+
+    root, values = pseudonymised_world
+    patterns = raw_patterns(values)
+    raw = {str(v) for column in values.values() for v in column}
+    files = list(_output_files(root))
+    assert len(files) > 30
+    for path in files:
+        data = path.read_bytes()
+        found = [p for p in patterns if p in data]
+        assert not found, f"{path}: holds raw personal values {found[:3]}"
+        if path.suffix == ".parquet":
+            for column in pq.read_table(path).to_pandas().items():
+                cells = {str(v) for v in column[1].explode().dropna()}
+                assert not cells & raw, f"{path}: column {column[0]} holds raw personal values"
+    key = (root / "key").read_bytes()
+    assert not any(key.strip() in path.read_bytes() for path in files)
+
+
+def test_the_artifacts_need_their_key(pseudonymised_world, monkeypatch):
+    import shoprank
+
+    root, _ = pseudonymised_world
+    monkeypatch.delenv("SHOPRANK_KEY_FILE", raising=False)
+    spec = json.loads((root / "artifacts" / "ranker.json").read_text())
+    assert spec["pseudonymised"]["columns"] == PERSONAL
+    for load in (shoprank.Ranker.load, shoprank.Recommender.load):
+        with pytest.raises(ValueError, match=r"pseudonymise personal ids \(user_id, device_id, "
+                                             r"postcode\); give the key file"):
+            load(root / "artifacts")
+        with pytest.raises(ValueError, match="other.key is not the key these artifacts were "
+                                             "made with"):
+            load(root / "artifacts", key_file=root / "other.key")
+        load(root / "artifacts", key_file=root / "key")
+    monkeypatch.setenv("SHOPRANK_KEY_FILE", str(root / "key"))
+    assert shoprank.Ranker.load(root / "artifacts").item_key == "item_id"
+    native = _engine.Ranker(str(root / "artifacts"), "")
+    monkeypatch.delenv("SHOPRANK_KEY_FILE")
+    keyless = _engine.Ranker(str(root / "artifacts"), "")  # what export's check loads
+    with pytest.raises(ValueError, match="column user_id holds personal ids the artifacts know "
+                                         "only by pseudonym"):
+        shoprank.Ranker(keyless).transform({"user_id": ["x"], "item_id": [1]})
+    assert native.has_pseudonym_key and not keyless.has_pseudonym_key
+
+
+def test_fed_raw_ids_the_engine_computes_the_etls_features(pseudonymised_world):
+    """The log replayed in time order through a ranker loaded with the key (each
+    timestamp's rows transformed, then observed, all with raw ids): the test window's
+    features are the ETL's, ids, side-table columns, counts and real-time state included."""
+    import shoprank
+
+    root, _ = pseudonymised_world
+    ranker = shoprank.Ranker.load(root / "artifacts", key_file=root / "key")
+    raw = pd.read_parquet(root / "logs" / "impressions").sort_values("timestamp",
+                                                                     kind="stable")
+    raw = raw.reset_index(drop=True)
+    raw["timestamp"] = pd.to_datetime(raw["timestamp"], unit="s")  # the ETL reads epoch seconds
+    files = sorted((root / "features" / "test").glob("*.parquet"))
+    etl = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    test_start = len(raw) - len(etl)
+    columns = [c for c in ranker.inputs if c in raw.columns]
+    spec = ranker.realtime
+    got = {name: [] for name in ranker.feature_names}
+    stamps = raw["timestamp"].to_numpy()
+    bounds = np.flatnonzero(np.r_[True, stamps[1:] != stamps[:-1], True])
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        part = raw.iloc[a:b]
+        if b > test_start:
+            for name, value in ranker.transform({c: part[c].to_numpy() for c in columns}).items():
+                got[name].append((value, max(test_start - a, 0)))
+        ranker.observe({c: part[c].to_numpy() for c in (spec["user"], spec["item"],
+                                                        spec["timestamp"], spec["label"])})
+    for name in ("user_id", "device_id", "postcode", "segment"):  # ids: exactly
+        values = np.concatenate([v[skip:] for v, skip in got[name]])
+        np.testing.assert_array_equal(values, etl[name].to_numpy(), err_msg=name)
+    for name in ("user_id_count", "recent_user_impressions", "recent_user_clicks",
+                 "recent_item_clicks"):  # float32 arithmetic: within rounding
+        values = np.concatenate([v[skip:] for v, skip in got[name]])
+        np.testing.assert_allclose(values, etl[name].to_numpy(), rtol=0, atol=1e-5,
+                                   err_msg=name)
+    assert (etl["user_id"] > 2).mean() > 0.9  # the raw ids found their pseudonyms' rows
+
+
+def test_recommendations_find_the_user_by_raw_id(pseudonymised_world):
+    import shoprank
+
+    root, values = pseudonymised_world
+    recommender = shoprank.Recommender.load(root / "artifacts", key_file=root / "key")
+    known = {"user_id": values["user_id"][0], "device_id": values["device_id"][0],
+             "timestamp": np.datetime64("2023-11-20T00:00", "ms")}
+    assert not recommender.is_new_user(known)
+    assert recommender.is_new_user({**known, "user_id": "nobody@example.org"})
+    ids, scores = recommender.recommend(known, 5)
+    assert len(ids) == 5 and np.all(np.diff(scores) <= 0)
