@@ -14,11 +14,12 @@ import os
 import sys
 import traceback
 
-from shoprank.cli import (demo, etl, evaluate, export, export_triton, generate, keygen,
-                          query, recommend, refresh, rollback, serve, train, tune)
+from shoprank.cli import (demo, distill, etl, evaluate, export, export_triton, generate,
+                          keygen, query, recommend, refresh, rollback, serve, train, tune)
 
 # name -> module with `add_arguments(parser)`, `run(args, say) -> dict` and a docstring
 SUBCOMMANDS = {"demo": demo, "generate": generate, "etl": etl, "train": train, "tune": tune,
+               "distill": distill,
                "evaluate": evaluate, "export": export, "export-triton": export_triton,
                "serve": serve, "query": query, "recommend": recommend, "refresh": refresh,
                "rollback": rollback, "keygen": keygen}

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 PASSTHROUGH_PREFIX = "_"  # columns like _p_click are carried, never trained on
+SOFT_LABELS_FILE = "distillation.json"  # marks a folder whose train labels are soft (distill.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +73,10 @@ def load_processed(folder, label: str | None = None) -> Processed:
     if values.size == 0:
         raise ValueError(f"{splits['train']}: the training split is empty")
     distinct = np.unique(values[~np.isnan(values.astype(float))])
-    if not set(distinct.tolist()) <= {0, 1}:
+    if (folder / SOFT_LABELS_FILE).is_file():  # a distillation folder: the teacher's
+        if distinct.min() < 0 or distinct.max() > 1:  # probabilities blended with the clicks
+            raise ValueError(f"{splits['train']}: soft labels must lie in [0, 1]")
+    elif not set(distinct.tolist()) <= {0, 1}:
         raise ValueError(f"label {label!r} must be binary (0/1); found values "
                          f"{distinct[:10].tolist()}")
     return processed
