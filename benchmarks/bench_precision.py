@@ -1,6 +1,7 @@
 """Smaller artifacts (issue 21): the same trained DLRM exported with its embedding table at
-each precision (`shoprank export --precision fp32|fp16|int8`) and its MLP kernels at each
-width (`--weights fp32|fp16|bf16`), measured side by side in one run:
+each precision (`shoprank export --precision fp32|fp16|int8`), its MLP kernels at each
+width (`--weights fp32|fp16|bf16`) and its rare values pruned (`--prune-below N`), measured
+side by side in one run:
 
     python benchmarks/bench_precision.py --model benchmarks/results/recommend/world/dlrm
 
@@ -27,9 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from bench_ranker import request_from_keys, table_keys, timed  # noqa: E402
 
-# (embedding table, MLP kernels)
-EXPORTS = (("fp32", "fp32"), ("fp16", "fp32"), ("int8", "fp32"), ("fp32", "fp16"),
-           ("fp32", "bf16"), ("int8", "bf16"))
+# (embedding table, MLP kernels, prune values seen in fewer train rows than this)
+EXPORTS = (("fp32", "fp32", None), ("fp16", "fp32", None), ("int8", "fp32", None),
+           ("fp32", "fp16", None), ("fp32", "bf16", None), ("int8", "bf16", None),
+           ("fp32", "fp32", 5), ("fp32", "fp32", 20), ("int8", "bf16", 20))
 
 
 LOADED_RSS = """
@@ -77,7 +79,8 @@ def test_rows(model_dir: Path, ranker) -> tuple[dict, np.ndarray, np.ndarray]:
             frame[config.user_id].to_numpy())
 
 
-def measure(model_dir: Path, out: Path, precision: str, weights: str, test) -> dict:
+def measure(model_dir: Path, out: Path, precision: str, weights: str, test,
+            prune_below: int | None = None) -> dict:
     """One export's row of the table; test: test_rows' (rows, labels, users)."""
     import shoprank
     from shoprank.export.artifacts import export_ranker
@@ -85,9 +88,9 @@ def measure(model_dir: Path, out: Path, precision: str, weights: str, test) -> d
     from shoprank.export.tensors import read_tensors
     from shoprank.metrics import auc, log_loss, ranking_metrics
 
-    folder = out / f"artifacts-{precision}-{weights}"
+    folder = out / f"artifacts-{precision}-{weights}-prune{prune_below or 0}"
     exported = export_ranker(model_dir, folder, precision=precision, weights=weights,
-                             overwrite=True)
+                             prune_below=prune_below, overwrite=True)
     model = json.loads((folder / "ranker.json").read_text())["model"]
     spec = model["embeddings"]
     tensors = read_tensors(folder / "tensors.bin")
@@ -101,7 +104,8 @@ def measure(model_dir: Path, out: Path, precision: str, weights: str, test) -> d
     rows, labels, users = test
     scores = np.concatenate([ranker.score({c: v[i:i + 50_000] for c, v in rows.items()})
                              for i in range(0, len(labels), 50_000)])
-    row = {"precision": precision, "weights": weights, "artifact_mb": exported["bytes"] / 2**20,
+    row = {"precision": precision, "weights": weights, "pruned_below": prune_below,
+           "table_rows": spec["rows"], "artifact_mb": exported["bytes"] / 2**20,
            "table_mb": table / 2**20, "kernels_kb": kernels / 2**10, "rss_mb": loaded / 2**20,
            **latency,
            "test_auc": auc(labels, scores), "test_log_loss": log_loss(labels, scores),
@@ -124,10 +128,11 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     export_ranker(args.model, args.out / "probe", overwrite=True)
     test = test_rows(args.model, shoprank.Ranker.load(args.out / "probe"))
-    results = [measure(args.model, args.out, p, w, test) for p, w in EXPORTS]
+    results = [measure(args.model, args.out, p, w, test, n) for p, w, n in EXPORTS]
     host = common.machine()
     table = common.markdown_table(results, [
         ("precision", "table", "s"), ("weights", "MLP kernels", "s"),
+        ("pruned_below", "pruned below", "d"), ("table_rows", "table rows", ","),
         ("artifact_mb", "artifact MB", ".1f"), ("table_mb", "table MB", ".1f"),
         ("kernels_kb", "kernels KB", ".1f"), ("rss_mb", "loaded RSS MB", ".1f"),
         ("p50_ms", "rank p50 ms", ".3f"), ("p99_ms", "rank p99 ms", ".3f"),

@@ -171,6 +171,7 @@ def test_fed_raw_ids_the_engine_computes_the_etls_features(pseudonymised_world):
     timestamp's rows transformed, then observed, all with raw ids): the test window's
     features are the ETL's, ids, side-table columns, counts and real-time state included."""
     import shoprank
+    from tests.online.replay import replayed_features
 
     root, _ = pseudonymised_world
     ranker = shoprank.Ranker.load(root / "artifacts", key_file=root / "key")
@@ -181,18 +182,7 @@ def test_fed_raw_ids_the_engine_computes_the_etls_features(pseudonymised_world):
     files = sorted((root / "features" / "test").glob("*.parquet"))
     etl = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     test_start = len(raw) - len(etl)
-    columns = [c for c in ranker.inputs if c in raw.columns]
-    spec = ranker.realtime
-    got = {name: [] for name in ranker.feature_names}
-    stamps = raw["timestamp"].to_numpy()
-    bounds = np.flatnonzero(np.r_[True, stamps[1:] != stamps[:-1], True])
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        part = raw.iloc[a:b]
-        if b > test_start:
-            for name, value in ranker.transform({c: part[c].to_numpy() for c in columns}).items():
-                got[name].append((value, max(test_start - a, 0)))
-        ranker.observe({c: part[c].to_numpy() for c in (spec["user"], spec["item"],
-                                                        spec["timestamp"], spec["label"])})
+    got = replayed_features(ranker, raw, test_start)
     for name in ("user_id", "device_id", "postcode", "segment"):  # ids: exactly
         values = np.concatenate([v[skip:] for v, skip in got[name]])
         np.testing.assert_array_equal(values, etl[name].to_numpy(), err_msg=name)

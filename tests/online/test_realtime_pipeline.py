@@ -26,24 +26,13 @@ def test_replaying_the_logs_gives_the_etls_features(realtime_world):
     """Every logged impression, in time order, is ranked (its features filled in from the
     state as of its time) and then observed; the test window's features equal the ETL's."""
     import shoprank
+    from tests.online.replay import replayed_features
 
     ranker = shoprank.Ranker.load(realtime_world / "artifacts")
     raw = _raw_log(realtime_world)
     etl = _etl_split(realtime_world, "test")
     test_start = len(raw) - len(etl)  # the test split: the latest rows, in log order
-    columns = [c for c in ranker.inputs if c in raw.columns]
-    spec = ranker.realtime
-    features = {name: [] for name in ranker.feature_names}
-    stamps = raw["timestamp"].to_numpy()
-    bounds = np.flatnonzero(np.r_[True, stamps[1:] != stamps[:-1], True])
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        part = raw.iloc[a:b]
-        if b > test_start:
-            got = ranker.transform({c: part[c].to_numpy() for c in columns})
-            for name, value in got.items():
-                features[name].append((value, max(test_start - a, 0)))
-        ranker.observe({c: part[c].to_numpy() for c in (spec["user"], spec["item"],
-                                                        spec["timestamp"], spec["label"])})
+    features = replayed_features(ranker, raw, test_start)
     assert ranker.online_stats()["events"] == len(raw)
     for name in ("recent_clicks", "recent_user_impressions", "recent_user_clicks",
                  "recent_item_impressions", "recent_item_clicks", "recent_clicks_same_category",

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the MLPs' and cross layers' kernels: fp32 (default), fp16 or "
                              "bf16 (half the bytes, rounded to nearest; widened to float32 "
                              "when loaded)")
+    parser.add_argument("--prune-below", type=int, metavar="N",
+                        help="drop the embedding rows of values seen in fewer than N train "
+                             "rows: they read as unseen, whose row becomes their weighted mean")
     parser.add_argument("--out", required=True, help="the artifact folder to write")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUT if it exists (only once the new one is complete)")
@@ -37,11 +40,16 @@ def run(args: argparse.Namespace, say) -> dict:
 
     result = export_ranker(args.model, args.out, retrieval=args.retrieval,
                            precision=args.precision, weights=args.weights,
-                           overwrite=args.overwrite)
+                           prune_below=args.prune_below, overwrite=args.overwrite)
     say(f"exported the {result['architecture'].upper()} ranker to {result['out']}: "
         f"{result['features']} features from {len(result['inputs'])} raw inputs "
         f"({', '.join(result['inputs'])}), {result['bytes'] / 2**20:.1f} MiB, embedding "
         f"table {result['precision']}, weights {result['weights']}")
+    if result["pruned"]:
+        p = result["pruned"]
+        say(f"pruned values seen in fewer than {p['min_count']} train rows: table rows "
+            f"{p['rows_before']:,} -> {p['rows_after']:,} ("
+            + ", ".join(f"{name} {n:,}" for name, n in p["values_pruned"].items() if n) + ")")
     if result["retrieval"]:
         r = result["retrieval"]
         say(f"with {r['kind']} retrieval: {r['items']:,} items, {r['users']:,} users, dim "

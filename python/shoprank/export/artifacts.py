@@ -58,27 +58,33 @@ def build_ranker(model_dir) -> tuple[dict, dict]:
 
 
 def export_ranker(model_dir, out, *, retrieval=None, precision: str = "fp32",
-                  weights: str = "fp32", overwrite: bool = False) -> dict:
+                  weights: str = "fp32", prune_below: int | None = None,
+                  overwrite: bool = False) -> dict:
     """Writes the artifact folder; returns a summary (out, files, features, inputs).
     retrieval: a retrieval model's folder (shoprank train --model two-tower|mf) trained on
     the same ETL output, added for recommendations from the whole catalogue.
     precision: the embedding table's, "fp32", "fp16" or "int8" (row-wise); weights: the
-    MLPs' kernels', "fp32", "fp16" or "bf16" (export/precision.py)."""
+    MLPs' kernels', "fp32", "fp16" or "bf16" (export/precision.py); prune_below: drop the
+    embedding rows of values seen in fewer train rows (export/pruning.py)."""
     from shoprank.export.precision import apply_precision, apply_weights
+    from shoprank.export.pruning import drop_train_counts, prune_rare_values
 
     spec, tensors = build_ranker(model_dir)
-    apply_precision(spec, tensors, precision)
-    apply_weights(spec, tensors, weights)
-    if retrieval is not None:
+    retrieval_tensors = {}
+    if retrieval is not None:  # keyed through the ETL's ids, before pruning renumbers them
         from shoprank.export.retrieval import build_retrieval
 
         spec["retrieval"], retrieval_tensors = build_retrieval(
             retrieval, etl_folder(model_folder(model_dir)), spec, tensors)
-        tensors.update(retrieval_tensors)
+    pruned = None if prune_below is None else prune_rare_values(spec, tensors, prune_below)
+    drop_train_counts(spec, tensors)
+    apply_precision(spec, tensors, precision)
+    apply_weights(spec, tensors, weights)
+    tensors.update(retrieval_tensors)
     size = write_artifacts(out, spec, tensors, overwrite=overwrite)
     return {"out": str(out), "architecture": spec["model"]["architecture"],
             "features": len(spec["features"]), "inputs": [i["name"] for i in spec["inputs"]],
-            "precision": precision, "weights": weights,
+            "precision": precision, "weights": weights, "pruned": pruned,
             "retrieval": spec.get("retrieval") and {
                 k: spec["retrieval"][k] for k in ("kind", "dim", "labels")} | {
                 "items": spec["retrieval"]["item"]["count"],

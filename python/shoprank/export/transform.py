@@ -243,7 +243,7 @@ def _categorify_table(op, name, columns, workflow_dir, tensors) -> dict:
     path = Path(op.categories[storage])
     if not path.exists():  # a moved output folder: the statistics lie beside the workflow
         path = workflow_dir / "categories" / path.name
-    table = pd.read_parquet(path, columns=[storage])
+    table = pd.read_parquet(path)
     labels = np.asarray(table.index, dtype=np.int64)
     if len(labels) and labels[0] < FIRST_ID:  # what _encode does for cudf's lost RangeIndex
         labels = labels + FIRST_ID
@@ -258,6 +258,10 @@ def _categorify_table(op, name, columns, workflow_dir, tensors) -> dict:
     entry.update(_key_tensors(keys, f"features/{name}/keys", tensors, name))
     tensors[f"features/{name}/ids"] = labels.astype(np.int32)
     entry["ids"] = f"features/{name}/ids"
+    size = f"{storage}_size"  # each value's rows in the train window, where NVTabular kept it
+    if size in table.columns:  # for pruning (export/pruning.py), never written out
+        tensors[f"features/{name}/train_counts"] = table[size].to_numpy()[keep].astype(np.int64)
+        entry["train_counts"] = f"features/{name}/train_counts"
     return entry
 
 
