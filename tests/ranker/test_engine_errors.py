@@ -129,3 +129,16 @@ def test_fuzz_never_crashes(dlrm, data, k):
             call()
         except (ValueError, TypeError, OverflowError):
             pass
+
+
+@pytest.mark.parametrize("stamp", [1_700_000_000, np.int64(1_700_000_000),
+                                   np.array([1_700_000_000])])
+def test_epoch_seconds_as_a_timestamp_are_refused_not_misread(dlrm, stamp):
+    """Integer timestamps are milliseconds; the logs' integer timestamps are seconds: a
+    value that reads as a day in 1970-73 in ms but as 2001-5138 in seconds is refused."""
+    ranker, _, _ = dlrm
+    user = {**USER, "timestamp": stamp if np.ndim(stamp) == 0 else stamp[0]}
+    with pytest.raises(ValueError, match="'timestamp': 1700000000 would be 1970-01-20.* looks "
+                                         "like seconds since the epoch .2023-11-14"):
+        ranker.rank(user, candidates(), 2)
+    ranker.rank({**USER, "timestamp": 1_700_000_000_000}, candidates(), 2)  # ms: fine

@@ -78,11 +78,21 @@ def _floats(name, array, nulls, valid):
     return out, None
 
 
+# Integer timestamps are milliseconds since the epoch. Epoch *seconds* (what the ETL reads
+# from an integer column of the logs) of any date from 2001 to 5138 fall in this range and
+# would read as a day in 1970-1973: refused as a unit mistake rather than answered wrong.
+SECONDS_LIKE = (10**9, 10**11)
+
+
 def _timestamps(name, array, nulls, valid):
     if array.dtype.kind == "M":
         return array.astype("datetime64[ms]").astype(np.int64), valid
-    if array.dtype.kind in "iu":  # already milliseconds since the epoch
-        return array.astype(np.int64), valid
+    if array.dtype.kind in "iu":  # milliseconds since the epoch
+        return _checked_ms(name, array.astype(np.int64), nulls), valid
+    if all(n or isinstance(v, (int, np.integer)) for v, n in zip(array, nulls)):
+        nat = np.datetime64("NaT", "ms").astype(np.int64)  # what a null reads as below
+        return _checked_ms(name, np.array([nat if n else v for v, n in zip(array, nulls)],
+                                          np.int64), nulls), valid
     try:
         stamps = np.array([np.datetime64("NaT") if n else np.datetime64(v, "ms")
                            for v, n in zip(array, nulls)], dtype="datetime64[ms]")
@@ -90,6 +100,17 @@ def _timestamps(name, array, nulls, valid):
         raise ValueError(f"{name!r}: expected timestamps (datetime64 or ms since the epoch): "
                          f"{error}") from None
     return stamps.astype(np.int64), valid
+
+
+def _checked_ms(name, values: np.ndarray, nulls) -> np.ndarray:
+    odd = (values >= SECONDS_LIKE[0]) & (values < SECONDS_LIKE[1]) & ~np.asarray(nulls, bool)
+    if odd.any():
+        value = int(values[odd][0])
+        raise ValueError(f"{name!r}: {value} would be {np.datetime64(value, 'ms')} as "
+                         f"milliseconds; it looks like seconds since the epoch "
+                         f"({np.datetime64(value, 's')}). Integer timestamps are milliseconds: "
+                         "multiply by 1000, or pass datetime64 values")
+    return values
 
 
 def _text(name, value, what):
