@@ -95,6 +95,7 @@ def test_frames_keep_types_nulls_and_lists(tmp_path):
     ({"personal": ["clicked"]}, False, r"\['clicked'\] are labels or the timestamp"),
     ({"personal": ["item_id"]}, False, "'item_id' is the item id, which recommendations"),
     ({"personal": "user_id"}, False, "privacy.personal: expected a list of column names"),
+    ({"personal": ["age"]}, False, r"\['age'\] are continuous features"),
 ])
 def test_config_and_key_mistakes_are_named_before_anything_is_written(tmp_path, privacy, key,
                                                                       message):
@@ -104,7 +105,8 @@ def test_config_and_key_mistakes_are_named_before_anything_is_written(tmp_path, 
 
     write_logs(tmp_path / "logs")
     config = json.loads((tmp_path / "logs" / "logs.json").read_text())
-    (tmp_path / "logs" / "logs.json").write_text(json.dumps({**config, "privacy": privacy}))
+    config = {**config, "privacy": privacy, "continuous": ["age"]}
+    (tmp_path / "logs" / "logs.json").write_text(json.dumps(config))
     (tmp_path / "key").write_text("k" * 32)
     with pytest.raises(ValueError, match=message):
         run_etl(tmp_path / "logs" / "logs.json", tmp_path / "out",
@@ -205,3 +207,45 @@ def test_recommendations_find_the_user_by_raw_id(pseudonymised_world):
     assert recommender.is_new_user({**known, "user_id": "nobody@example.org"})
     ids, scores = recommender.recommend(known, 5)
     assert len(ids) == 5 and np.all(np.diff(scores) <= 0)
+
+
+def test_integer_ids_of_any_width_in_a_side_table_with_misses(tmp_path):
+    """An int32 personal key in a side table that some log rows do not match: each source
+    is hashed before the join, so the keys still match and the pseudonyms stay int64."""
+    pytest.importorskip("nvtabular")
+    from shoprank.etl import run_etl
+
+    rng = np.random.default_rng(0)
+    rows = 600
+    (tmp_path / "logs" / "clicks").mkdir(parents=True)
+    member = rng.integers(0, 40, rows).astype(np.int32)
+    pd.DataFrame({"timestamp": (1_700_000_000 + 60 * np.arange(rows)).astype(np.int64),
+                  "member": member, "item_id": rng.integers(0, 30, rows),
+                  "clicked": rng.integers(0, 2, rows)}).to_parquet(
+        tmp_path / "logs" / "clicks" / "part.parquet", index=False)
+    pd.DataFrame({"member": np.arange(30, dtype=np.int32),  # members 30..39 unmatched
+                  "club": rng.choice(["a", "b"], 30)}).to_parquet(
+        tmp_path / "logs" / "members.parquet", index=False)
+    (tmp_path / "logs" / "logs.json").write_text(json.dumps({
+        "impressions": "clicks/*.parquet", "timestamp": "timestamp", "label": "clicked",
+        "user_id": "member", "item_id": "item_id",
+        "side_tables": {"members": {"path": "members.parquet", "key": "member"}},
+        "categorical": ["member", "item_id", "club"], "privacy": {"personal": ["member"]}}))
+    (tmp_path / "key").write_text("k" * 32)
+    run_etl(tmp_path / "logs" / "logs.json", tmp_path / "out", key_file=tmp_path / "key",
+            **QUIET)
+    table = pd.read_parquet(tmp_path / "out" / "tables" / "members.parquet")
+    key = b"k" * 32
+    assert table["member"].dtype == np.int64
+    assert list(table["member"]) == [_reference_int(key, m) for m in range(30)]
+    train = pd.concat(pd.read_parquet(f) for f in (tmp_path / "out" / "train").glob("*.parquet"))
+    assert (train["club"] > 2).mean() > 0.6  # joined on pseudonyms: clubs found
+
+
+def test_the_merlin_path_refuses_pseudonymised_models(pseudonymised_world):
+    from shoprank.models.merlin_ranker import MerlinRanker
+
+    root, _ = pseudonymised_world
+    with pytest.raises(ValueError, match="trained on pseudonymised ids; the Merlin path does "
+                                         "not hash them"):
+        MerlinRanker(root / "dlrm")

@@ -80,6 +80,10 @@ def _list_pruned(spec, tensors, features):
 
 
 def test_the_unseen_row_is_the_pruned_rows_weighted_mean(pruned):
+    """... where no train row reached it; where one did (a list's null elements, values
+    under a freq_threshold above 1) it stays."""
+    from shoprank.export.pruning import _unseen_row_trained
+
     _, _, spec, tensors, folder, _, _ = pruned
     small_spec = json.loads((folder / "ranker.json").read_text())
     small = read_tensors(folder / "tensors.bin")
@@ -98,12 +102,17 @@ def test_the_unseen_row_is_the_pruned_rows_weighted_mean(pruned):
         np.testing.assert_array_equal(small_table[f["offset"] + FIRST_ID:
                                                   f["offset"] + f["cardinality"]],
                                       table[start + ids[keep]])
-        if (~keep).any():
+        if not (~keep).any():
+            continue
+        checked += 1
+        if _unseen_row_trained(feature):  # list nulls, or rare values, trained the unseen row
+            np.testing.assert_array_equal(small_table[f["offset"] + UNSEEN_ID],
+                                          table[start + UNSEEN_ID])
+        else:
             weights = counts[~keep] / counts[~keep].sum()
             np.testing.assert_allclose(small_table[f["offset"] + UNSEEN_ID],
                                        weights @ table[start + ids[~keep]], rtol=1e-6,
                                        atol=1e-7)
-            checked += 1
     assert checked >= 3
     assert not any("train_counts" in f for f in small_spec["features"])
 
@@ -111,7 +120,7 @@ def test_the_unseen_row_is_the_pruned_rows_weighted_mean(pruned):
 def test_a_linear_part_and_a_list_column_are_pruned_alike(user_logs_model, tmp_path):
     """A ratings log's DLRM with a linear part: the engine equals the NumPy reference on
     the pruned artifacts, linear logits included."""
-    from shoprank.export.artifacts import export_ranker
+    from shoprank.export.artifacts import build_ranker, export_ranker
     from shoprank.reference.forward import numpy_forward
     from tests.ranker.test_user_logs import latest_rows
 
@@ -123,6 +132,18 @@ def test_a_linear_part_and_a_list_column_are_pruned_alike(user_logs_model, tmp_p
     tensors = read_tensors(tmp_path / "artifacts" / "tensors.bin")
     linear = spec["model"]["linear"]
     assert linear["rows"] == spec["model"]["embeddings"]["rows"] == len(tensors[linear["table"]])
+    whole, whole_tensors = build_ranker(model)  # freq_threshold 1: the unseen row untrained
+    user = next(f for f in whole["features"] if f["name"] == "user_id")
+    assert user.get("freq_threshold", 0) <= 1
+    counts, ids = whole_tensors[user["train_counts"]], whole_tensors[user["ids"]]
+    before = {f["name"]: f for f in whole["model"]["embeddings"]["features"]}["user_id"]
+    after = {f["name"]: f for f in spec["model"]["embeddings"]["features"]}["user_id"]
+    table = whole_tensors[whole["model"]["embeddings"]["table"]]
+    rare = counts < 40
+    np.testing.assert_allclose(
+        tensors[spec["model"]["embeddings"]["table"]][after["offset"] + UNSEEN_ID],
+        (counts[rare] / counts[rare].sum()) @ table[before["offset"] + ids[rare]],
+        rtol=1e-6, atol=1e-7)
     rows = latest_rows(raw_dir, ranker.inputs)
     features = ranker.transform(rows)
     emb = spec["model"]["embeddings"]

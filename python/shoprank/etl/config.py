@@ -215,6 +215,10 @@ def _check_personal(config: LogsConfig) -> None:
     odd = [c for c in config.personal if c in (config.timestamp, *config.labels)]
     if odd:
         raise ValueError(f"privacy.personal: {odd} are labels or the timestamp, not ids")
+    numbers = [c for c in config.personal if c in config.continuous]
+    if numbers:
+        raise ValueError(f"privacy.personal: {numbers} are continuous features; their "
+                         "pseudonyms would be meaningless numbers")
     if config.item_id in config.personal:
         raise ValueError(f"privacy.personal: {config.item_id!r} is the item id, which "
                          "recommendations return; it cannot be pseudonymised")

@@ -44,6 +44,13 @@ def pseudonymise_frame(frame: pd.DataFrame, columns, key_file) -> pd.DataFrame:
     return frame.assign(**{c: _pseudonymise(frame[c], c, hasher) for c in present})
 
 
+def pseudonymised_meta(meta: pd.DataFrame, columns) -> pd.DataFrame:
+    """A frame's (empty) dtypes after pseudonymise_frame: integer columns become int64."""
+    return meta.astype({c: np.int64 for c in columns if c in meta.columns
+                        and pd.api.types.is_integer_dtype(meta[c].dtype)
+                        and not pd.api.types.is_extension_array_dtype(meta[c].dtype)})
+
+
 def _pseudonymise(values: pd.Series, column: str, hasher) -> pd.Series:
     if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_extension_array_dtype(
             values.dtype):
@@ -100,6 +107,7 @@ def pseudonymise_arrow(table, columns, key_file):
         field = table.schema.field(column)
         hashed = pseudonymise_frame(pd.DataFrame({column: table[column].to_pandas()}),
                                     [column], key_file)[column]
-        table = table.set_column(table.schema.get_field_index(column), field,
-                                 pa.array(hashed, type=field.type))
+        kind = pa.int64() if pa.types.is_integer(field.type) else field.type  # 8-byte pseudonyms
+        table = table.set_column(table.schema.get_field_index(column), field.with_type(kind),
+                                 pa.array(hashed, type=kind))
     return table

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from shoprank.etl.config import CRITEO_COLUMNS, P_CLICK, LogsConfig
-from shoprank.etl.pseudonyms import pseudonymise_frame
+from shoprank.etl.pseudonyms import pseudonymise_frame, pseudonymised_meta
 
 ROW = "_row"  # global row number, kept while splitting logs that have no timestamp
 SAMPLE = 5
@@ -96,15 +96,18 @@ def read_logs(config: LogsConfig, files: list[Path], *, part_size: str = "64MB")
     """
     columns = check_columns(config, files)
     ddf = _read_impressions(config, files, columns["impressions"], part_size)
-    for name, table in config.side_tables.items():
-        ddf = ddf.merge(_read_side_table(config, name, table, columns[name]), how="left",
-                        on=table.key)
-    ddf = _check_types(config, ddf)
-    if config.personal:  # after the joins: side tables are joined on the raw keys
-        if config.key_file is None:
-            raise ValueError(f"privacy.personal lists {list(config.personal)}: no key file given")
+    if config.personal and config.key_file is None:
+        raise ValueError(f"privacy.personal lists {list(config.personal)}: no key file given")
+    if config.personal:  # each source before the joins: keys match as pseudonyms, and an
+        # integer column keeps its type (a left join's misses would make it float)
         ddf = ddf.map_partitions(pseudonymise_frame, config.personal, str(config.key_file),
-                                 meta=ddf._meta)
+                                 meta=pseudonymised_meta(ddf._meta, config.personal))
+    for name, table in config.side_tables.items():
+        side = _read_side_table(config, name, table, columns[name])
+        if config.personal:
+            side = pseudonymise_frame(side, config.personal, config.key_file)
+        ddf = ddf.merge(side, how="left", on=table.key)
+    ddf = _check_types(config, ddf)
     rows_read = len(ddf)
     if config.p_click:
         ddf = _attach_p_click(config, ddf, rows_read)

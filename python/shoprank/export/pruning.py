@@ -4,7 +4,9 @@ with its embedding row (and its linear-part weight); the engine then maps the va
 unseen id, like any value the training window never had. The unseen row becomes the
 train-count-weighted mean of the rows pruned into it (the untrained row it replaces would
 map them to noise), so a pruned value scores as an average rare value, and so does a value
-never seen. Rows no vocabulary value reaches are dropped too. Features whose rows are
+never seen. Where the unseen row was trained (a list feature's null elements read as
+unseen, and with freq_threshold > 1 so do the train window's rare values) it is kept, and
+pruned values read as it. Rows no vocabulary value reaches are dropped too. Features whose rows are
 shared with another feature (Merlin's per-feature tables serving several columns) and
 hash buckets are left whole.
 
@@ -47,9 +49,11 @@ def prune_rare_values(spec: dict, tensors: dict, min_count: int) -> dict:
         kept[f["name"]] = (_prune_feature(feature, tensors, min_count) if prunable
                            else (np.arange(f["cardinality"]), None))
         if prunable:
-            pruned = kept[f["name"]][1]
+            rows, pruned = kept[f["name"]]
             report[f["name"]] = 0 if pruned is None else int(pruned[0].size)
-            feature["cardinality"] = len(kept[f["name"]][0])
+            feature["cardinality"] = len(rows)
+            if _unseen_row_trained(feature):  # pruned values read as it, unchanged
+                kept[f["name"]] = (rows, None)
     before = emb["rows"]
     emb["rows"] = _rebuild(emb, tensors, kept)
     linear = spec["model"].get("linear")
@@ -57,6 +61,12 @@ def prune_rare_values(spec: dict, tensors: dict, min_count: int) -> dict:
         linear["rows"] = _rebuild(linear, tensors, kept)
     return {"min_count": min_count, "rows_before": int(before), "rows_after": int(emb["rows"]),
             "values_pruned": report}
+
+
+def _unseen_row_trained(feature: dict) -> bool:
+    """Whether train rows reached the unseen id: a list's null elements do, and values
+    rarer than a freq_threshold above 1."""
+    return feature["op"] == "categorify_list" or feature.get("freq_threshold", 0) > 1
 
 
 def _prune_feature(feature: dict, tensors: dict, min_count: int):

@@ -19,11 +19,15 @@ class MerlinRanker:
         import pandas as pd
 
         from shoprank.etl.config import read_back
-        from shoprank.etl.inputs import read_raw_columns
+        from shoprank.etl.inputs import read_pseudonymised, read_raw_columns
         from shoprank.models.folders import etl_folder, load_keras_model, model_folder
 
         model_dir = model_folder(model_dir)
         etl_dir = etl_folder(model_dir)
+        if read_pseudonymised(etl_dir):  # its vocabularies hold pseudonyms, requests raw ids
+            raise ValueError(f"{model_dir}: trained on pseudonymised ids; the Merlin path does "
+                             "not hash them: rank with the engine (shoprank.Ranker.load(..., "
+                             "key_file=...))")
         self.config = read_back(etl_dir)
         self.workflow = nvt.Workflow.load(str(etl_dir / "workflow"))
         self.model = load_keras_model(model_dir)
