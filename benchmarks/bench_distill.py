@@ -42,7 +42,7 @@ def main(argv=None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     teacher = model_folder(args.teacher)
-    spec = student_spec(json.loads((teacher / "model.json").read_text())["spec"]["architecture"])
+    spec = student_spec(json.loads((teacher / "model.json").read_text())["spec"])
     quiet = dict(progress=False, say=print)
     models = {"teacher": teacher}
     train(etl_folder(teacher), args.out / "clicks-only", spec=spec, epochs=args.epochs,

@@ -81,7 +81,8 @@ def test_bad_settings_are_named(dlrm, tmp_path, arguments, message):
     from shoprank.models.distill import distill, student_spec
 
     _, _, world = dlrm
-    spec = dataclasses.replace(student_spec("dlrm"), linear=arguments.pop("linear", False))
+    spec = dataclasses.replace(student_spec({"architecture": "dlrm"}),
+                               linear=arguments.pop("linear", False))
     with pytest.raises(ValueError, match=message):
         distill(world / "dlrm", tmp_path / "out", spec=spec, **arguments, **QUIET)
     assert not (tmp_path / "out").exists()

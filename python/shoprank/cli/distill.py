@@ -45,9 +45,8 @@ def run(args: argparse.Namespace, say) -> dict:
     from shoprank.models.distill import distill, student_spec
     from shoprank.models.folders import model_folder
 
-    architecture = json.loads((model_folder(args.teacher) / "model.json").read_text())[
-        "spec"]["architecture"]
-    spec = dataclasses.replace(student_spec(architecture), embedding_dim=args.embedding_dim,
+    teacher = json.loads((model_folder(args.teacher) / "model.json").read_text())["spec"]
+    spec = dataclasses.replace(student_spec(teacher), embedding_dim=args.embedding_dim,
                                bottom_mlp=args.bottom_mlp, top_mlp=args.top_mlp)
     record = distill(args.teacher, args.out, spec=spec, alpha=args.alpha, epochs=args.epochs,
                      batch_size=args.batch_size, learning_rate=args.learning_rate,

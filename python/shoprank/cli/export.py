@@ -47,9 +47,9 @@ def run(args: argparse.Namespace, say) -> dict:
         f"table {result['precision']}, weights {result['weights']}")
     if result["pruned"]:
         p = result["pruned"]
+        which = ", ".join(f"{name} {n:,}" for name, n in p["values_pruned"].items() if n)
         say(f"pruned values seen in fewer than {p['min_count']} train rows: table rows "
-            f"{p['rows_before']:,} -> {p['rows_after']:,} ("
-            + ", ".join(f"{name} {n:,}" for name, n in p["values_pruned"].items() if n) + ")")
+            f"{p['rows_before']:,} -> {p['rows_after']:,}" + (f" ({which})" if which else ""))
     if result["retrieval"]:
         r = result["retrieval"]
         say(f"with {r['kind']} retrieval: {r['items']:,} items, {r['users']:,} users, dim "

@@ -42,7 +42,7 @@ def distill(teacher_dir, out_dir, *, spec: ModelSpec | None = None, alpha: float
     teacher = model_folder(teacher_dir)
     etl_dir = etl_folder(teacher)
     taught = json.loads((teacher / "model.json").read_text())
-    spec = spec or student_spec(taught["spec"]["architecture"])
+    spec = spec or student_spec(taught["spec"])
     if spec.linear:
         raise ValueError("a student cannot have a linear part: its fit needs 0/1 labels")
     spec.check()
@@ -63,10 +63,16 @@ def distill(teacher_dir, out_dir, *, spec: ModelSpec | None = None, alpha: float
     return record
 
 
-def student_spec(architecture: str) -> ModelSpec:
-    """The default student: dim 8, MLPs a quarter of the default widths."""
-    return ModelSpec(architecture=architecture, embedding_dim=8, bottom_mlp=(16, 8),
-                     top_mlp=(32, 16))
+def student_spec(teacher: dict) -> ModelSpec:
+    """The default student of a teacher's spec (model.json "spec"): its architecture,
+    tables, pooling and cross layers; dim 8, MLPs a quarter of the default widths, no
+    linear part, no dropout."""
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(ModelSpec)}
+    kept = {k: v for k, v in teacher.items() if k in known}
+    return dataclasses.replace(ModelSpec(**kept), embedding_dim=8, bottom_mlp=(16, 8),
+                               top_mlp=(32, 16), linear=False, dropout=0.0)
 
 
 def write_soft_labels(teacher: Path, etl_dir: Path, soft: Path, alpha: float) -> dict:
