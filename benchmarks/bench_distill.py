@@ -74,11 +74,7 @@ def main(argv=None) -> int:
                 f"{spec.bottom_mlp} / {spec.top_mlp}, {args.epochs} epochs; 1,000 candidates, "
                 f"one thread; {results[0]['test_rows']:,} test rows scored by the engine.\n\n"
                 + table + "\n")
-    files = common.write_results(args.out, "bench_distill", {"machine": host, "rows": results},
-                                 markdown)
-    print(markdown)
-    print("wrote", *files)
-    return 0
+    return common.finish(args.out, "bench_distill", {"machine": host, "rows": results}, markdown)
 
 
 if __name__ == "__main__":

@@ -141,11 +141,7 @@ def main(argv=None) -> int:
     markdown = (f"Measured {host['date']} on {host['cpu']} ({host['cores']} cores); model "
                 f"{args.model}; 1,000 candidates, one thread; {results[0]['test_rows']:,} test "
                 "rows scored by the engine.\n\n" + table + "\n")
-    files = common.write_results(args.out, "bench_precision", {"machine": host, "rows": results},
-                                 markdown)
-    print(markdown)
-    print("wrote", *files)
-    return 0
+    return common.finish(args.out, "bench_precision", {"machine": host, "rows": results}, markdown)
 
 
 if __name__ == "__main__":

@@ -59,13 +59,15 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str
     return "\n".join(lines)
 
 
-def finish(out_dir: Path, name: str, payload: dict, markdown: str, plot) -> int:
-    """Writes the JSON, the markdown table and the PNG that plot(path) draws; prints the
-    table and the files. The exit code of a benchmark's main()."""
+def finish(out_dir: Path, name: str, payload: dict, markdown: str, plot=None) -> int:
+    """Writes the JSON, the markdown table and the PNG that plot(path) draws (if given);
+    prints the table and the files. The exit code of a benchmark's main()."""
     files = write_results(out_dir, name, payload, markdown)
-    plot(out_dir / f"{name}.png")
+    if plot is not None:
+        plot(out_dir / f"{name}.png")
+        files.append(out_dir / f"{name}.png")
     print(markdown)
-    print("wrote", *files, out_dir / f"{name}.png")
+    print("wrote", *files)
     return 0
 
 

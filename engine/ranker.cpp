@@ -96,9 +96,9 @@ void Ranker::fill_realtime_pseudonymised(RawBatch& batch, int64_t now_ms) const 
 int64_t Ranker::observe(const RawBatch& events) const {
   SHOPRANK_EXPECTS(online_ != nullptr, folder_, ": the model has no real-time features "
                    "(export it from an ETL run whose logs config has \"realtime\")");
-  if (!personal_) return online_->observe(events);
+  if (!personal_) return online_->observe(events);  // no copy where nothing is hashed
   RawBatch pseudonymised = events;
-  personal_->apply(pseudonymised);
+  pseudonymise(pseudonymised);
   return online_->observe(pseudonymised);
 }
 

@@ -46,14 +46,22 @@ def pseudonymise_frame(frame: pd.DataFrame, columns, key_file) -> pd.DataFrame:
 
 def pseudonymised_meta(meta: pd.DataFrame, columns) -> pd.DataFrame:
     """A frame's (empty) dtypes after pseudonymise_frame: integer columns become int64."""
-    return meta.astype({c: np.int64 for c in columns if c in meta.columns
-                        and pd.api.types.is_integer_dtype(meta[c].dtype)
-                        and not pd.api.types.is_extension_array_dtype(meta[c].dtype)})
+    return meta.astype({c: np.int64 for c in columns
+                        if c in meta.columns and _plain_integers(meta[c].dtype)})
+
+
+def _plain_integers(dtype) -> bool:
+    """NumPy integers (a nullable pandas Int64 is refused below, as floats are)."""
+    return pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_extension_array_dtype(
+        dtype)
+
+
+def _null(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 def _pseudonymise(values: pd.Series, column: str, hasher) -> pd.Series:
-    if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_extension_array_dtype(
-            values.dtype):
+    if _plain_integers(values.dtype):
         codes, uniques = pd.factorize(values)  # each distinct id hashed once
         return pd.Series(hasher.ints(np.asarray(uniques, np.int64))[codes], index=values.index,
                          dtype=np.int64)
@@ -61,22 +69,26 @@ def _pseudonymise(values: pd.Series, column: str, hasher) -> pd.Series:
         raise ValueError(f"privacy.personal: column {column!r} is read as {values.dtype}; only "
                          "integer (without nulls) or text columns can be pseudonymised: write "
                          "it as integers without nulls, or as text")
-    texts = {}  # each distinct text hashed once
 
-    def text(value):
-        if not isinstance(value, str):
-            raise ValueError(f"privacy.personal: column {column!r} holds {value!r} "
-                             f"({type(value).__name__}); expected integers or text")
-        if value not in texts:
-            texts[value] = hasher.strings([value])[0]
-        return texts[value]
+    def elements(value):  # a row's texts: one, a list's, or none for a null
+        if _null(value):
+            return []
+        items = value if isinstance(value, (list, np.ndarray)) else [value]
+        for v in items:
+            if v is not None and not isinstance(v, str):
+                raise ValueError(f"privacy.personal: column {column!r} holds {v!r} "
+                                 f"({type(v).__name__}); expected integers or text")
+        return [v for v in items if v is not None]
+
+    distinct = list({v for value in values for v in elements(value)})
+    texts = dict(zip(distinct, hasher.strings(distinct)))  # each hashed once, in one call
 
     def one(value):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
+        if _null(value):
             return value
         if isinstance(value, (list, np.ndarray)):  # a list column: element by element
-            return [None if v is None else text(v) for v in value]
-        return text(value)
+            return [None if v is None else texts[v] for v in value]
+        return texts[value]
 
     return values.map(one)
 
