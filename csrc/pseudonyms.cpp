@@ -11,6 +11,7 @@ namespace py = pybind11;
 namespace shoprank::bindings {
 
 void bind_pseudonyms(py::module_& m) {
+  m.attr("WITHOUT_KEY") = kWithoutKey;  // key_file: load with no key, the environment not read
   py::class_<Pseudonyms>(m, "Pseudonyms",
                          "Keyed pseudonyms (HMAC-SHA256) of personal ids, from a key file.\n\n"
                          "Example::\n\n"

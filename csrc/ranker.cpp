@@ -134,6 +134,8 @@ void bind_ranker(py::module_& m) {
                              "the columns replaced by keyed pseudonyms at every entry")
       .def_property_readonly("has_pseudonym_key", &Ranker::has_pseudonym_key,
                              "whether the key of the personal columns was given")
+      .def("require_pseudonym_key", &Ranker::require_pseudonym_key,
+           "raises ValueError when the artifacts pseudonymise ids and no key was given")
       .def_property_readonly("feature_names", &Ranker::feature_names)
       .def_property_readonly("architecture", &Ranker::architecture)
       .def_property_readonly("item_key", &Ranker::item_key)

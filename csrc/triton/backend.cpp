@@ -88,13 +88,16 @@ Step parse_step(const std::string& name) {
                               "rerank or observe, got \"" + name + "\"");
 }
 
-// The process's real-time states, one per spec: kept for the process's life, so that a
-// model version loaded in place of another reads what the old one was fed.
-std::shared_ptr<OnlineState> shared_online_state(const RealtimeSpec& s) {
+// The process's real-time states, one per spec and pseudonym key (the state holds ids as
+// the artifacts know them): kept for the process's life, so that a model version loaded in
+// place of another reads what the old one was fed.
+std::shared_ptr<OnlineState> shared_online_state(const Ranker& ranker) {
   static std::mutex mutex;
   static std::map<std::string, std::shared_ptr<OnlineState>> states;
+  const RealtimeSpec& s = ranker.online_state()->spec();
   const std::string key = s.user + "\n" + s.item + "\n" + s.timestamp + "\n" + s.label + "\n" +
-                          std::to_string(s.recent_clicks) + "\n" + std::to_string(s.window_ms);
+                          std::to_string(s.recent_clicks) + "\n" + std::to_string(s.window_ms) +
+                          "\n" + ranker.pseudonym_key_check();
   std::lock_guard<std::mutex> lock(mutex);
   auto& state = states[key];
   if (!state) state = std::make_shared<OnlineState>(s);
@@ -188,15 +191,15 @@ std::unique_ptr<ServedModel> load_model(TRITONBACKEND_Model* model) {
   std::string what;
   if (served->step == Step::Rank || served->step == Step::Observe) {
     served->ranker = std::make_unique<Ranker>(Ranker::load(folder));
-    if (const auto& own = served->ranker->online_state()) {
-      served->ranker->share_online_state(shared_online_state(own->spec()));
+    if (served->ranker->online_state()) {
+      served->ranker->share_online_state(shared_online_state(*served->ranker));
       what = ", real-time features";
     }
     ranker = served->ranker.get();
   } else {
     served->recommender = std::make_unique<Recommender>(Recommender::load(folder));
-    if (const auto& own = served->recommender->ranker().online_state()) {
-      served->recommender->share_online_state(shared_online_state(own->spec()));
+    if (served->recommender->ranker().online_state()) {
+      served->recommender->share_online_state(shared_online_state(served->recommender->ranker()));
       what = ", real-time features";
     }
     ranker = &served->recommender->ranker();
@@ -205,6 +208,7 @@ std::unique_ptr<ServedModel> load_model(TRITONBACKEND_Model* model) {
     what += ", " + served->recommender->retriever().kind() + " retrieval over " +
             std::to_string(served->recommender->retriever().items()) + " items";
   }
+  ranker->require_pseudonym_key();  // refused at load, not at every request
   served->rules = ranker->request_rules(max_candidates);
   served->rules.item_key = parameter(config, "item_key", served->rules.item_key);
   if (served->step == Step::Observe) served->rules = event_rules(*ranker, config, max_candidates);

@@ -93,19 +93,27 @@ void Pseudonyms::apply(const std::string& name, RawColumn& column) const {
 PseudonymisedColumns::PseudonymisedColumns(const json::Value& section,
                                            const std::string& key_file,
                                            const std::string& folder)
-    : folder_(folder) {
+    : made_with_(section["key_check"].as_string()), folder_(folder) {
   for (const auto& c : section["columns"].items()) columns_.push_back(c.as_string());
   std::string path = key_file;
+  if (path == kWithoutKey) return;
   if (path.empty()) {
     const char* named = std::getenv(kKeyFileVariable);
     path = named ? named : "";
   }
   if (path.empty()) return;
   pseudonyms_.emplace(read_key_file(path));
-  SHOPRANK_EXPECTS(pseudonyms_->key_check() == section["key_check"].as_string(), folder,
-                   ": key file ", path, " is not the key these artifacts were made with (its ",
-                   "check ", pseudonyms_->key_check(), ", theirs ",
-                   section["key_check"].as_string(), ")");
+  SHOPRANK_EXPECTS(pseudonyms_->key_check() == made_with_, folder, ": key file ", path,
+                   " is not the key these artifacts were made with (its check ",
+                   pseudonyms_->key_check(), ", theirs ", made_with_, ")");
+}
+
+void PseudonymisedColumns::require_key() const {
+  std::string names;
+  for (const auto& name : columns_) names += (names.empty() ? "" : ", ") + name;
+  SHOPRANK_EXPECTS(has_key(), folder_, ": the artifacts pseudonymise personal ids (", names,
+                   "); give the key file they were made with (key_file=, --key-file or ",
+                   kKeyFileVariable, ")");
 }
 
 void PseudonymisedColumns::apply(RawBatch& batch) const {

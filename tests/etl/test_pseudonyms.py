@@ -86,6 +86,11 @@ def test_frames_keep_types_nulls_and_lists(tmp_path):
     floats = pd.DataFrame({"user": [1.0, np.nan]})
     with pytest.raises(ValueError, match="column 'user' is read as float64; only integer"):
         pseudonymise_frame(floats, ["user"], tmp_path / "key")
+    huge = pd.DataFrame({"user": np.array([1, 2**63 + 5], np.uint64)})
+    with pytest.raises(ValueError, match=f"column 'user' holds {2**63 + 5}, beyond int64"):
+        pseudonymise_frame(huge, ["user"], tmp_path / "key")
+    small = pseudonymise_frame(huge.iloc[:1], ["user"], tmp_path / "key")
+    assert list(small["user"]) == [_reference_int(key, 1)]
 
 
 @pytest.mark.parametrize("privacy,key,message", [
@@ -142,8 +147,9 @@ def test_no_raw_personal_value_reaches_any_output(pseudonymised_world):
     assert not any(key.strip() in path.read_bytes() for path in files)
 
 
-def test_the_artifacts_need_their_key(pseudonymised_world, monkeypatch):
+def test_the_artifacts_need_their_key(pseudonymised_world, monkeypatch, tmp_path):
     import shoprank
+    from shoprank.export.artifacts import export_ranker
 
     root, _ = pseudonymised_world
     monkeypatch.delenv("SHOPRANK_KEY_FILE", raising=False)
@@ -161,11 +167,19 @@ def test_the_artifacts_need_their_key(pseudonymised_world, monkeypatch):
     assert shoprank.Ranker.load(root / "artifacts").item_key == "item_id"
     native = _engine.Ranker(str(root / "artifacts"), "")
     monkeypatch.delenv("SHOPRANK_KEY_FILE")
-    keyless = _engine.Ranker(str(root / "artifacts"), "")  # what export's check loads
+    keyless = _engine.Ranker(str(root / "artifacts"), "")
     with pytest.raises(ValueError, match="column user_id holds personal ids the artifacts know "
                                          "only by pseudonym"):
         shoprank.Ranker(keyless).transform({"user_id": ["x"], "item_id": [1]})
     assert native.has_pseudonym_key and not keyless.has_pseudonym_key
+    # a stale variable naming another key fails a load that needs the key, and nothing that
+    # only reads what the artifacts describe: export's own check, export-triton's
+    monkeypatch.setenv("SHOPRANK_KEY_FILE", str(root / "other.key"))
+    with pytest.raises(ValueError, match="other.key is not the key these artifacts"):
+        shoprank.Ranker.load(root / "artifacts")
+    for load in (shoprank.Ranker.load, shoprank.Recommender.load):
+        load(root / "artifacts", key_required=False)
+    export_ranker(root / "dlrm", tmp_path / "again", retrieval=root / "two-tower")
 
 
 def test_fed_raw_ids_the_engine_computes_the_etls_features(pseudonymised_world):
@@ -249,3 +263,33 @@ def test_the_merlin_path_refuses_pseudonymised_models(pseudonymised_world):
     with pytest.raises(ValueError, match="trained on pseudonymised ids; the Merlin path does "
                                          "not hash them"):
         MerlinRanker(root / "dlrm")
+
+
+def test_the_event_log_of_a_pseudonymised_deployment_goes_through_the_etl(pseudonymised_world,
+                                                                          tmp_path):
+    """The event log holds raw ids beside copies of the ETL output's tables (pseudonyms): an
+    ETL of it with the same key hashes the events only, so the log's own rows logged as
+    events give the first ETL's features exactly; with another key it is refused."""
+    from shoprank.etl import run_etl
+    from shoprank.events.log import EventLog
+
+    root, _ = pseudonymised_world
+    log = EventLog.create(tmp_path / "events", root / "features")
+    raw = pd.read_parquet(root / "logs" / "impressions").sort_values("timestamp",
+                                                                     kind="stable")
+    events = {c: raw[c].to_numpy() for c in log.schema.columns}
+    events["timestamp"] = raw["timestamp"].to_numpy() * 1000  # the events carry ms
+    assert log.append(events) == len(raw)
+    run_etl(tmp_path / "events" / "logs.json", tmp_path / "features", key_file=root / "key",
+            **QUIET)
+    for split in ("train", "valid", "test"):
+        def read(folder):
+            files = sorted((folder / split).glob("*.parquet"))
+            return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        again, first = read(tmp_path / "features"), read(root / "features")
+        pd.testing.assert_frame_equal(again[first.columns], first, check_dtype=False,
+                                      obj=split)
+    with pytest.raises(ValueError, match="side table users .* another key"):
+        run_etl(tmp_path / "events" / "logs.json", tmp_path / "other", key_file=root /
+                "other.key", **QUIET)
+    assert not (tmp_path / "other").exists()

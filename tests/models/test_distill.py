@@ -54,8 +54,8 @@ def test_the_student_learns_from_soft_labels_and_ranks(dlrm, tmp_path):
 
 
 def test_a_pseudonymised_logs_model_distils(pseudonymised_world, tmp_path):
-    """Text ids, a side table, real-time columns, keyed artifacts: the student exports and
-    needs the teacher's key."""
+    """Text ids, a side table, real-time columns, keyed artifacts: the student exports, with
+    the teacher's retrieval model too, and needs the teacher's key."""
     import shoprank
     from shoprank.cli.main import main
 
@@ -63,12 +63,14 @@ def test_a_pseudonymised_logs_model_distils(pseudonymised_world, tmp_path):
     assert main(["distill", "--teacher", str(root / "dlrm"), "--out", str(tmp_path / "out"),
                  "--epochs", "1", "--batch-size", "512", "--no-progress"]) == 0
     assert main(["export", "--model", str(tmp_path / "out" / "student"),
-                 "--out", str(tmp_path / "artifacts")]) == 0
+                 "--retrieval", str(root / "two-tower"), "--out", str(tmp_path / "artifacts")]) == 0
     ranker = shoprank.Ranker.load(tmp_path / "artifacts", key_file=root / "key")
     user = {"user_id": values["user_id"][0], "device_id": values["device_id"][0],
             "timestamp": np.datetime64("2023-11-20T00:00", "ms")}
     ids, _ = ranker.rank(user, {"item_id": list(range(10))}, 3)
     assert len(ids) == 3
+    recommender = shoprank.Recommender.load(tmp_path / "artifacts", key_file=root / "key")
+    assert len(recommender.recommend(user, 3)[0]) == 3
 
 
 @pytest.mark.parametrize("arguments,message", [

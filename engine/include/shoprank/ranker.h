@@ -45,7 +45,7 @@ class Ranker {
  public:
   // Loads and checks an artifact folder (manifest sizes and hashes, format version).
   // key_file: the key of artifacts with pseudonymised ids (privacy/pseudonyms.h); "" reads
-  // the file SHOPRANK_KEY_FILE names, where the artifacts need one.
+  // the file SHOPRANK_KEY_FILE names, where the artifacts need one; kWithoutKey: none.
   static Ranker load(const std::string& folder, const std::string& key_file = "");
   // The ranker of artifacts already loaded (and checked); it keeps them alive.
   static Ranker load(std::shared_ptr<const Artifacts> artifacts,
@@ -82,6 +82,13 @@ class Ranker {
   // Whether the key of those columns was given (load without one: every entry given a
   // personal column throws).
   bool has_pseudonym_key() const { return personal_ && personal_->has_key(); }
+  // Throws when the artifacts pseudonymise ids and their key was not given: they are of no
+  // use without it (a server checks at load, not at each request).
+  void require_pseudonym_key() const {
+    if (personal_) personal_->require_key();
+  }
+  // The key check of the key the artifacts' pseudonyms were made with; empty without any.
+  std::string pseudonym_key_check() const { return personal_ ? personal_->made_with() : ""; }
   // Replaces the batch's personal columns by their pseudonyms (the entries call it; a caller
   // that reads a request's ids against the artifacts itself, as the Recommender, too).
   void pseudonymise(RawBatch& batch) const;

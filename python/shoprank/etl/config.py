@@ -32,6 +32,9 @@ class SideTable:
     path: Path
     key: str
     derived: bool = False  # made by the ETL from the logs' own columns
+    # its personal columns already hold pseudonyms (an event log's copy of an ETL output's
+    # tables): the key check of the key they were made with, and they are read as they are
+    pseudonymised: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +180,12 @@ def from_dict(raw: dict, root: Path) -> LogsConfig:
     for name, table in raw.get("side_tables", {}).items():
         if not isinstance(table, dict) or not {"path", "key"} <= set(table):
             raise ValueError(f"side_tables.{name}: expected {{'path': ..., 'key': ...}}")
-        sides[name] = SideTable(root / table["path"], str(table["key"]))
+        made_with = table.get("pseudonymised")
+        if made_with is not None and not isinstance(made_with, str):
+            raise ValueError(f"side_tables.{name}.pseudonymised: the key check of the key its "
+                             f"pseudonyms were made with (text), got {made_with!r}")
+        sides[name] = SideTable(root / table["path"], str(table["key"]),
+                                pseudonymised=made_with)
     config = LogsConfig(
         root=root, format=fmt, impressions=impressions, label=raw["label"],
         timestamp=raw.get("timestamp"), other_labels=tuple(_strings(raw.get("other_labels", []),
@@ -206,6 +214,10 @@ def from_dict(raw: dict, root: Path) -> LogsConfig:
 
 
 def _check_personal(config: LogsConfig) -> None:
+    marked = [name for name, table in config.side_tables.items() if table.pseudonymised]
+    if marked and not config.personal:
+        raise ValueError(f"side_tables {marked} hold pseudonyms, but privacy.personal lists "
+                         "no columns")
     if not config.personal:
         return
     read = set(config.required_columns()) | {t.key for t in config.side_tables.values()}

@@ -49,7 +49,7 @@ def write_inputs(config: LogsConfig, source, out: Path, files: list[Path]) -> No
         folder.mkdir(parents=True, exist_ok=True)
         # Arrow to Arrow: the snapshot keeps the file's types exactly (pandas would not)
         snapshot = pq.read_table(table.path, columns=columns)
-        if config.personal:
+        if config.personal and not table.pseudonymised:
             snapshot = pseudonymise_arrow(snapshot, config.personal, config.key_file)
         pq.write_table(snapshot, folder / f"{name}.parquet")
         served[name] = SideTable(folder / f"{name}.parquet", table.key)

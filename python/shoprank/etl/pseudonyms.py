@@ -63,6 +63,10 @@ def _null(value) -> bool:
 def _pseudonymise(values: pd.Series, column: str, hasher) -> pd.Series:
     if _plain_integers(values.dtype):
         codes, uniques = pd.factorize(values)  # each distinct id hashed once
+        if values.dtype == np.uint64 and len(uniques) and int(uniques.max()) >= 2**63:
+            raise ValueError(f"privacy.personal: column {column!r} holds {uniques.max()}, "
+                             "beyond int64 (the engine reads integer ids as int64): write "
+                             "such ids as text")
         return pd.Series(hasher.ints(np.asarray(uniques, np.int64))[codes], index=values.index,
                          dtype=np.int64)
     if values.dtype != object and not pd.api.types.is_string_dtype(values.dtype):
@@ -107,7 +111,11 @@ def with_key(config, key_file):
     if not config.personal:
         raise ValueError('a key file was given, but the logs config lists no personal columns '
                          '("privacy": {"personal": ["user_id"]})')
-    key_check(key_file)  # reads and checks the key now, not in a worker later
+    check = key_check(key_file)  # reads and checks the key now, not in a worker later
+    for name, table in config.side_tables.items():
+        if table.pseudonymised not in (None, check):
+            raise ValueError(f"side table {name} ({table.path}) holds pseudonyms made with "
+                             f"another key than {key_file}: its ids would match no event")
     return dataclasses.replace(config, key_file=Path(key_file).resolve())
 
 

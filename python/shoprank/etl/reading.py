@@ -104,7 +104,7 @@ def read_logs(config: LogsConfig, files: list[Path], *, part_size: str = "64MB")
                                  meta=pseudonymised_meta(ddf._meta, config.personal))
     for name, table in config.side_tables.items():
         side = _read_side_table(config, name, table, columns[name])
-        if config.personal:
+        if config.personal and not table.pseudonymised:
             side = pseudonymise_frame(side, config.personal, config.key_file)
         ddf = ddf.merge(side, how="left", on=table.key)
     ddf = _check_types(config, ddf)

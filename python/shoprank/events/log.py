@@ -50,10 +50,15 @@ class EventSchema:
     @classmethod
     def of_etl(cls, etl_dir) -> "EventSchema":
         """The impressions' columns of an ETL output (its inputs.json): every raw column not
-        from a side table, passthrough columns (the generator's oracle) left out."""
+        from a side table, passthrough columns (the generator's oracle) and the real-time
+        columns (the ETL computes them from the events) left out."""
+        from shoprank.etl.realtime import RealtimeConfig
+
         saved = json.loads((Path(etl_dir) / "inputs.json").read_text())
         config = saved["config"]
         skip = set(config.get("passthrough") or [])
+        if config.get("realtime"):
+            skip |= set(RealtimeConfig.from_dict(config["realtime"]).columns)
         own = {name: c for name, c in saved["columns"].items()
                if c["table"] is None and name not in skip}
         labels = [config["label"], *(config.get("other_labels") or [])]
@@ -92,6 +97,7 @@ class EventLog:
         """A new event log for the impressions of the ETL output at etl_dir (or the one
         already there, when it was made for the same columns)."""
         from shoprank.etl.config import read_back
+        from shoprank.etl.inputs import read_pseudonymised
 
         folder, schema = Path(folder), EventSchema.of_etl(etl_dir)
         meta = folder / "events.json"
@@ -106,11 +112,16 @@ class EventLog:
         saved = json.loads((Path(etl_dir) / "inputs.json").read_text())
         config = dict(saved["config"], impressions=f"{SEGMENTS}/*.parquet", format="parquet")
         config.pop("passthrough", None)
-        for table in read_back(etl_dir).side_tables.values():
+        # the ETL output's tables hold its pseudonyms (if any), the events raw ids: an ETL
+        # of this log hashes the events and reads the tables as they are
+        pseudonymised = read_pseudonymised(etl_dir)
+        config["side_tables"] = {}
+        for name, table in read_back(etl_dir).side_tables.items():
             shutil.copy2(table.path, folder / "tables" / Path(table.path).name)
-        config["side_tables"] = {
-            name: {"path": f"tables/{Path(t.path).name}", "key": t.key}
-            for name, t in read_back(etl_dir).side_tables.items()}
+            config["side_tables"][name] = {"path": f"tables/{Path(table.path).name}",
+                                           "key": table.key}
+            if pseudonymised:
+                config["side_tables"][name]["pseudonymised"] = pseudonymised["key_check"]
         config.pop("user_columns", None)  # the derived tables are plain tables here
         config.pop("item_columns", None)
         _write_durably(folder / "logs.json", json.dumps(config, indent=1) + "\n")

@@ -107,9 +107,10 @@ def write_artifacts(out, spec: dict, tensors: dict, *, overwrite: bool = False) 
         manifest = {"format": FORMAT, "version": VERSION, "shoprank": shoprank.__version__,
                     "files": files}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        shoprank._engine.Ranker(str(tmp))  # the engine reads what was written
+        # the engine reads what was written (it has no key, and wants none)
+        shoprank._engine.Ranker(str(tmp), shoprank._engine.WITHOUT_KEY)
         if "retrieval" in spec:
-            shoprank._engine.Recommender(str(tmp))
+            shoprank._engine.Recommender(str(tmp), shoprank._engine.WITHOUT_KEY)
     return sum(f["bytes"] for f in files.values())
 
 

@@ -30,10 +30,15 @@ COPIED = ("workflow", "tables", "inputs.json", "summary.json")
 
 def fitted_on(etl_dir) -> Path:
     """The ETL output whose fitted workflow ``etl_dir`` uses: itself, or for a window this
-    module wrote, the one it was transformed by (followed through chained refreshes)."""
-    window = Path(etl_dir) / "window.json"
+    module wrote, the one it was transformed by (followed through chained refreshes), or for
+    a distillation's soft labels (models/distill.py), its teacher's."""
+    from shoprank.models.data import SOFT_LABELS_FILE
+
+    window, soft = Path(etl_dir) / "window.json", Path(etl_dir) / SOFT_LABELS_FILE
     if window.is_file():
         return Path(json.loads(window.read_text())["served_etl"])
+    if soft.is_file():
+        return fitted_on(json.loads(soft.read_text())["etl"])
     return Path(etl_dir).resolve()
 
 

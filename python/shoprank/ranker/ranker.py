@@ -20,12 +20,13 @@ from shoprank import _engine
 from shoprank.ranker.raw import normalise, normalise_columns, request_columns
 
 
-def check_pseudonym_key(native: _engine.Ranker, folder) -> None:
-    """Artifacts with pseudonymised ids are of no use without their key: say so at load."""
-    if native.personal_columns and not native.has_pseudonym_key:
-        raise ValueError(f"{folder}: the artifacts pseudonymise personal ids "
-                         f"({', '.join(native.personal_columns)}); give the key file they were "
-                         "made with (key_file=, --key-file or SHOPRANK_KEY_FILE)")
+def key_argument(key_file, key_required: bool) -> str:
+    """The engine's key_file: the file given; else where a key is required the one
+    SHOPRANK_KEY_FILE names (""), else none at all (a stale variable must not fail a load
+    that only reads what the artifacts describe)."""
+    if key_file:
+        return str(key_file)
+    return "" if key_required else _engine.WITHOUT_KEY
 
 
 class Ranker:
@@ -41,13 +42,13 @@ class Ranker:
         manifest (sizes, SHA-256) and the format version; nothing in it is executed.
         key_file: the key of artifacts with pseudonymised ids (shoprank etl --key-file);
         default: the file the environment variable SHOPRANK_KEY_FILE names. key_required
-        False: such artifacts load without it, for what they describe (export-triton), and
-        every call given a personal column fails."""
+        False: such artifacts load without it (the environment not read), for what they
+        describe (export-triton), and every call given a personal column fails."""
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"{folder}: no such artifact folder (shoprank export writes one)")
-        native = _engine.Ranker(str(folder), str(key_file or ""))
-        if key_required:
-            check_pseudonym_key(native, folder)
+        native = _engine.Ranker(str(folder), key_argument(key_file, key_required))
+        if key_required:  # such artifacts are of no use without their key: said at load
+            native.require_pseudonym_key()
         return cls(native)
 
     @property

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from shoprank import _engine
-from shoprank.ranker.ranker import _integer_k, _one_row, _threads, check_pseudonym_key
+from shoprank.ranker.ranker import _integer_k, _one_row, _threads, key_argument
 from shoprank.ranker.raw import check_recommend_columns, normalise
 
 
@@ -40,9 +40,9 @@ class Recommender:
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"{folder}: no such artifact folder (shoprank export "
                                     "--retrieval writes one)")
-        native = _engine.Recommender(str(folder), str(key_file or ""))
+        native = _engine.Recommender(str(folder), key_argument(key_file, key_required))
         if key_required:
-            check_pseudonym_key(native.ranker, folder)
+            native.ranker.require_pseudonym_key()
         return cls(native)
 
     @property

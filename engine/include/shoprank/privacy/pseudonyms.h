@@ -24,6 +24,9 @@ namespace shoprank {
 
 // The environment variable a key file may be named by (a served model reads it).
 inline constexpr const char* kKeyFileVariable = "SHOPRANK_KEY_FILE";
+// A key_file that loads artifacts with no key, the environment not read: for reading what
+// they describe (export's own check), where a stale variable must not fail the load.
+inline constexpr const char* kWithoutKey = "<without key>";
 inline constexpr size_t kMinKeyBytes = 16;
 
 // The key in a key file: its bytes, less one trailing newline. Throws naming the file when
@@ -50,18 +53,23 @@ class Pseudonyms {
 // made with: `apply` replaces those columns of a batch by their pseudonyms.
 class PseudonymisedColumns {
  public:
-  // section: ranker.json's "pseudonymised"; key_file: the file, or "" for the file the
-  // environment names (kKeyFileVariable). Throws when the key is not the one the artifacts
+  // section: ranker.json's "pseudonymised"; key_file: the file, "" for the file the
+  // environment names (kKeyFileVariable), or kWithoutKey. Throws when the key is not the one the artifacts
   // were made with. Without any key the artifacts load (export checks what it wrote, and
   // has no key), but every batch holding a personal column throws.
   PseudonymisedColumns(const json::Value& section, const std::string& key_file,
                        const std::string& folder);
   const std::vector<std::string>& columns() const { return columns_; }
   bool has_key() const { return pseudonyms_.has_value(); }
+  // The key check of the key the artifacts were made with (not necessarily given).
+  const std::string& made_with() const { return made_with_; }
+  // Throws, naming the columns and where a key comes from, when no key was given.
+  void require_key() const;
   void apply(RawBatch& batch) const;
 
  private:
   std::vector<std::string> columns_;
+  std::string made_with_;
   std::optional<Pseudonyms> pseudonyms_;
   std::string folder_;
 };
