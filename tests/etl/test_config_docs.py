@@ -39,6 +39,7 @@ def test_the_table_documents_every_key_with_the_code_default(tmp_path):
     config = from_dict({"impressions": "x", "label": "y"}, tmp_path)
     actual = {
         "format": config.format, "timestamp": config.timestamp,
+        "timestamp_unit": config.timestamp_unit,
         "other_labels": list(config.other_labels), "user_id": config.user_id,
         "item_id": config.item_id, "side_tables": config.side_tables,
         "user_columns": list(config.user_columns), "item_columns": list(config.item_columns),

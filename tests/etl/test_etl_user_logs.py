@@ -71,6 +71,7 @@ def test_split_files_are_kept_as_given(tmp_path):
     ({"item_columns": ["item_id"]}, "is the table's key"),
     ({"user_columns": ["genres"], "item_columns": ["genres"]}, "both the user and the item"),
     ({"item_columns": ["liked"]}, "are labels or the timestamp"),
+    ({"timestamp_unit": "hours"}, "timestamp_unit: one of s, ms, us, ns"),
     ({"item_columns": ["genres"], "side_tables": {"items": {"path": "i.parquet",
                                                              "key": "item_id"}}},
      "already has a side table 'items'"),
@@ -90,3 +91,28 @@ def test_a_split_without_files_is_named(tmp_path):
                                         r"split\)"):
         run_etl(tmp_path / "logs.json", tmp_path / "out", **QUIET)
     assert not (tmp_path / "out").exists()
+
+
+def test_integer_timestamps_in_milliseconds(tmp_path):
+    """A log counting milliseconds (as many shops' do) is refused with the unit to set while
+    the config says seconds, nothing written; with "timestamp_unit": "ms" it gives the
+    features of the same log in seconds (splits and hour / weekday features included)."""
+    config = dict(user_logs.config(lists=False), time_features=["timestamp"])
+    seconds = user_logs.ratings(1500)
+    millis = seconds.assign(timestamp=seconds["timestamp"] * 1000 + 7)  # not whole seconds
+    user_logs.write(tmp_path / "s", config, frame=seconds)
+    user_logs.write(tmp_path / "ms", config, frame=millis)
+    with pytest.raises(LogsError, match=r"column 'timestamp': \d+ s since the epoch is past the "
+                                        r'year 2262; if the log counts ms, set "timestamp_unit": '
+                                        r'"ms"'):
+        run_etl(tmp_path / "ms" / "logs.json", tmp_path / "out-ms", **QUIET)
+    assert not (tmp_path / "out-ms").exists()
+    (tmp_path / "ms" / "logs.json").write_text(json.dumps(dict(config, timestamp_unit="ms")))
+    run_etl(tmp_path / "s" / "logs.json", tmp_path / "out-s", **QUIET)
+    run_etl(tmp_path / "ms" / "logs.json", tmp_path / "out-ms", **QUIET)
+    for split in ("train", "valid", "test"):
+        def read(out):
+            return pd.concat([pd.read_parquet(f) for f in sorted((out / split).glob("*.parquet"))],
+                             ignore_index=True)
+        pd.testing.assert_frame_equal(read(tmp_path / "out-ms"), read(tmp_path / "out-s"),
+                                      obj=split)

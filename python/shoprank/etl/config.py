@@ -44,6 +44,7 @@ class LogsConfig:
     impressions: str                 # a glob, or "" where split_files name each split's
     label: str
     timestamp: str | None = None
+    timestamp_unit: str = "s"        # of integer timestamps: s, ms, us or ns since the epoch
     other_labels: tuple[str, ...] = ()
     user_id: str | None = None
     item_id: str | None = None
@@ -117,7 +118,8 @@ _KNOWN_KEYS = {"format", "impressions", "timestamp", "label", "other_labels", "u
                "item_id", "side_tables", "categorical", "hashed", "multi_valued", "continuous",
                "crosses", "time_features", "statistics", "passthrough", "filters", "split",
                "freq_threshold", "p_click", "user_columns", "item_columns", "realtime",
-               "privacy"}
+               "privacy", "timestamp_unit"}
+TIMESTAMP_UNITS = ("s", "ms", "us", "ns")
 
 
 def config_file(path: str | Path) -> Path:
@@ -173,6 +175,10 @@ def from_dict(raw: dict, root: Path) -> LogsConfig:
     filters = raw.get("filters", {})
     if sorted(set(filters) - {"drop_null"}):
         raise ValueError(f"filters: only 'drop_null' is supported, got {sorted(filters)}")
+    unit = raw.get("timestamp_unit", "s")
+    if unit not in TIMESTAMP_UNITS:
+        raise ValueError(f"timestamp_unit: one of {', '.join(TIMESTAMP_UNITS)} (of integer "
+                         f"timestamps since the epoch), got {unit!r}")
     freq = int(raw.get("freq_threshold", 1))
     if freq < 0:
         raise ValueError(f"freq_threshold: must be >= 0, got {freq}")
@@ -188,7 +194,7 @@ def from_dict(raw: dict, root: Path) -> LogsConfig:
                                 pseudonymised=made_with)
     config = LogsConfig(
         root=root, format=fmt, impressions=impressions, label=raw["label"],
-        timestamp=raw.get("timestamp"), other_labels=tuple(_strings(raw.get("other_labels", []),
+        timestamp=raw.get("timestamp"), timestamp_unit=unit, other_labels=tuple(_strings(raw.get("other_labels", []),
                                                                      "other_labels")),
         user_id=raw.get("user_id"), item_id=raw.get("item_id"), side_tables=sides,
         categorical=tuple(_strings(raw.get("categorical", []), "categorical")), hashed=hashed,

@@ -175,7 +175,8 @@ def _check_types(config: LogsConfig, ddf):
     if config.timestamp:
         meta = ddf._meta.copy()
         meta[config.timestamp] = pd.Series([], dtype="datetime64[ns]")
-        ddf = ddf.map_partitions(_to_timestamp, config.timestamp, meta=meta)
+        ddf = ddf.map_partitions(_to_timestamp, config.timestamp, config.timestamp_unit,
+                                 meta=meta)
     return ddf
 
 
@@ -203,14 +204,17 @@ def _raise_on_text(raw: pd.Series, converted: pd.Series, column: str) -> None:
                         f"{bad.astype(str).unique()[:SAMPLE].tolist()}")
 
 
-def _to_timestamp(part: pd.DataFrame, column: str) -> pd.DataFrame:
+def _to_timestamp(part: pd.DataFrame, column: str, unit: str = "s") -> pd.DataFrame:
     values = part[column]
     if pd.api.types.is_datetime64_any_dtype(values):
         if getattr(values.dt, "tz", None) is not None:
             part[column] = values.dt.tz_convert("UTC").dt.tz_localize(None)
         return part
-    if pd.api.types.is_numeric_dtype(values):  # epoch seconds
-        part[column] = pd.to_datetime(values, unit="s")
+    if pd.api.types.is_numeric_dtype(values):  # since the epoch, in the config's unit
+        try:
+            part[column] = pd.to_datetime(values, unit=unit)
+        except (OverflowError, pd.errors.OutOfBoundsDatetime):
+            raise LogsError(_beyond_time(column, values, unit)) from None
         return part
     parsed = pd.to_datetime(values, errors="coerce", utc=True)
     bad = values[parsed.isna() & values.notna()]
@@ -219,6 +223,17 @@ def _to_timestamp(part: pd.DataFrame, column: str) -> pd.DataFrame:
                         "as timestamps (ISO 8601 text, epoch seconds or a timestamp type)")
     part[column] = parsed.dt.tz_localize(None)
     return part
+
+
+def _beyond_time(column: str, values: pd.Series, unit: str) -> str:
+    """The error for integer timestamps past what datetime64[ns] holds (the year 2262),
+    with the unit their size suggests (shops' logs often count milliseconds)."""
+    largest = int(values.abs().max())
+    digits = len(str(largest))
+    guess = "ms" if digits <= 13 else "us" if digits <= 16 else "ns"
+    return (f"column {column!r}: {largest} {unit} since the epoch is past the year 2262; "
+            f"if the log counts {guess}, set \"timestamp_unit\": \"{guess}\" in logs.json "
+            f"(units: s, ms, us, ns)")
 
 
 def _attach_p_click(config: LogsConfig, ddf, rows: int):
