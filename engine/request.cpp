@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 #include "shoprank/errors.h"
 
@@ -33,6 +34,27 @@ std::vector<T> numbers(const std::string& name, const WireTensor& t, WireType ty
   std::vector<T> out(static_cast<size_t>(n));
   if (n) std::memcpy(out.data(), t.data, t.bytes);
   return out;
+}
+
+// Integer timestamps travel as milliseconds since the epoch. Epoch *seconds* (what the ETL
+// reads from a log's integer column by default) of any date from 2001 to 5138 fall in
+// [1e9, 1e11) and would read as a day in 1970-1973: refused as a unit mistake (as the
+// Python entry, ranker/raw.py, does) rather than answered wrong.
+std::string utc_day(int64_t seconds) {
+  const std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm day{};
+  char text[32] = "?";
+  if (gmtime_r(&t, &day)) std::strftime(text, sizeof text, "%Y-%m-%d", &day);
+  return text;
+}
+
+void check_milliseconds(const std::string& name, const std::vector<int64_t>& stamps) {
+  for (int64_t value : stamps) {
+    SHOPRANK_EXPECTS(value < 1'000'000'000 || value >= 100'000'000'000, name, ": ", value,
+                     " would be ", utc_day(value / 1000), " as milliseconds; it looks like "
+                     "seconds since the epoch (", utc_day(value), "). Integer timestamps are "
+                     "milliseconds: multiply by 1000");
+  }
 }
 
 // Strict UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF), as Python's
@@ -97,6 +119,7 @@ RawColumn column_of(const std::string& name, InputType type, const WireTensors& 
     case InputType::TimestampMs:
       c.ints = numbers<int64_t>(name, t, WireType::Int64);
       c.rows = static_cast<int64_t>(c.ints.size());
+      if (type == InputType::TimestampMs) check_milliseconds(name, c.ints);
       break;
     case InputType::Float64:
       c.floats = numbers<double>(name, t, WireType::Fp64);

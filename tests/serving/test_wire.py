@@ -76,6 +76,13 @@ def test_bad_tensors_are_named():
         decode_columns(INPUTS, {"user_id": np.zeros((2, 1), np.int64)})
     with pytest.raises(ValueError, match="device: not UTF-8"):
         decode_columns(INPUTS, {"device": np.array([[b"\xff"]], dtype=object)})
+    # a raw client sending epoch seconds where milliseconds travel (the Python encoder
+    # refuses them before they leave)
+    with pytest.raises(ValueError, match=r"timestamp: 1700000000 would be 1970-01-20 as "
+                                         r"milliseconds; it looks like seconds since the epoch "
+                                         r"\(2023-11-14\)"):
+        decode_columns(INPUTS, {"timestamp": np.array([[1_700_000_000_000, 1_700_000_000]])})
+    assert decode_columns(INPUTS, {"timestamp": np.array([[0, 99, 1_700_000_000_000]])})
 
 
 def test_input_types_round_trip_through_the_config_parameter():
