@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -100,3 +101,89 @@ def test_a_split_too_short_for_the_fractions(tmp_path):
     frame["timestamp"] = pd.Timestamp("2024-01-01")  # one instant: nothing after the cut
     fails(write_logs(tmp_path / "logs", frame=frame), tmp_path / "out", ValueError,
           "split is empty")
+
+
+# Values no model can be made of, each named (found by trying users' odd logs): on logs
+# already joined (tags and price in the impressions, no side tables).
+JOINED = dict(CONFIG, side_tables={}, categorical=["user_id", "item_id", "device"], crosses=[])
+
+
+def joined(rows: int, seed: int) -> pd.DataFrame:
+    frame = impressions(rows, seed)
+    return frame.assign(tags=[["a", "b"]] * rows, price=np.linspace(1, 9, rows))
+
+
+@pytest.mark.parametrize("spoil,words", [
+    (lambda f: f.assign(click=f["click"].astype(float).mask(f.index % 37 == 0)),
+     r"label column 'click' is null in \d+ row\(s\) .*drop_null"),
+    (lambda f: f.assign(timestamp=f["timestamp"].mask(f.index % 50 == 0)),
+     r"timestamp column 'timestamp' is null in \d+ row\(s\)"),
+    (lambda f: f.assign(price=np.where(f.index % 100 == 0, np.inf, 1.0)),
+     r"column 'price' holds inf in \d+ row\(s\) .*not infinity"),
+    (lambda f: f.assign(tags="a|b"), r"column 'tags' is multi_valued but holds text \('a\|b'\), "
+                                     "not lists"),
+])
+def test_values_no_model_can_use(tmp_path, spoil, words):
+    fails(write_logs(tmp_path / "logs", config=JOINED, frame=spoil(joined(500, 0))),
+          tmp_path / "out", LogsError, words)
+
+
+def test_a_null_label_dropped_by_the_filter_is_no_error(tmp_path):
+    frame = joined(500, 0)
+    frame["click"] = frame["click"].astype(float).mask(frame.index % 37 == 0)
+    config = dict(JOINED, filters={"drop_null": ["click"]})
+    summary = run_etl(write_logs(tmp_path / "logs", config=config, frame=frame),
+                      tmp_path / "out", progress=False, say=lambda *_: None)
+    assert summary["dropped"] == {"null click": 14}
+
+
+def _csv_logs(folder, frames, **config):
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        frame.to_csv(folder / f"clicks-{i}.csv", index=False)
+    config = {**CONFIG, "format": "csv", "impressions": "clicks-*.csv", "side_tables": {},
+              "categorical": ["user_id", "item_id", "device"], "multi_valued": [],
+              "crosses": [], "continuous": ["position"], "passthrough": [], "statistics": {},
+              **config}
+    (folder / "logs.json").write_text(json.dumps(config))
+    return folder / "logs.json"
+
+
+def test_a_csv_side_table_key_of_another_type_and_a_file_short_of_a_column(tmp_path):
+    frame = impressions(500, 0).drop(columns=["_p_click", "tags"], errors="ignore")
+    config = _csv_logs(tmp_path / "logs", [frame], side_tables={"users": {
+        "path": "users.parquet", "key": "user_id"}}, categorical=["user_id", "age"])
+    pd.DataFrame({"user_id": range(60), "age": [1] * 60}).to_parquet(tmp_path / "logs" /
+                                                                       "users.parquet")
+    fails(config, tmp_path / "out", LogsError, r"side table users .* its key 'user_id' holds "
+          r"numbers \(int64\), the logs' text \(object\) \(a CSV log's columns are read as text\)")
+    fails(_csv_logs(tmp_path / "two", [frame, frame.drop(columns=["device"])]),
+          tmp_path / "out", LogsError, r"clicks-1.csv has no column\(s\) \['device'\], which "
+                                       r".*clicks-0.csv has")
+
+
+def test_csv_files_of_their_own_column_order_and_integer_timestamps(tmp_path):
+    """A CSV log in two files whose columns come in different orders, its timestamps epoch
+    seconds (text in a CSV): the same features as the log in one file."""
+    frame = impressions(600, 1).drop(columns=["_p_click", "tags"], errors="ignore")
+    frame["timestamp"] = frame["timestamp"].astype("int64") // 10**9
+    quiet = dict(progress=False, say=lambda *_: None)
+    run_etl(_csv_logs(tmp_path / "one", [frame]), tmp_path / "out-one", **quiet)
+    halves = [frame.iloc[:300], frame.iloc[300:][frame.columns[::-1]]]
+    run_etl(_csv_logs(tmp_path / "two", halves), tmp_path / "out-two", **quiet)
+    for split in ("train", "valid", "test"):
+        def read(out):
+            return pd.concat([pd.read_parquet(f) for f in sorted((out / split).glob("*.parquet"))],
+                             ignore_index=True)
+        pd.testing.assert_frame_equal(read(tmp_path / "out-two"), read(tmp_path / "out-one"))
+
+
+def test_nullable_integer_ids_and_float_epoch_seconds(tmp_path):
+    """pandas' nullable Int64 ids (with nulls) read as the same file without pandas'
+    metadata would (float64); float epoch seconds are kept to the microsecond."""
+    frame = joined(500, 2)
+    frame["user_id"] = frame["user_id"].astype("Int64").mask(frame.index % 20 == 0)
+    frame["timestamp"] = frame["timestamp"].astype("int64") / 1e9 + 0.25
+    summary = run_etl(write_logs(tmp_path / "logs", config=JOINED, frame=frame),
+                      tmp_path / "out", progress=False, say=lambda *_: None)
+    assert sum(s["rows_out"] for s in summary["splits"].values()) == 500

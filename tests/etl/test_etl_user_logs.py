@@ -72,6 +72,9 @@ def test_split_files_are_kept_as_given(tmp_path):
     ({"user_columns": ["genres"], "item_columns": ["genres"]}, "both the user and the item"),
     ({"item_columns": ["liked"]}, "are labels or the timestamp"),
     ({"timestamp_unit": "hours"}, "timestamp_unit: one of s, ms, us, ns"),
+    ({"categorical": ["user_id", "device type"]}, "column 'device type': the names of "
+                                                    "features and labels may hold only"),
+    ({"label": "liked?"}, r"column 'liked\?': the names"),
     ({"item_columns": ["genres"], "side_tables": {"items": {"path": "i.parquet",
                                                              "key": "item_id"}}},
      "already has a side table 'items'"),

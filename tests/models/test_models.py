@@ -110,14 +110,18 @@ def test_schema_without_label(features, tmp_path):
         train(copy, tmp_path / "run", epochs=1, **QUIET)
 
 
-def test_label_that_is_not_binary(tmp_path):
+@pytest.mark.parametrize("label,words", [
+    (lambda click: click * 3, r"label 'click' must be binary \(0/1\); found values \[0, 3\]"),
+    (lambda click: click * 0 + 1, r"label 'click' is 1 in every row of the training split .*"
+                                  r"needs both clicks \(1\) and non-clicks \(0\)"),
+])
+def test_label_that_is_not_binary(tmp_path, label, words):
     from tests.etl.logs_factory import impressions, write_logs
 
     frame = impressions(2000, 0)
-    frame["click"] = frame["click"] * 3  # 0 or 3
+    frame["click"] = label(frame["click"])
     run_etl(write_logs(tmp_path / "logs", frame=frame), tmp_path / "features", **QUIET)
-    with pytest.raises(ValueError, match=r"label 'click' must be binary \(0/1\); found values "
-                                         r"\[0, 3\]"):
+    with pytest.raises(ValueError, match=words):
         train(tmp_path / "features", tmp_path / "run", epochs=1, **QUIET)
 
 

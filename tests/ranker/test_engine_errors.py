@@ -142,3 +142,17 @@ def test_epoch_seconds_as_a_timestamp_are_refused_not_misread(dlrm, stamp):
                                          "like seconds since the epoch .2023-11-14"):
         ranker.rank(user, candidates(), 2)
     ranker.rank({**USER, "timestamp": 1_700_000_000_000}, candidates(), 2)  # ms: fine
+
+
+def test_python_integer_ids_keep_every_bit():
+    """Ids past 2^53 given as Python ints beside a null (an object array) are read exactly,
+    not through float64 (where 2^53 and 2^53 + 1 are one id); past 2^63 as the uint64 ids
+    the ETL read (their int64 bits)."""
+    from shoprank.ranker.raw import normalise
+
+    values = [2**53, 2**53 + 1, None, 2**63 + 3, -5]
+    ints = normalise("x", "int64", values)[0]
+    assert list(ints[[0, 1, 4]]) == [2**53, 2**53 + 1, -5]
+    assert ints[3] == np.array([2**63 + 3], np.uint64).view(np.int64)[0]
+    with pytest.raises(ValueError, match=f"'x': {2**64} does not fit 64 bits"):
+        normalise("x", "int64", [2**64, None])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 from shoprank.etl.privacy import PrivacyConfig
@@ -213,10 +214,25 @@ def from_dict(raw: dict, root: Path) -> LogsConfig:
         privacy=PrivacyConfig.from_dict(raw["privacy"]) if "privacy" in raw else None,
     )
     _check_roles(config)
+    _check_names(config)
     _check_personal(config)
     _check_realtime(config)
     _check_derived_tables(config)
     return config
+
+
+# TensorFlow names a model's inputs (and Keras their scopes) after the features and labels,
+# and the ETL names files after them: other characters fail there, late.
+MODEL_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-]*")
+
+
+def _check_names(config: LogsConfig) -> None:
+    for name in [*config.feature_columns(), *config.labels]:
+        if not MODEL_NAME.fullmatch(name):
+            raise ValueError(f"column {name!r}: the names of features and labels may hold only "
+                             "ASCII letters, digits, '_', '.' and '-', and begin with a letter or "
+                             "digit (TensorFlow names the model's inputs after them): rename the "
+                             "column in the data")
 
 
 def _check_personal(config: LogsConfig) -> None:

@@ -85,6 +85,11 @@ def check_columns(config: LogsConfig, files: list[Path]) -> dict[str, list[str]]
         listing = "; ".join(f"{name}: {columns}" for name, columns in found.items())
         raise LogsError(f"the config names columns the data lacks: {missing}. "
                         f"Columns that exist: {listing}")
+    wanted = [c for c in config.required_columns() if c in found["impressions"]]
+    for path in files[1:]:  # each file, not only the first (a footer or a header each)
+        lacking = [c for c in wanted if c not in file_columns(path, config.format)]
+        if lacking:
+            raise LogsError(f"{path} has no column(s) {lacking}, which {files[0]} has")
     return found
 
 
@@ -106,6 +111,7 @@ def read_logs(config: LogsConfig, files: list[Path], *, part_size: str = "64MB")
         side = _read_side_table(config, name, table, columns[name])
         if config.personal and not table.pseudonymised:
             side = pseudonymise_frame(side, config.personal, config.key_file)
+        _check_key_kinds(config, name, table, ddf._meta[table.key].dtype, side[table.key].dtype)
         ddf = ddf.merge(side, how="left", on=table.key)
     ddf = _check_types(config, ddf)
     rows_read = len(ddf)
@@ -121,6 +127,21 @@ def read_logs(config: LogsConfig, files: list[Path], *, part_size: str = "64MB")
     return ddf, rows_read, dropped
 
 
+def _kind(dtype) -> str:
+    return "numbers" if pd.api.types.is_numeric_dtype(dtype) else "text"
+
+
+def _check_key_kinds(config: LogsConfig, name: str, table, logs, side) -> None:
+    """A join of numbers with text matches nothing (pandas refuses it with advice that
+    does not apply): named with both types."""
+    if _kind(logs) != _kind(side):
+        raise LogsError(
+            f"side table {name} ({table.path}): its key {table.key!r} holds {_kind(side)} "
+            f"({side}), the logs' {_kind(logs)} ({logs})"
+            + (" (a CSV log's columns are read as text)" if config.format == "csv" else "")
+            + ": write the key as the same type in both")
+
+
 def _read_impressions(config: LogsConfig, files, available: list[str], part_size: str):
     import dask.dataframe as dd
 
@@ -128,15 +149,23 @@ def _read_impressions(config: LogsConfig, files, available: list[str], part_size
     if config.format == "parquet":
         ddf = dd.read_parquet([str(f) for f in files], columns=wanted, engine="pyarrow",
                               split_row_groups=True)
-    elif config.format == "csv":
-        ddf = dd.read_csv([str(f) for f in files], usecols=wanted, blocksize=part_size,
-                          dtype={c: "object" for c in wanted})
+    elif config.format == "csv":  # file by file: each may order its columns its own way
+        ddf = dd.concat([dd.read_csv(str(f), usecols=wanted, blocksize=part_size,
+                                     dtype={c: "object" for c in wanted})[wanted]
+                         for f in files])
     else:
         ddf = dd.read_csv([str(f) for f in files], sep="\t", header=None, names=CRITEO_COLUMNS,
                           blocksize=part_size, dtype="object")[wanted]
+    nullable = [c for c in ddf.columns if _nullable_integers(ddf._meta[c].dtype)]
+    if nullable:  # pandas' Int64 (nulls allowed): as a file without pandas' metadata reads
+        ddf = ddf.astype({c: "float64" for c in nullable})
     if config.timestamp is None or config.p_click:
         ddf = _number_rows(ddf)
     return ddf
+
+
+def _nullable_integers(dtype) -> bool:
+    return pd.api.types.is_integer_dtype(dtype) and pd.api.types.is_extension_array_dtype(dtype)
 
 
 def _number_rows(ddf):
@@ -155,6 +184,8 @@ def _number_rows(ddf):
 def _read_side_table(config: LogsConfig, name: str, table, available: list[str]) -> pd.DataFrame:
     wanted = [c for c in config.required_columns() if c in available]
     frame = pd.read_parquet(table.path, columns=list(dict.fromkeys([table.key, *wanted])))
+    frame = frame.astype({c: "float64" if frame[c].isna().any() else "int64"
+                          for c in frame.columns if _nullable_integers(frame[c].dtype)})
     duplicated = frame[table.key][frame[table.key].duplicated()]
     if len(duplicated):
         raise LogsError(f"side table {name} ({table.path}): {len(duplicated)} duplicate keys in "
@@ -177,7 +208,32 @@ def _check_types(config: LogsConfig, ddf):
         meta[config.timestamp] = pd.Series([], dtype="datetime64[ns]")
         ddf = ddf.map_partitions(_to_timestamp, config.timestamp, config.timestamp_unit,
                                  meta=meta)
-    return ddf
+    return ddf.map_partitions(_check_values, config, meta=ddf._meta)
+
+
+def _check_values(part: pd.DataFrame, config: LogsConfig) -> pd.DataFrame:
+    """Values no feature or label can be made of, named before they spoil a model: a null
+    label or timestamp (unless filters.drop_null drops its rows), an infinite number, a
+    multi-valued column holding text rather than lists."""
+    drop = 'fill them, or drop their rows with "filters": {"drop_null": [...]}'
+    for column in [*config.labels, *([config.timestamp] if config.timestamp else [])]:
+        if column not in config.drop_null and part[column].isna().any():
+            role = "label" if column in config.labels else "timestamp"
+            raise LogsError(f"{role} column {column!r} is null in {int(part[column].isna().sum())} "
+                            f"row(s) of one part of the logs: {drop}")
+    for column in [*config.continuous, *config.labels]:
+        values = part[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        if np.isinf(values).any():
+            raise LogsError(f"column {column!r} holds {values[np.isinf(values)][0]} in "
+                            f"{int(np.isinf(values).sum())} row(s) of one part of the logs: "
+                            "write a missing value as null, not infinity")
+    for column in config.multi_valued:
+        present = part[column].dropna()
+        if len(present) and isinstance(present.iloc[0], (str, bytes)):
+            raise LogsError(f"column {column!r} is multi_valued but holds text "
+                            f"({present.iloc[0]!r}), not lists: write it as a list column "
+                            "(Parquet; CSV cannot carry lists)")
+    return part
 
 
 def _to_numbers(part: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -210,9 +266,11 @@ def _to_timestamp(part: pd.DataFrame, column: str, unit: str = "s") -> pd.DataFr
         if getattr(values.dt, "tz", None) is not None:
             part[column] = values.dt.tz_convert("UTC").dt.tz_localize(None)
         return part
+    if not pd.api.types.is_numeric_dtype(values) and _all_integers_as_text(values):
+        values = pd.to_numeric(values)  # a CSV's integers: as a Parquet integer column
     if pd.api.types.is_numeric_dtype(values):  # since the epoch, in the config's unit
-        try:
-            part[column] = pd.to_datetime(values, unit=unit)
+        try:  # to whole microseconds: what the staged Parquet files hold
+            part[column] = pd.to_datetime(values, unit=unit).dt.round("us")
         except (OverflowError, pd.errors.OutOfBoundsDatetime):
             raise LogsError(_beyond_time(column, values, unit)) from None
         return part
@@ -223,6 +281,11 @@ def _to_timestamp(part: pd.DataFrame, column: str, unit: str = "s") -> pd.DataFr
                         "as timestamps (ISO 8601 text, epoch seconds or a timestamp type)")
     part[column] = parsed.dt.tz_localize(None)
     return part
+
+
+def _all_integers_as_text(values: pd.Series) -> bool:
+    present = values.dropna().astype(str).str.strip()
+    return len(present) > 0 and bool(present.str.fullmatch(r"-?[0-9]+").all())
 
 
 def _beyond_time(column: str, values: pd.Series, unit: str) -> str:

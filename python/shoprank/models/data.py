@@ -79,4 +79,8 @@ def load_processed(folder, label: str | None = None) -> Processed:
     elif not set(distinct.tolist()) <= {0, 1}:
         raise ValueError(f"label {label!r} must be binary (0/1); found values "
                          f"{distinct[:10].tolist()}")
+    elif len(distinct) == 1:
+        raise ValueError(f"label {label!r} is {int(distinct[0])} in every row of the training "
+                         f"split ({splits['train']}): a click model needs both clicks (1) and "
+                         "non-clicks (0)")
     return processed

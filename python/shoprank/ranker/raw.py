@@ -53,6 +53,11 @@ def _ints(name, array, nulls, valid):
     if array.dtype.kind == "b" or array.dtype.kind not in "fO":
         raise ValueError(f"{name!r}: expected integers, got {array.dtype} values")
     present = array[~nulls]
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+           for v in present):  # exactly, not through float64 (ids past 2^53 would merge)
+        out = np.zeros(len(array), np.int64)
+        out[~nulls] = _wrapped_int64(name, [int(v) for v in present])
+        return out, valid
     try:
         as_float = present.astype(np.float64)
     except (TypeError, ValueError):
@@ -64,6 +69,15 @@ def _ints(name, array, nulls, valid):
     out = np.zeros(len(array), np.int64)
     out[~nulls] = as_float.astype(np.int64)
     return out, valid
+
+
+def _wrapped_int64(name, values: list[int]) -> np.ndarray:
+    """int64 bits of 64-bit integers: those past 2^63 - 1 as a uint64 array's view reads
+    them (what the ETL's uint64 ids became)."""
+    beyond = next((v for v in values if not -2**63 <= v < 2**64), None)
+    if beyond is not None:
+        raise ValueError(f"{name!r}: {beyond} does not fit 64 bits")
+    return np.array([v - 2**64 if v >= 2**63 else v for v in values], np.int64)
 
 
 def _floats(name, array, nulls, valid):
