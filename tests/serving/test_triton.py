@@ -256,9 +256,10 @@ def test_a_request_for_one_output_gets_that_one(served, rng, model):
 def test_a_client_without_a_server_is_not_ready_and_says_why():
     from shoprank.serving.server import free_port
 
-    client = RankClient(f"127.0.0.1:{free_port()}", "http")
+    client = RankClient(f"127.0.0.1:{free_port()}", "http", retry_for_s=1)
     assert not client.ready()
-    with pytest.raises(RankError, match="cannot read model 'ensemble'"):
+    with pytest.raises(RankError, match=r"cannot read model 'ensemble'.*no server answered "
+                                        r"after \d+ tries"):
         client.rank({"user_id": 1}, [1, 2], 1)
     with pytest.raises(ValueError, match="protocol"):
         RankClient(protocol="udp")
@@ -271,17 +272,27 @@ def test_a_server_that_cannot_start_says_why_and_leaves_nothing(served, tmp_path
 
     with pytest.raises(FileNotFoundError, match="not a model repository"):
         TritonServer(tmp_path)
-    with socket.socket() as taken:  # the HTTP port in use: by Triton, or by its guard
+    with socket.socket() as taken:  # a port in use: said before anything starts
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        for guard, words in ((False, "exited .* before it was ready"),
-                             (True, f"HTTP guard could not start on .*:{port}")):
-            server = TritonServer(served[0].repo, http_port=port, grpc_port=free_port(),
-                                  metrics_port=free_port(), guard=guard)
-            with server, pytest.raises(ServerError, match=words):
-                server.wait_ready(timeout_s=60)
-            assert server.process is None and server.guard is None
+        for guard, ports in ((False, dict(http_port=port, grpc_port=free_port())),
+                             (True, dict(http_port=port, grpc_port=free_port())),
+                             (True, dict(http_port=free_port(), grpc_port=port))):
+            what = "HTTP" if ports["http_port"] == port else "gRPC"
+            server = TritonServer(served[0].repo, metrics_port=free_port(), guard=guard,
+                                  **ports)
+            with pytest.raises(ServerError, match=f"the {what} port 127.0.0.1:{port} is in use"):
+                server.start()
+            assert server.process is None and server._workspace is None
+    broken = tmp_path / "broken"  # a model Triton cannot read: it exits, and says why
+    (broken / "ranker").mkdir(parents=True)
+    (broken / "ranker" / "config.pbtxt").write_text("this is not a model config")
+    server = TritonServer(broken, http_port=free_port(), grpc_port=free_port(),
+                          metrics_port=free_port())
+    with server, pytest.raises(ServerError, match="exited .* before it was ready"):
+        server.wait_ready(timeout_s=60)
+    assert server.process is None and server.guard is None
 
 
 def test_serve_command_answers_then_stops_on_sigterm(served, tmp_path):

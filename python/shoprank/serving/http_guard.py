@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -100,18 +99,16 @@ class HttpGuard:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 10) -> "HttpGuard":
-        with socket.socket() as probe:  # nginx would retry for seconds before it says so
-            try:
-                probe.bind((self.host, self.port))
-            except OSError as error:
-                raise GuardError(f"{self.host}:{self.port} is in use ({error})") from None
+        from shoprank.serving.server import _die_with_parent, port_taken
+
+        taken = port_taken(self.host, self.port)  # nginx would retry for seconds first
+        if taken:
+            raise GuardError(f"{self.host}:{self.port} is in use ({taken})")
         for sub in ("js", "tmp"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         shutil.copy2(Path(__file__).with_name("http_guard.js"), self.folder / "js")
         self.write_limits()
         (self.folder / "nginx.conf").write_text(self._config())
-        from shoprank.serving.server import _die_with_parent
-
         self.process = subprocess.Popen(
             [NGINX, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf")],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

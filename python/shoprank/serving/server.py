@@ -104,6 +104,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def port_taken(host: str, port: int) -> OSError | None:
+    """Why nothing can listen on host:port, or None (a port whose last connections are
+    only closing, TIME_WAIT, is free, as it is to Triton and nginx)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error
+    return None
+
+
 class TritonServer:
     def __init__(self, repo, *, host: str = "127.0.0.1", http_port: int = 8000,
                  grpc_port: int = 8001, metrics_port: int = 8002, exit_timeout_s: int = 30,
@@ -159,6 +171,13 @@ class TritonServer:
         if not (stub / "triton_python_backend_stub").is_file():
             raise ServerError(f"the nvidia-pytriton wheel has no Python-backend stub for Python "
                               f"{sys.version_info.major}.{sys.version_info.minor}")
+        for what, port in (("HTTP", self.http_port), ("gRPC", self.grpc_port),
+                           ("metrics", self.metrics_port)):  # said now, not once loaded
+            taken = port_taken(self.host, port)
+            if taken:
+                raise ServerError(f"the {what} port {self.host}:{port} is in use ({taken}): "
+                                  f"stop what listens there, or choose another "
+                                  f"(--{what.lower()}-port)")
         self._stopping.clear()
         self._workspace = Path(tempfile.mkdtemp(prefix="shoprank-triton-"))
         backend = self._workspace / "backends" / "python"
