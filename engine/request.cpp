@@ -216,6 +216,7 @@ void check_k(int64_t k, int64_t candidates) {
 
 RankRequest read_request(const RequestRules& rules, const WireTensors& tensors, bool with_k) {
   RankRequest request;
+  bool empty = false;  // a column of no rows: no candidates, whatever one-row columns say
   for (const InputSpec& spec : rules.inputs) {
     if (!tensors.count(spec.name)) {
       SHOPRANK_EXPECTS(!tensors.count(spec.name + kLengths), spec.name, kLengths,
@@ -224,8 +225,10 @@ RankRequest read_request(const RequestRules& rules, const WireTensors& tensors, 
     }
     RawColumn column = column_of(spec.name, spec.type, tensors);
     request.candidates = std::max(request.candidates, column.rows);
+    empty = empty || column.rows == 0;
     request.batch.emplace(spec.name, std::move(column));
   }
+  if (empty) request.candidates = 0;
   SHOPRANK_EXPECTS(!rules.max_candidates || request.candidates <= rules.max_candidates,
                    request.candidates, " candidates in one request; this model takes at most ",
                    rules.max_candidates, " (export-triton --max-candidates)");

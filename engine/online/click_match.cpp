@@ -65,8 +65,8 @@ void fill_click_matches(RawBatch& batch, const std::string& item,
   for (const auto& name : match) {
     const std::string column_name = realtime::match_column(name);
     if (batch.count(column_name)) continue;
-    const int64_t rows = std::max(recent_it == batch.end() ? 1 : recent_it->second.rows,
-                                  item_it == batch.end() ? 1 : item_it->second.rows);
+    const int64_t rows = joint_rows(recent_it == batch.end() ? 1 : recent_it->second.rows,
+                                    item_it == batch.end() ? 1 : item_it->second.rows);
     RawColumn counts;
     counts.type = InputType::Float64;
     counts.rows = rows;

@@ -224,8 +224,8 @@ void OnlineState::fill(RawBatch& batch, int64_t now_ms) const {
   expect_type(item, s.item, {InputType::Int64, InputType::String});
   expect_type(time, s.timestamp, {InputType::TimestampMs, InputType::Int64});
   auto rows_of = [](const RawColumn* c) { return c ? c->rows : int64_t(1); };
-  const int64_t user_rows = std::max(rows_of(user), rows_of(time));
-  const int64_t item_rows = std::max(rows_of(item), rows_of(time));
+  const int64_t user_rows = joint_rows(rows_of(user), rows_of(time));
+  const int64_t item_rows = joint_rows(rows_of(item), rows_of(time));
   auto now = [&](int64_t r) {
     if (time == nullptr) return now_ms;
     const int64_t tr = source_row(*time, r);

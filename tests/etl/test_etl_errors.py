@@ -164,11 +164,12 @@ def test_a_csv_side_table_key_of_another_type_and_a_file_short_of_a_column(tmp_p
 
 def test_csv_files_of_their_own_column_order_and_integer_timestamps(tmp_path):
     """A CSV log in two files whose columns come in different orders, its timestamps epoch
-    seconds (text in a CSV): the same features as the log in one file."""
+    seconds (text in a CSV): the features of the same log in one file, its timestamps ISO
+    text (the hour and weekday features, the split by time, alike)."""
     frame = impressions(600, 1).drop(columns=["_p_click", "tags"], errors="ignore")
-    frame["timestamp"] = frame["timestamp"].astype("int64") // 10**9
     quiet = dict(progress=False, say=lambda *_: None)
     run_etl(_csv_logs(tmp_path / "one", [frame]), tmp_path / "out-one", **quiet)
+    frame["timestamp"] = frame["timestamp"].astype("int64") // 10**9
     halves = [frame.iloc[:300], frame.iloc[300:][frame.columns[::-1]]]
     run_etl(_csv_logs(tmp_path / "two", halves), tmp_path / "out-two", **quiet)
     for split in ("train", "valid", "test"):
@@ -179,11 +180,25 @@ def test_csv_files_of_their_own_column_order_and_integer_timestamps(tmp_path):
 
 
 def test_nullable_integer_ids_and_float_epoch_seconds(tmp_path):
-    """pandas' nullable Int64 ids (with nulls) read as the same file without pandas'
-    metadata would (float64); float epoch seconds are kept to the microsecond."""
+    """pandas' nullable Int64 ids read as the same file without pandas' metadata would:
+    with nulls float64, without them int64, every bit kept (2^53 + 1 is not 2^53); float
+    epoch seconds are read to the microsecond."""
+    from shoprank.etl.reading import read_logs
+    from shoprank.etl.config import load_config
+
     frame = joined(500, 2)
     frame["user_id"] = frame["user_id"].astype("Int64").mask(frame.index % 20 == 0)
-    frame["timestamp"] = frame["timestamp"].astype("int64") / 1e9 + 0.25
-    summary = run_etl(write_logs(tmp_path / "logs", config=JOINED, frame=frame),
-                      tmp_path / "out", progress=False, say=lambda *_: None)
+    frame["session_id"] = (frame["session_id"] + 2**53).astype("Int64")
+    stamps = frame["timestamp"]
+    frame["timestamp"] = stamps.astype("int64") / 1e9 + 0.25
+    config = load_config(write_logs(tmp_path / "logs", config=JOINED, frame=frame))
+    read = read_logs(config, sorted((tmp_path / "logs" / "impressions").glob("*.parquet")))[0]
+    read = read.compute()
+    assert read["user_id"].dtype == np.float64 and read["user_id"].isna().sum() == 25
+    assert read["session_id"].dtype == np.int64
+    assert (read["session_id"].to_numpy() == frame["session_id"].to_numpy(np.int64)).all()
+    want = (stamps + pd.Timedelta(milliseconds=250)).to_numpy()
+    assert (read["timestamp"].to_numpy() == want).all()
+    summary = run_etl(tmp_path / "logs" / "logs.json", tmp_path / "out", progress=False,
+                      say=lambda *_: None)
     assert sum(s["rows_out"] for s in summary["splits"].values()) == 500

@@ -275,6 +275,20 @@ def test_the_event_log_of_a_pseudonymised_deployment_goes_through_the_etl(pseudo
 
     root, _ = pseudonymised_world
     log = EventLog.create(tmp_path / "events", root / "features")
+    # a log made before the marks, or listing the real-time columns, is made whole on reuse
+    logs, meta = tmp_path / "events" / "logs.json", tmp_path / "events" / "events.json"
+    config, older = json.loads(logs.read_text()), json.loads(meta.read_text())
+    assert {t.pop("pseudonymised") for t in config["side_tables"].values()} == {
+        json.loads((root / "features" / "inputs.json").read_text())["pseudonymised"]["key_check"]}
+    logs.write_text(json.dumps(config))
+    log = EventLog.create(tmp_path / "events", root / "features")
+    assert all("pseudonymised" in t for t in json.loads(logs.read_text())["side_tables"].values())
+    older["schema"]["columns"]["recent_clicks"] = "string_list"
+    older["schema"]["dtypes"]["recent_clicks"] = "object"
+    (tmp_path / "older").mkdir()
+    (tmp_path / "older" / "events.json").write_text(json.dumps(older))
+    (tmp_path / "older" / "logs.json").write_text(logs.read_text())
+    EventLog.create(tmp_path / "older", root / "features")
     raw = pd.read_parquet(root / "logs" / "impressions").sort_values("timestamp",
                                                                      kind="stable")
     events = {c: raw[c].to_numpy() for c in log.schema.columns}

@@ -75,6 +75,23 @@ def test_events_change_the_next_request(realtime_world):
     np.testing.assert_array_equal(ranker.score(earlier), fresh.score(earlier))
 
 
+def test_no_candidates_is_an_error_not_a_crash(realtime_world):
+    """A request of one user row and no candidates: the real-time columns (user's, items',
+    click matches) have no rows, and ranking says why (it once read past the empty items)."""
+    import shoprank
+
+    ranker = shoprank.Ranker.load(realtime_world / "artifacts")
+    user = {"user_id": 7, "timestamp": np.datetime64("2024-03-05T12:00", "ms"),
+            "device": "app", "context_category": "c001"}
+    ranker.observe({"user_id": [7], "item_id": [3], "click": [1],
+                    "timestamp": [user["timestamp"] - np.timedelta64(5, "m")]})
+    for k in (1, 3):
+        with pytest.raises(ValueError, match="no candidates to rank"):
+            ranker.rank(user, {"item_id": [], "position": []}, k)
+    filled = ranker.realtime_columns({"user_id": [7], "item_id": [], "timestamp": [user["timestamp"]]})
+    assert len(filled["recent_item_clicks"]) == 0 and len(filled["recent_clicks_same_category"]) == 0
+
+
 def test_a_model_without_realtime_features_says_so(dlrm):
     ranker = dlrm[0]
     assert ranker.realtime is None

@@ -25,7 +25,7 @@ def request(user):
 
 def test_events_reach_the_next_request_and_survive_a_restart(realtime_world, tmp_path):
     import shoprank
-    from shoprank.client import RankClient
+    from shoprank.client import RankClient, RankError
     from tests.serving.running import running_server
 
     local = shoprank.Ranker.load(realtime_world / "artifacts")
@@ -48,6 +48,8 @@ def test_events_reach_the_next_request_and_survive_a_restart(realtime_world, tmp
 
         hostile_observe_requests(server)
         with RankClient(server.grpc_url, "grpc", model="ranker") as client:
+            with pytest.raises(RankError, match="no candidates to rank"):  # once a crash
+                client.rank(request(7)[0], {"item_id": [], "position": []}, k=1)
             assert client.rank(*request(7), k=30)[0].tolist() == want[0].tolist()
 
         os.kill(server.process.pid, signal.SIGKILL)

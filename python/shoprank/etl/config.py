@@ -223,7 +223,7 @@ def from_dict(raw: dict, root: Path) -> LogsConfig:
 
 # TensorFlow names a model's inputs (and Keras their scopes) after the features and labels,
 # and the ETL names files after them: other characters fail there, late.
-MODEL_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-]*")
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
 
 def _check_names(config: LogsConfig) -> None:

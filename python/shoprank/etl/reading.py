@@ -128,6 +128,8 @@ def read_logs(config: LogsConfig, files: list[Path], *, part_size: str = "64MB")
 
 
 def _kind(dtype) -> str:
+    if isinstance(dtype, pd.CategoricalDtype):  # a Categorical joins as its values
+        dtype = dtype.categories.dtype
     return "numbers" if pd.api.types.is_numeric_dtype(dtype) else "text"
 
 
@@ -157,11 +159,29 @@ def _read_impressions(config: LogsConfig, files, available: list[str], part_size
         ddf = dd.read_csv([str(f) for f in files], sep="\t", header=None, names=CRITEO_COLUMNS,
                           blocksize=part_size, dtype="object")[wanted]
     nullable = [c for c in ddf.columns if _nullable_integers(ddf._meta[c].dtype)]
-    if nullable:  # pandas' Int64 (nulls allowed): as a file without pandas' metadata reads
-        ddf = ddf.astype({c: "float64" for c in nullable})
+    if nullable:  # pandas' Int64 (nulls allowed): as a file without pandas' metadata reads,
+        # int64 where no file holds a null (every bit kept), else float64
+        ddf = ddf.astype({c: "float64" if _holds_nulls(files, c) else "int64"
+                          for c in nullable})
     if config.timestamp is None or config.p_click:
         ddf = _number_rows(ddf)
     return ddf
+
+
+def _holds_nulls(files, column: str) -> bool:
+    """Whether any Parquet file's statistics count a null in the column (a row group
+    without statistics counts as holding some)."""
+    import pyarrow.parquet as pq
+
+    for path in files:
+        metadata = pq.ParquetFile(path).metadata
+        index = next(i for i in range(metadata.num_columns)
+                     if metadata.schema.column(i).path == column)
+        for group in range(metadata.num_row_groups):
+            stats = metadata.row_group(group).column(index).statistics
+            if stats is None or not stats.has_null_count or stats.null_count > 0:
+                return True
+    return False
 
 
 def _nullable_integers(dtype) -> bool:
@@ -266,37 +286,50 @@ def _to_timestamp(part: pd.DataFrame, column: str, unit: str = "s") -> pd.DataFr
         if getattr(values.dt, "tz", None) is not None:
             part[column] = values.dt.tz_convert("UTC").dt.tz_localize(None)
         return part
-    if not pd.api.types.is_numeric_dtype(values) and _all_integers_as_text(values):
-        values = pd.to_numeric(values)  # a CSV's integers: as a Parquet integer column
-    if pd.api.types.is_numeric_dtype(values):  # since the epoch, in the config's unit
-        try:  # to whole microseconds: what the staged Parquet files hold
-            part[column] = pd.to_datetime(values, unit=unit).dt.round("us")
-        except (OverflowError, pd.errors.OutOfBoundsDatetime):
-            raise LogsError(_beyond_time(column, values, unit)) from None
-        return part
-    parsed = pd.to_datetime(values, errors="coerce", utc=True)
-    bad = values[parsed.isna() & values.notna()]
-    if len(bad):
-        raise LogsError(f"column {column!r}: cannot parse {bad.astype(str).unique()[:SAMPLE].tolist()} "
-                        "as timestamps (ISO 8601 text, epoch seconds or a timestamp type)")
-    part[column] = parsed.dt.tz_localize(None)
+    if not pd.api.types.is_numeric_dtype(values):
+        parsed = pd.to_datetime(values, errors="coerce", utc=True)  # "20231114" is a date
+        bad = values[parsed.isna() & values.notna()]
+        if len(bad) == 0:
+            part[column] = parsed.dt.tz_localize(None)
+            return part
+        if not _all_numbers_as_text(values):
+            raise LogsError(f"column {column!r}: cannot parse "
+                            f"{bad.astype(str).unique()[:SAMPLE].tolist()} as timestamps (ISO "
+                            f"8601 text, numbers since the epoch in timestamp_unit "
+                            f"{unit!r}, or a timestamp type)")
+        values = pd.to_numeric(values)  # a CSV's numbers: as a Parquet number column
+    try:  # since the epoch, in the config's unit, to whole microseconds (the staged files')
+        stamps = pd.to_datetime(values, unit=unit).dt.round("us")
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        raise LogsError(_unit_mistake(column, values, unit, "is past the year 2262")) from None
+    largest = values.abs().max()
+    if largest >= 1e9 and _unit_of_size(largest) != unit and stamps.max() < EARLIEST_LOG:
+        raise LogsError(_unit_mistake(column, values, unit, f"is {stamps.max().date()}"))
+    part[column] = stamps
     return part
 
 
-def _all_integers_as_text(values: pd.Series) -> bool:
+EARLIEST_LOG = pd.Timestamp("1975-01-01")  # numbers this large read as earlier: a unit mistake
+
+
+def _all_numbers_as_text(values: pd.Series) -> bool:
     present = values.dropna().astype(str).str.strip()
-    return len(present) > 0 and bool(present.str.fullmatch(r"-?[0-9]+").all())
+    return len(present) > 0 and bool(present.str.fullmatch(r"-?[0-9]+(\.[0-9]*)?").all())
 
 
-def _beyond_time(column: str, values: pd.Series, unit: str) -> str:
-    """The error for integer timestamps past what datetime64[ns] holds (the year 2262),
-    with the unit their size suggests (shops' logs often count milliseconds)."""
+def _unit_of_size(value: float) -> str:
+    """The unit a time since the epoch of this size is in, for dates of 2001 to 2286."""
+    digits = len(str(int(abs(value))))
+    return "s" if digits <= 11 else "ms" if digits <= 14 else "us" if digits <= 17 else "ns"
+
+
+def _unit_mistake(column: str, values: pd.Series, unit: str, what: str) -> str:
+    """The error for numbers since the epoch read in a unit that is not theirs (shops' logs
+    often count milliseconds), with the unit their size suggests."""
     largest = int(values.abs().max())
-    digits = len(str(largest))
-    guess = "ms" if digits <= 13 else "us" if digits <= 16 else "ns"
-    return (f"column {column!r}: {largest} {unit} since the epoch is past the year 2262; "
-            f"if the log counts {guess}, set \"timestamp_unit\": \"{guess}\" in logs.json "
-            f"(units: s, ms, us, ns)")
+    guess = _unit_of_size(largest)
+    return (f"column {column!r}: {largest} {unit} since the epoch {what}; if the log counts "
+            f"{guess}, set \"timestamp_unit\": \"{guess}\" in logs.json (units: s, ms, us, ns)")
 
 
 def _attach_p_click(config: LogsConfig, ddf, rows: int):

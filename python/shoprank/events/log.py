@@ -52,13 +52,9 @@ class EventSchema:
         """The impressions' columns of an ETL output (its inputs.json): every raw column not
         from a side table, passthrough columns (the generator's oracle) and the real-time
         columns (the ETL computes them from the events) left out."""
-        from shoprank.etl.realtime import RealtimeConfig
-
         saved = json.loads((Path(etl_dir) / "inputs.json").read_text())
         config = saved["config"]
-        skip = set(config.get("passthrough") or [])
-        if config.get("realtime"):
-            skip |= set(RealtimeConfig.from_dict(config["realtime"]).columns)
+        skip = set(config.get("passthrough") or []) | set(_realtime_columns(config))
         own = {name: c for name, c in saved["columns"].items()
                if c["table"] is None and name not in skip}
         labels = [config["label"], *(config.get("other_labels") or [])]
@@ -97,34 +93,34 @@ class EventLog:
         """A new event log for the impressions of the ETL output at etl_dir (or the one
         already there, when it was made for the same columns)."""
         from shoprank.etl.config import read_back
-        from shoprank.etl.inputs import read_pseudonymised
 
         folder, schema = Path(folder), EventSchema.of_etl(etl_dir)
         meta = folder / "events.json"
         if meta.is_file():
             existing = json.loads(meta.read_text())["schema"]
+            computed = _realtime_columns(json.loads((Path(etl_dir) / "inputs.json")
+                                                    .read_text())["config"])
+            for key in ("columns", "dtypes"):  # listed by logs made before they were left out
+                existing[key] = {n: v for n, v in existing[key].items() if n not in computed}
             if existing != schema.to_json():
                 raise ValueError(f"{folder} is an event log of other columns "
                                  f"({sorted(existing['columns'])}); choose another folder")
+            _mark_pseudonymised(folder, etl_dir)  # logs made before the marks
             return cls(folder)
         (folder / SEGMENTS).mkdir(parents=True, exist_ok=True)
         (folder / "tables").mkdir(exist_ok=True)
         saved = json.loads((Path(etl_dir) / "inputs.json").read_text())
         config = dict(saved["config"], impressions=f"{SEGMENTS}/*.parquet", format="parquet")
         config.pop("passthrough", None)
-        # the ETL output's tables hold its pseudonyms (if any), the events raw ids: an ETL
-        # of this log hashes the events and reads the tables as they are
-        pseudonymised = read_pseudonymised(etl_dir)
         config["side_tables"] = {}
         for name, table in read_back(etl_dir).side_tables.items():
             shutil.copy2(table.path, folder / "tables" / Path(table.path).name)
             config["side_tables"][name] = {"path": f"tables/{Path(table.path).name}",
                                            "key": table.key}
-            if pseudonymised:
-                config["side_tables"][name]["pseudonymised"] = pseudonymised["key_check"]
         config.pop("user_columns", None)  # the derived tables are plain tables here
         config.pop("item_columns", None)
         _write_durably(folder / "logs.json", json.dumps(config, indent=1) + "\n")
+        _mark_pseudonymised(folder, etl_dir)
         _write_durably(meta, json.dumps({"format": "shoprank-events", "version": 1,  # last
                                          "etl": str(Path(etl_dir).resolve()),
                                          "schema": schema.to_json()}, indent=1) + "\n")
@@ -308,3 +304,25 @@ def _fsync_folder(folder: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _realtime_columns(config: dict) -> tuple[str, ...]:
+    """The columns the ETL computes from the events (a logs config's "realtime")."""
+    from shoprank.etl.realtime import RealtimeConfig
+
+    return RealtimeConfig.from_dict(config["realtime"]).columns if config.get("realtime") else ()
+
+
+def _mark_pseudonymised(folder: Path, etl_dir) -> None:
+    """The copied tables hold the ETL output's pseudonyms (if any), the events raw ids: marked
+    in logs.json with the key's check, an ETL of this log hashes the events and reads the
+    tables as they are."""
+    from shoprank.etl.inputs import read_pseudonymised
+
+    pseudonymised = read_pseudonymised(etl_dir)
+    config = json.loads((folder / "logs.json").read_text())
+    if not pseudonymised or all("pseudonymised" in t for t in config["side_tables"].values()):
+        return
+    for table in config["side_tables"].values():
+        table["pseudonymised"] = pseudonymised["key_check"]
+    _write_durably(folder / "logs.json", json.dumps(config, indent=1) + "\n")

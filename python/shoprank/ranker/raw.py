@@ -53,9 +53,14 @@ def _ints(name, array, nulls, valid):
     if array.dtype.kind == "b" or array.dtype.kind not in "fO":
         raise ValueError(f"{name!r}: expected integers, got {array.dtype} values")
     present = array[~nulls]
+    out = np.zeros(len(array), np.int64)
+    exact = np.array(present.tolist())  # Python ints: int64 (or uint64) where they fit
+    if exact.dtype.kind in "iu" and len(exact):
+        out[~nulls] = exact.astype(np.uint64).view(np.int64) if exact.dtype.kind == "u" \
+            else exact
+        return out, valid
     if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
            for v in present):  # exactly, not through float64 (ids past 2^53 would merge)
-        out = np.zeros(len(array), np.int64)
         out[~nulls] = _wrapped_int64(name, [int(v) for v in present])
         return out, valid
     try:
@@ -66,7 +71,6 @@ def _ints(name, array, nulls, valid):
     whole = np.isfinite(as_float) & (as_float == np.round(as_float))
     if not np.all(whole):
         raise ValueError(f"{name!r}: expected integers, got {present[~whole][0]!r}")
-    out = np.zeros(len(array), np.int64)
     out[~nulls] = as_float.astype(np.int64)
     return out, valid
 

@@ -99,11 +99,11 @@ class HttpGuard:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 10) -> "HttpGuard":
-        from shoprank.serving.server import _die_with_parent, port_taken
+        from shoprank.serving.server import _die_with_parent, cannot_listen
 
-        taken = port_taken(self.host, self.port)  # nginx would retry for seconds first
-        if taken:
-            raise GuardError(f"{self.host}:{self.port} is in use ({taken})")
+        why = cannot_listen(self.host, self.port)  # nginx would retry for seconds first
+        if why:
+            raise GuardError(f"{self.host}:{self.port} {why}")
         for sub in ("js", "tmp"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         shutil.copy2(Path(__file__).with_name("http_guard.js"), self.folder / "js")

@@ -32,6 +32,7 @@ ports.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -104,15 +105,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def port_taken(host: str, port: int) -> OSError | None:
-    """Why nothing can listen on host:port, or None (a port whose last connections are
-    only closing, TIME_WAIT, is free, as it is to Triton and nginx)."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            return error
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why nothing can listen on host:port ("is in use", or the system's reason), or None (a
+    port whose last connections are only closing, TIME_WAIT, is free, as it is to Triton
+    and nginx)."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        return ("is in use" if error.errno == errno.EADDRINUSE
+                else f"cannot be listened on ({error})")
     return None
 
 
@@ -173,11 +177,10 @@ class TritonServer:
                               f"{sys.version_info.major}.{sys.version_info.minor}")
         for what, port in (("HTTP", self.http_port), ("gRPC", self.grpc_port),
                            ("metrics", self.metrics_port)):  # said now, not once loaded
-            taken = port_taken(self.host, port)
-            if taken:
-                raise ServerError(f"the {what} port {self.host}:{port} is in use ({taken}): "
-                                  f"stop what listens there, or choose another "
-                                  f"(--{what.lower()}-port)")
+            why = cannot_listen(self.host, port)
+            if why:
+                raise ServerError(f"the {what} port {self.host}:{port} {why}: choose "
+                                  f"another (--{what.lower()}-port) or --host")
         self._stopping.clear()
         self._workspace = Path(tempfile.mkdtemp(prefix="shoprank-triton-"))
         backend = self._workspace / "backends" / "python"

@@ -49,6 +49,7 @@ class _Step:
 
             folder = Path(args["model_repository"]) / args["model_version"] / "artifacts"
             self.ranker = _engine.Ranker(str(folder))
+            self.ranker.require_pseudonym_key()  # refused at load, not at every request
 
     def execute(self, requests):
         responses = []

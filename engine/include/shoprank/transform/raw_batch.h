@@ -42,6 +42,12 @@ void check_column(const std::string& name, const RawColumn& column);
 // broadcast, so it is the length of the others, or 1 when every one has one row.
 int64_t batch_rows(const RawBatch& batch, const std::vector<std::string>& names);
 
+// The rows of two columns side by side (one row broadcasts): none if either has none,
+// else the longer.
+inline int64_t joint_rows(int64_t a, int64_t b) {
+  return a == 0 || b == 0 ? 0 : (a > b ? a : b);
+}
+
 // The row of a column that stands for batch row r (row 0 of a broadcast column).
 inline int64_t source_row(const RawColumn& column, int64_t r) { return column.rows == 1 ? 0 : r; }
 
