@@ -110,7 +110,8 @@ void bind_request(py::module_& m) {
     out["columns"] = columns;
     out["candidates"] = request.candidates;
     out["k"] = with_k ? py::object(py::int_(request.k)) : py::object(py::none());
-    out["item_ids"] = ids_or_none(request.item_ids);
+    out["item_ids"] = request.item_texts.empty() ? ids_or_none(request.item_ids)
+                                                 : py::cast(request.item_texts);
     return out;
   }, py::arg("inputs"), py::arg("tensors"), py::arg("max_candidates") = 0,
      py::arg("item_key") = "", py::arg("with_k") = true,
@@ -121,8 +122,11 @@ void bind_request(py::module_& m) {
     const PyWireTensors wire = to_wire(tensors);
     const ScoredRequest request = read_scored(item_key, wire.tensors);
     const Ranked best = select_best(request.scores, request.k, request.item_ids);
-    return py::make_tuple(py::array_t<int64_t>(py::ssize_t(best.ids.size()), best.ids.data()),
-                          py::array_t<float>(py::ssize_t(best.scores.size()), best.scores.data()));
+    py::object ids = request.item_texts.empty()
+        ? py::object(py::array_t<int64_t>(py::ssize_t(best.ids.size()), best.ids.data()))
+        : py::cast(texts_of(best.rows, request.item_texts));
+    return py::make_tuple(ids, py::array_t<float>(py::ssize_t(best.scores.size()),
+                                                  best.scores.data()));
   }, py::arg("tensors"), py::arg("item_key") = "",
      "The ensemble's select step: (item ids, scores) of the k best candidate_scores.");
 }

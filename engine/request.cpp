@@ -161,6 +161,16 @@ std::vector<int64_t> item_ids(const RawBatch& batch, const std::string& item_key
   return ids->second.ints;
 }
 
+std::vector<std::string> item_texts(const RawBatch& batch, const std::string& item_key,
+                                    int64_t candidates) {
+  auto ids = item_key.empty() ? batch.end() : batch.find(item_key);
+  if (ids == batch.end() || ids->second.type != InputType::String ||
+      ids->second.rows != candidates || candidates == 0) {
+    return {};
+  }
+  return ids->second.strings;
+}
+
 }  // namespace
 
 RawColumn read_column(const std::string& name, InputType type, const WireTensors& tensors) {
@@ -234,6 +244,7 @@ RankRequest read_request(const RequestRules& rules, const WireTensors& tensors, 
                    rules.max_candidates, " (export-triton --max-candidates)");
   if (with_k) request.k = read_k(tensors, request.candidates);
   request.item_ids = item_ids(request.batch, rules.item_key, request.candidates);
+  request.item_texts = item_texts(request.batch, rules.item_key, request.candidates);
   return request;
 }
 
@@ -275,11 +286,22 @@ ScoredRequest read_scored(const std::string& item_key, const WireTensors& tensor
   const auto candidates = static_cast<int64_t>(request.scores.size());
   request.k = read_k(tensors, candidates);
   auto ids = item_key.empty() ? tensors.end() : tensors.find(item_key);
-  if (ids != tensors.end() && ids->second.type == WireType::Int64 &&
-      one_query(item_key, ids->second) == candidates) {
-    request.item_ids = numbers<int64_t>(item_key, ids->second, WireType::Int64);
+  if (ids != tensors.end() && one_query(item_key, ids->second) == candidates) {
+    if (ids->second.type == WireType::Int64) {
+      request.item_ids = numbers<int64_t>(item_key, ids->second, WireType::Int64);
+    } else if (ids->second.type == WireType::Bytes) {
+      request.item_texts = strings(item_key, ids->second);
+    }
   }
   return request;
+}
+
+std::vector<std::string> texts_of(const std::vector<int64_t>& rows,
+                                  const std::vector<std::string>& texts) {
+  std::vector<std::string> out;
+  out.reserve(rows.size());
+  for (int64_t row : rows) out.push_back(texts.at(static_cast<size_t>(row)));
+  return out;
 }
 
 }  // namespace shoprank

@@ -105,6 +105,32 @@ def dcn(world):
 
 
 @pytest.fixture(scope="session")
+def text_ids_world(tmp_path_factory):
+    """The hand-made ratings log (tests/user_logs.py) with item ids "m0", "m1", ... and
+    derived tables: a tiny DLRM and a tiny MF, one epoch each, exported together. Returns
+    the root (raw/, features/, dlrm/, mf/, artifacts/) and the log's frame."""
+    pytest.importorskip("merlin.models")
+    from shoprank.etl import run_etl
+    from shoprank.export.artifacts import export_ranker
+    from shoprank.models.build import ModelSpec
+    from shoprank.models.retrieval import train_retrieval
+    from shoprank.models.train import train
+    from tests import user_logs
+
+    root = tmp_path_factory.mktemp("text-ids")
+    frame = user_logs.ratings(4000, seed=3)
+    frame["item_id"] = [f"m{i}" for i in frame["item_id"]]
+    user_logs.write(root / "raw", user_logs.config(derived=True), frame=frame)
+    run_etl(root / "raw" / "logs.json", root / "features", **QUIET)
+    spec = ModelSpec(architecture="dlrm", tables="fused", embedding_dim=8, bottom_mlp=(16, 8),
+                     top_mlp=(16, 8))
+    train(root / "features", root / "dlrm", spec=spec, epochs=1, batch_size=512, **QUIET)
+    train_retrieval(root / "features", root / "mf", kind="mf", dim=4, epochs=1, k=10, **QUIET)
+    export_ranker(root / "dlrm", root / "artifacts", retrieval=root / "mf")
+    return root, frame
+
+
+@pytest.fixture(scope="session")
 def user_logs_model(tmp_path_factory):
     """get(architecture, tables, lists=, continuous=, derived=, linear=) -> (model folder,
     artifact folder, raw logs folder): trained (one epoch; with a linear part when

@@ -343,10 +343,15 @@ void answer(const ServedModel& model, TRITONBACKEND_Request* request,
   switch (model.step) {
     case Step::Rank: {
       RankRequest rank = read_request(model.rules, tensors);
+      const std::vector<std::string> texts = std::move(rank.item_texts);
       timing.compute_start = now_ns();
       const Ranked best = model.ranker->rank(std::move(rank), model.threads);
       timing.compute_end = now_ns();
-      add_output(request, response, "item_ids", TRITONSERVER_TYPE_INT64, best.ids);
+      if (texts.empty()) {
+        add_output(request, response, "item_ids", TRITONSERVER_TYPE_INT64, best.ids);
+      } else {  // a text item key: the answer names the best rows by their ids' texts
+        add_output(request, response, "item_ids", texts_of(best.rows, texts));
+      }
       add_output(request, response, "scores", TRITONSERVER_TYPE_FP32, best.scores);
       return;
     }

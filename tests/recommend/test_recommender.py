@@ -323,26 +323,9 @@ def test_bad_wire_requests_are_value_errors(art):
 # 6. another shape: text item ids, derived side tables, MF retrieval -----------------------
 
 @pytest.fixture(scope="module")
-def text_ids(tmp_path_factory):
-    """The hand-made ratings log (tests/user_logs.py) with item ids "m0", "m1", ...: a tiny
-    DLRM and a tiny MF, one epoch each, exported together. (Catalogue, the log's item ids)"""
-    from shoprank.etl import run_etl
-    from shoprank.export.artifacts import export_ranker
-    from shoprank.models.build import ModelSpec
-    from shoprank.models.retrieval import train_retrieval
-    from shoprank.models.train import train
-    from tests import user_logs
-
-    root = tmp_path_factory.mktemp("recommend-text-ids")
-    frame = user_logs.ratings(4000, seed=3)
-    frame["item_id"] = [f"m{i}" for i in frame["item_id"]]
-    user_logs.write(root / "raw", user_logs.config(derived=True), frame=frame)
-    run_etl(root / "raw" / "logs.json", root / "features", **QUIET)
-    spec = ModelSpec(architecture="dlrm", tables="fused", embedding_dim=8, bottom_mlp=(16, 8),
-                     top_mlp=(16, 8))
-    train(root / "features", root / "dlrm", spec=spec, epochs=1, batch_size=512, **QUIET)
-    train_retrieval(root / "features", root / "mf", kind="mf", dim=4, epochs=1, k=10, **QUIET)
-    export_ranker(root / "dlrm", root / "artifacts", retrieval=root / "mf")
+def text_ids(text_ids_world):
+    """(Catalogue, the log's item ids) of the ratings log with text item ids."""
+    root, frame = text_ids_world
     return Catalogue(root / "artifacts", {}), set(frame["item_id"])
 
 

@@ -1,7 +1,8 @@
 """A model of a user's own ratings log (tests/user_logs.py) served by Triton: for logs
-without side tables (every column travels with the request) and for tables the ETL
-derived (a request names the user and the items by id), both models over both protocols
-return the candidates' item ids and the in-process Ranker's scores."""
+without side tables (every column travels with the request), for tables the ETL derived
+(a request names the user and the items by id) and for text item ids, both models over
+both protocols return the candidates' item ids and the in-process Ranker's scores (and
+`recommend` the in-process Recommender's, for text ids)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,20 @@ pytest.importorskip("merlin.models")
 pytest.importorskip("pytriton")
 
 
-@pytest.fixture(scope="module", params=["no tables", "derived tables"])
-def served(request, user_logs_model, tmp_path_factory):
+@pytest.fixture(scope="module", params=["no tables", "derived tables", "text ids"])
+def served(request, user_logs_model, text_ids_world, tmp_path_factory):
     import shoprank
-    derived = request.param == "derived tables"
-    _, artifacts, raw = user_logs_model("dlrm", "fused", lists=True, continuous=False,
-                                        derived=derived)
+    derived = request.param != "no tables"
+    if request.param == "text ids":
+        artifacts, raw = text_ids_world[0] / "artifacts", text_ids_world[0] / "raw"
+    else:
+        _, artifacts, raw = user_logs_model("dlrm", "fused", lists=True, continuous=False,
+                                            derived=derived)
     repo = tmp_path_factory.mktemp("serving-user-logs") / "repo"
+    recommender = (shoprank.Recommender.load(artifacts) if request.param == "text ids"
+                   else None)  # its artifacts have MF retrieval too
     with running_server(artifacts, repo, max_candidates=1_000) as server:
-        yield server, shoprank.Ranker.load(artifacts), raw, derived
+        yield server, shoprank.Ranker.load(artifacts), raw, derived, recommender
 
 
 def request_for(raw, derived, rng):
@@ -43,7 +49,7 @@ def request_for(raw, derived, rng):
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 @pytest.mark.parametrize("model", ["ensemble", "ranker"])
 def test_triton_returns_item_ids_as_the_in_process_ranker(served, rng, protocol, model):
-    server, ranker, raw, derived = served
+    server, ranker, raw, derived, recommender = served
     url = server.grpc_url if protocol == "grpc" else server.http_url
     with RankClient(url, protocol, model) as client:
         for _ in range(3):
@@ -54,3 +60,7 @@ def test_triton_returns_item_ids_as_the_in_process_ranker(served, rng, protocol,
             np.testing.assert_allclose(scores, want_scores, rtol=0, atol=1e-6)
             given = candidates if derived else candidates["item_id"]
             assert set(ids) <= set(given.tolist())
+        if recommender is not None:
+            user = request_for(raw, derived, rng)[0]
+            np.testing.assert_array_equal(client.recommend(user, 5)[0],
+                                          recommender.recommend(user, 5)[0])

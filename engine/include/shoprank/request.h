@@ -59,6 +59,7 @@ struct RankRequest {
   int64_t candidates = 0;          // the longest column's length
   int64_t k = 0;                   // 0 when read without k (the ensemble's transform step)
   std::vector<int64_t> item_ids;   // the item key column when sent one per candidate, else empty
+  std::vector<std::string> item_texts;  // the same for a text item key
 };
 
 // The raw columns of `rules.inputs` the request carries (tensors of other names are left
@@ -75,8 +76,13 @@ struct ScoredRequest {
   std::vector<float> scores;
   int64_t k = 0;
   std::vector<int64_t> item_ids;  // one per candidate, or empty (the answer names rows)
+  std::vector<std::string> item_texts;  // the same for a text item key
 };
 ScoredRequest read_scored(const std::string& item_key, const WireTensors& tensors);
+
+// The texts of the given candidate rows (an answer's rows named by a text item key).
+std::vector<std::string> texts_of(const std::vector<int64_t>& rows,
+                                  const std::vector<std::string>& texts);
 
 // Readers of single tensors, for the requests built on this layout (recommend_request.h).
 // One raw column [1, n] of `type` (a list column with its NAME__lengths).

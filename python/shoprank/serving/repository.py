@@ -244,12 +244,14 @@ def _write_models(repo: Path, ranker, artifacts: Path, options: ServingOptions,
     """Each model's version folder first, its config last: a config names a complete model.
     steps: those of STEPS to write."""
     request, described = _request_inputs(ranker), _described(ranker)
-    answer = [_tensor(wire.ITEM_IDS, "INT64"), _tensor(wire.SCORES, "FP32")]
+    # the answer names candidates by the item key, in its type (rows where there is none)
+    ids_type = wire.TRITON_TYPES[ranker.inputs[ranker.item_key]] if ranker.item_key else "INT64"
+    answer = [_tensor(wire.ITEM_IDS, ids_type), _tensor(wire.SCORES, "FP32")]
     features = _feature_tensors(ranker)
     selected = [_tensor(wire.CANDIDATE_SCORES, "FP32"), _tensor(wire.K, "INT64", dims=1,
                                                                  optional=True)]
     if ranker.item_key:
-        selected.append(_tensor(ranker.item_key, "INT64", optional=True))
+        selected.append(_tensor(ranker.item_key, ids_type, optional=True))
     # Triton's ensemble does not check its required inputs (a missing one stalls the
     # pipeline: "unexpected deadlock"), so there every input is optional and the steps
     # name what is missing.

@@ -86,8 +86,10 @@ class _Step:
         raise NotImplementedError
 
     def answer(self, ids, scores) -> dict[str, np.ndarray]:
-        return {wire.ITEM_IDS: np.asarray(ids, np.int64)[None, :],
-                wire.SCORES: np.asarray(scores, np.float32)[None, :]}
+        ids = np.asarray(ids)
+        ids = (np.array([i.encode() for i in ids], dtype=object) if ids.dtype.kind in "OU"
+               else ids.astype(np.int64))  # text item ids travel as BYTES
+        return {wire.ITEM_IDS: ids[None, :], wire.SCORES: np.asarray(scores, np.float32)[None, :]}
 
 
 class TransformStep(_Step):
@@ -138,7 +140,7 @@ class BaselineModel(_Step):
                                        self.max_candidates, self.item_key or "")
         rows, scores = self.merlin.rank_rows(request["columns"], request["k"])
         ids = request["item_ids"]
-        return self.answer(rows if ids is None else ids[rows], scores)
+        return self.answer(rows if ids is None else np.asarray(ids)[rows], scores)
 
 
 class EventsStep(_Step):
