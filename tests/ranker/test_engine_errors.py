@@ -156,3 +156,10 @@ def test_python_integer_ids_keep_every_bit():
     assert ints[3] == np.array([2**63 + 3], np.uint64).view(np.int64)[0]
     with pytest.raises(ValueError, match=f"'x': {2**64} does not fit 64 bits"):
         normalise("x", "int64", [2**64, None])
+    # no silent conversion: digits as text, booleans, floats past 2^53 (they skip integers)
+    for values, words in ((["4611686018427387905", 1], r"got '4611686018427387905' \(str\)"),
+                          ([True, False], r"got True \(bool\)"),
+                          ([float(2**53 + 5)], "is a float beyond 2\\^53")):
+        with pytest.raises(ValueError, match=f"'x': .*{words}"):
+            normalise("x", "int64", values)
+    assert list(normalise("x", "int64", [1.0, None, 3.0])[0][[0, 2]]) == [1, 3]

@@ -22,8 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=["ensemble", "ranker"], default="ensemble")
     parser.add_argument("--user", required=True, type=_json_object,
                         help="the user's and the request's columns as a JSON object")
-    parser.add_argument("--items", required=True, type=_items,
-                        help="candidate item ids, comma-separated, or @FILE (one per line)")
+    parser.add_argument("--items", required=True, type=item_ids,
+                        help="candidate item ids (integers, or text for a model whose item ids "
+                             "are text), comma-separated, or @FILE (one per line)")
     parser.add_argument("--k", type=int, default=10, help="how many to return (default 10)")
 
 
@@ -37,13 +38,16 @@ def _json_object(text: str) -> dict:
     return value
 
 
-def _items(text: str) -> list[int]:
+def item_ids(text: str) -> list:
+    """Comma-separated ids, or @FILE of one per line: integers where every one is, else
+    text (a model whose item ids are text)."""
     if text.startswith("@"):
         text = Path(text[1:]).read_text().replace("\n", ",")
+    parts = [part.strip() for part in text.split(",") if part.strip()]
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        return [int(part) for part in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integer item ids, got {text[:80]!r}")
+        return parts
 
 
 def run(args: argparse.Namespace, say) -> dict:

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from shoprank.cli.query import _json_object
+from shoprank.cli.query import _json_object, item_ids
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", required=True, type=_json_object,
                         help="the user's and the request's columns as a JSON object")
     parser.add_argument("--k", type=int, default=10, help="how many to return (default 10)")
-    parser.add_argument("--exclude", type=_ids, default=[],
+    parser.add_argument("--exclude", type=item_ids, default=[],
                         help="item ids never to recommend (bought, already shown), "
                              "comma-separated, or @FILE (one per line)")
     parser.add_argument("--candidates", type=int, default=None,
@@ -47,16 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cap", type=_cap, action="append", default=[], metavar="COLUMN=N",
                         help="at most N items per value of an item column, e.g. category=2 "
                              "(repeatable)")
-
-
-def _ids(text: str) -> list:
-    if text.startswith("@"):
-        text = Path(text[1:]).read_text().replace("\n", ",")
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    try:
-        return [int(part) for part in parts]
-    except ValueError:
-        return parts  # text ids
 
 
 def _cap(text: str) -> tuple[str, int]:

@@ -63,14 +63,17 @@ def _ints(name, array, nulls, valid):
            for v in present):  # exactly, not through float64 (ids past 2^53 would merge)
         out[~nulls] = _wrapped_int64(name, [int(v) for v in present])
         return out, valid
-    try:
-        as_float = present.astype(np.float64)
-    except (TypeError, ValueError):
-        sample = next(v for v in present if not isinstance(v, (int, float, np.number)))
-        raise ValueError(f"{name!r}: expected integers, got {sample!r}") from None
+    odd = next((v for v in present if isinstance(v, (str, bytes, bool, np.bool_)) or
+                not isinstance(v, (int, float, np.number))), None)
+    if odd is not None:  # text that reads as a number is still text: no silent conversion
+        raise ValueError(f"{name!r}: expected integers, got {odd!r} ({type(odd).__name__})")
+    as_float = present.astype(np.float64)
     whole = np.isfinite(as_float) & (as_float == np.round(as_float))
     if not np.all(whole):
         raise ValueError(f"{name!r}: expected integers, got {present[~whole][0]!r}")
+    if np.any(np.abs(as_float) > 2**53):  # a float there stands for many integers
+        raise ValueError(f"{name!r}: {present[np.abs(as_float) > 2**53][0]!r} is a float "
+                         "beyond 2^53, where floats skip integers: send ids as integers")
     out[~nulls] = as_float.astype(np.int64)
     return out, valid
 
