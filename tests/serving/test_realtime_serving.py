@@ -7,6 +7,7 @@ state from the event log and answers the same again."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 
 import numpy as np
@@ -50,6 +51,12 @@ def test_events_reach_the_next_request_and_survive_a_restart(realtime_world, tmp
         with RankClient(server.grpc_url, "grpc", model="ranker") as client:
             with pytest.raises(RankError, match="no candidates to rank"):  # once a crash
                 client.rank(request(7)[0], {"item_id": [], "position": []}, k=1)
+            # without a timestamp, served as in process: the engine says what it needs
+            untimed = {k: v for k, v in request(7)[0].items() if k != "timestamp"}
+            with pytest.raises(ValueError) as in_process:
+                local.rank(untimed, request(7)[1], k=30)
+            with pytest.raises(RankError, match=re.escape(str(in_process.value))):
+                client.rank(untimed, request(7)[1], k=30)
             assert client.rank(*request(7), k=30)[0].tolist() == want[0].tolist()
 
         os.kill(server.process.pid, signal.SIGKILL)

@@ -344,9 +344,12 @@ def _described(ranker) -> dict:
 
 
 def _request_inputs(ranker) -> list[dict]:
-    """Raw columns a side table or the real-time state supplies are optional; the rest are
-    required."""
-    supplied = set(ranker.tables) | set(ranker.realtime["columns"] if ranker.realtime else ())
+    """Raw columns a side table or the real-time state supplies are optional, and a
+    real-time model's timestamp (the engine takes the server's clock, as in process; it
+    names the column missing where a feature needs it); the rest are required."""
+    realtime = ranker.realtime
+    supplied = set(ranker.tables) | set(realtime["columns"] if realtime else ()) \
+        | ({realtime["timestamp"]} if realtime else set())
     return [_tensor(name, kind, optional=column in supplied)
             for name, kind, column in wire.input_tensors(ranker.inputs)]
 
