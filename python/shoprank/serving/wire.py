@@ -129,5 +129,7 @@ def _bytes(strings) -> np.ndarray:
 
 def _no_nulls(name: str, valid) -> None:
     if valid is not None and len(valid) and not np.all(valid):
-        raise ValueError(f"{name!r}: null values cannot be sent to the server (leave a table "
-                         f"column out to have it looked up, or rank in-process)")
+        raise ValueError(f"{name!r}: null values cannot be sent to the server (its request "
+                         "format has no nulls yet): a column a side table supplies may be left "
+                         "out to be looked up; send a value for others, or rank in process "
+                         "(shoprank.Ranker takes nulls)")
