@@ -44,7 +44,7 @@ std::string laid_out(const std::string& name, const py::array& a) {
   return out;
 }
 
-py::object column_to_python(const RawColumn& c) {
+py::object values_to_python(const RawColumn& c) {
   switch (c.type) {
     case InputType::Int64:
     case InputType::TimestampMs:
@@ -63,6 +63,17 @@ py::object column_to_python(const RawColumn& c) {
     }
   }
   return py::none();
+}
+
+// The column's values; where some rows are null (NAME__null_rows), a list with None there.
+py::object column_to_python(const RawColumn& c) {
+  py::object values = values_to_python(c);
+  if (c.valid.empty()) return values;
+  py::list rows(values);
+  for (int64_t r = 0; r < c.rows; ++r) {
+    if (!c.valid[size_t(r)]) rows[size_t(r)] = py::none();
+  }
+  return std::move(rows);
 }
 
 py::object ids_or_none(const std::vector<int64_t>& ids) {

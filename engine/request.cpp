@@ -11,6 +11,7 @@ namespace shoprank {
 namespace {
 
 using wire::kLengths;
+using wire::kNullRows;
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string text = "[";
@@ -48,8 +49,10 @@ std::string utc_day(int64_t seconds) {
   return text;
 }
 
-void check_milliseconds(const std::string& name, const std::vector<int64_t>& stamps) {
-  for (int64_t value : stamps) {
+void check_milliseconds(const std::string& name, const RawColumn& stamps) {
+  for (int64_t row = 0; row < stamps.rows; ++row) {
+    if (!stamps.present(row)) continue;
+    const int64_t value = stamps.ints[size_t(row)];
     SHOPRANK_EXPECTS(value < 1'000'000'000 || value >= 100'000'000'000, name, ": ", value,
                      " would be ", utc_day(value / 1000), " as milliseconds; it looks like "
                      "seconds since the epoch (", utc_day(value), "). Integer timestamps are "
@@ -119,7 +122,6 @@ RawColumn column_of(const std::string& name, InputType type, const WireTensors& 
     case InputType::TimestampMs:
       c.ints = numbers<int64_t>(name, t, WireType::Int64);
       c.rows = static_cast<int64_t>(c.ints.size());
-      if (type == InputType::TimestampMs) check_milliseconds(name, c.ints);
       break;
     case InputType::Float64:
       c.floats = numbers<double>(name, t, WireType::Fp64);
@@ -149,6 +151,16 @@ RawColumn column_of(const std::string& name, InputType type, const WireTensors& 
       break;
     }
   }
+  auto nulls = tensors.find(name + kNullRows);
+  if (nulls != tensors.end()) {
+    c.valid.assign(size_t(c.rows), 1);
+    for (int64_t row : numbers<int64_t>(name + kNullRows, nulls->second, WireType::Int64)) {
+      SHOPRANK_EXPECTS(row >= 0 && row < c.rows, name, kNullRows, ": row ", row, " is not a row "
+                       "of ", name, " (", c.rows, " rows)");
+      c.valid[size_t(row)] = 0;
+    }
+  }
+  if (type == InputType::TimestampMs) check_milliseconds(name, c);
   return c;
 }
 
@@ -229,8 +241,10 @@ RankRequest read_request(const RequestRules& rules, const WireTensors& tensors, 
   bool empty = false;  // a column of no rows: no candidates, whatever one-row columns say
   for (const InputSpec& spec : rules.inputs) {
     if (!tensors.count(spec.name)) {
-      SHOPRANK_EXPECTS(!tensors.count(spec.name + kLengths), spec.name, kLengths,
-                       " was sent without ", spec.name);
+      for (const std::string& part : {kLengths, kNullRows}) {
+        SHOPRANK_EXPECTS(!tensors.count(spec.name + part), spec.name, part, " was sent without ",
+                         spec.name);
+      }
       continue;  // a side table supplies it, or the engine names it missing
     }
     RawColumn column = column_of(spec.name, spec.type, tensors);

@@ -142,7 +142,8 @@ class RankClient:
                              f"{', '.join(self._event_columns)})")
         tensors = {}
         for name, values in events.items():
-            tensors.update(wire.encode_column(name, self._event_columns[name], values))
+            tensors.update(wire.encode_column(name, self._event_columns[name], values,
+                                              nulls=False))
         return tensors
 
     def log_events(self, events: dict) -> int:

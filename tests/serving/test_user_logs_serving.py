@@ -60,7 +60,14 @@ def test_triton_returns_item_ids_as_the_in_process_ranker(served, rng, protocol,
             np.testing.assert_allclose(scores, want_scores, rtol=0, atol=1e-6)
             given = candidates if derived else candidates["item_id"]
             assert set(ids) <= set(given.tolist())
+        # a null column travels as its null rows (NAME__null_rows): the answer in process
+        user, candidates = request_for(raw, derived, rng)
+        user = {"user_id": None} if derived else {**user, "age": None}
+        ids, scores = client.rank(user, candidates, 10)
+        want_ids, want_scores = ranker.rank(user, candidates, 10)
+        np.testing.assert_array_equal(ids, want_ids)
+        np.testing.assert_allclose(scores, want_scores, rtol=0, atol=1e-6)
         if recommender is not None:
-            user = request_for(raw, derived, rng)[0]
-            np.testing.assert_array_equal(client.recommend(user, 5)[0],
-                                          recommender.recommend(user, 5)[0])
+            for user in (request_for(raw, derived, rng)[0], {"user_id": None}):  # a new user
+                np.testing.assert_array_equal(client.recommend(user, 5)[0],
+                                              recommender.recommend(user, 5)[0])

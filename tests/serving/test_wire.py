@@ -51,16 +51,32 @@ def test_left_out_columns_stay_out():
     assert decode_columns(INPUTS, tensors) == {"user_id": tensors["user_id"][0]}
 
 
-@pytest.mark.parametrize("name,kind,values", [
-    ("user_id", "int64", [1, None]),
-    ("device", "string", ["app", None]),
-    ("tags", "string_list", [["x"], None]),
-    ("tags", "string_list", [["x", None]]),
-    ("timestamp", "timestamp_ms", [np.datetime64("NaT")]),
+def test_null_rows_travel_beside_their_column():
+    raw = {"user_id": [1, None, 3], "device": ["a", None, "b"], "tags": [["x"], None, ["y"]],
+           "timestamp": [np.datetime64("2024-01-01", "ms"), np.datetime64("NaT"),
+                         np.datetime64("2024-01-02", "ms")], "price": [1.5, None, 2.0]}
+    tensors = {}
+    for name, kind in INPUTS.items():
+        tensors.update(wire.encode_column(name, kind, raw[name]))
+    assert {n for n in tensors if n.endswith(wire.NULL_ROWS)} == {
+        "user_id__null_rows", "device__null_rows", "tags__null_rows", "timestamp__null_rows"}
+    decoded = decode_columns(INPUTS, tensors)
+    assert decoded["user_id"] == [1, None, 3] and decoded["device"] == ["a", None, "b"]
+    assert decoded["tags"] == [["x"], None, ["y"]] and decoded["timestamp"][1] is None
+    assert np.isnan(decoded["price"][1])  # a float's null is NaN
+    with pytest.raises(ValueError, match=r"user_id__null_rows: row 3 is not a row of user_id"):
+        decode_columns(INPUTS, {**tensors, "user_id__null_rows": np.array([[3]])})
+    with pytest.raises(ValueError, match="device__null_rows was sent without device"):
+        decode_columns(INPUTS, {"device__null_rows": np.array([[0]])})
+
+
+@pytest.mark.parametrize("name,kind,values,nulls,words", [
+    ("tags", "string_list", [["x", None]], True, "a list's null elements cannot be sent"),
+    ("user_id", "int64", [1, None], False, "null values cannot be sent"),  # events, exclude
 ])
-def test_nulls_cannot_be_sent(name, kind, values):
-    with pytest.raises(ValueError, match=f"'{name}': null values cannot be sent"):
-        wire.encode_column(name, kind, values)
+def test_nulls_that_cannot_be_sent(name, kind, values, nulls, words):
+    with pytest.raises(ValueError, match=f"'{name}': {words}"):
+        wire.encode_column(name, kind, values, nulls=nulls)
 
 
 def test_bad_tensors_are_named():

@@ -9,6 +9,8 @@
 //                       timestamp_ms as INT64, float64 as FP64, string as BYTES (UTF-8)
 //   string_list NAME    NAME: BYTES [1, elements], every row's elements one after another,
 //                       and NAME__lengths: INT64 [1, rows], each row's element count
+//   nulls               NAME__null_rows: INT64 [1, m], optional: the rows of NAME that are
+//                       null (their values in NAME are placeholders, ignored)
 //   k                   INT64 [1, 1]: how many items to return
 // Between the ensemble's steps: model feature F as feature__F (INT32 ids or FP32 values;
 // a list feature's ids [1, elements] plus feature__F__offsets INT64 [1, rows + 1]) and the
@@ -42,6 +44,7 @@ using WireTensors = std::map<std::string, WireTensor>;
 
 namespace wire {
 inline const std::string kLengths = "__lengths";
+inline const std::string kNullRows = "__null_rows";
 inline const std::string kK = "k";
 inline const std::string kFeature = "feature__";
 inline const std::string kOffsets = "__offsets";

@@ -55,7 +55,8 @@ def replay(grpc_url: str, repo, logged: dict) -> int:
         for start in range(0, rows, BATCH):
             tensors = {}
             for name, kind in kinds.items():
-                tensors.update(wire.encode_column(name, kind, logged[name][start:start + BATCH]))
+                tensors.update(wire.encode_column(name, kind, logged[name][start:start + BATCH],
+                                                  nulls=False))
             result = client.infer("observe", wire.infer_inputs(grpc, tensors),
                                   outputs=[grpc.InferRequestedOutput(wire.OBSERVED)])
             taken += int(result.as_numpy(wire.OBSERVED).reshape(-1)[0])

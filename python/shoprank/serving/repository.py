@@ -294,7 +294,7 @@ def _write_recommend(repo: Path, recommender, artifacts: Path, options: ServingO
     ids_type = wire.TRITON_TYPES[recommender.item_key_type]
     item_key = recommender.item_key
     request = [_tensor(name, kind, optional=True)
-               for name, kind, _ in wire.input_tensors(recommender.inputs)]
+               for name, kind, _ in wire.input_tensors(recommender.inputs, nulls=True)]
     one = dict(dims=1, optional=True)
     k = _tensor(wire.K, "INT64", **one)
     exclude = _tensor(wire.EXCLUDE, ids_type, optional=True)
@@ -350,8 +350,8 @@ def _request_inputs(ranker) -> list[dict]:
     realtime = ranker.realtime
     supplied = set(ranker.tables) | set(realtime["columns"] if realtime else ()) \
         | ({realtime["timestamp"]} if realtime else set())
-    return [_tensor(name, kind, optional=column in supplied)
-            for name, kind, column in wire.input_tensors(ranker.inputs)]
+    return [_tensor(name, kind, optional=column in supplied or name.endswith(wire.NULL_ROWS))
+            for name, kind, column in wire.input_tensors(ranker.inputs, nulls=True)]
 
 
 def _feature_tensors(ranker) -> list[dict]:

@@ -205,7 +205,7 @@ class EventsStep(_Step):
             return
         tensors = {}
         for name, kind in self.observed.items():
-            tensors.update(wire.encode_column(name, kind, batch[name]))
+            tensors.update(wire.encode_column(name, kind, batch[name], nulls=False))
         request = self._pb.InferenceRequest(
             model_name=self.observe_model, requested_output_names=[wire.OBSERVED],
             inputs=[self._pb.Tensor(name, value) for name, value in tensors.items()])

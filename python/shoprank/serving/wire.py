@@ -9,12 +9,15 @@ applies to it are the engine's request reader's: engine/include/shoprank/request
                          (UTF-8).
   string_list NAME       NAME: BYTES [1, elements], every row's elements one after another,
                          and NAME__lengths: INT64 [1, n], each row's element count.
+  nulls                  NAME__null_rows: INT64 [1, m], optional: the rows of NAME that
+                         are null (their values in NAME are placeholders). A float
+                         column's null is NaN; a list's null elements cannot be sent.
   k                      INT64 [1, 1]: how many items to return.
-  outputs                item_ids INT64 [1, k] and scores FP32 [1, k], best first.
+  outputs                item_ids [1, k] in the item key's type (INT64 or BYTES) and
+                         scores FP32 [1, k], best first.
 
 Columns a side table exported with the model supplies (user and item features, looked up
-by user_id / item_id) may be left out. Null values cannot be sent (NaN for float columns
-aside): leave a table column out to have it looked up, or rank in-process for nulls.
+by user_id / item_id) may be left out. Events (the events model) carry no nulls.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from shoprank.ranker.raw import normalise
 
 TRITON_TYPES = {"int64": "INT64", "timestamp_ms": "INT64", "float64": "FP64",
                 "string": "BYTES", "string_list": "BYTES"}
-LENGTHS = "__lengths"
+LENGTHS, NULL_ROWS = "__lengths", "__null_rows"
 K = "k"
 ITEM_IDS, SCORES = "item_ids", "scores"
 CANDIDATE_SCORES = "candidate_scores"
@@ -46,31 +49,37 @@ def parse_inputs(text: str) -> dict[str, str]:
     return dict(part.split(":", 1) for part in text.split(",") if part)
 
 
-def input_tensors(inputs: dict[str, str]) -> list[tuple[str, str, str]]:
-    """(tensor name, Triton type, raw column) of every request tensor but k."""
+def input_tensors(inputs: dict[str, str], *, nulls: bool = False) -> list[tuple[str, str, str]]:
+    """(tensor name, Triton type, raw column) of every request tensor but k; nulls: with
+    each column's NAME__null_rows (a ranking or recommendation request's)."""
     out = []
     for name, kind in inputs.items():
         out.append((name, TRITON_TYPES[kind], name))
         if kind == "string_list":
             out.append((name + LENGTHS, "INT64", name))
+        if nulls and kind != "float64":  # a float's null travels as NaN
+            out.append((name + NULL_ROWS, "INT64", name))
     return out
 
 
-def encode_column(name: str, kind: str, values) -> dict[str, np.ndarray]:
-    """One raw column as its request tensor(s), each shaped [1, n]."""
+def encode_column(name: str, kind: str, values, *, nulls: bool = True) -> dict[str, np.ndarray]:
+    """One raw column as its request tensor(s), each shaped [1, n]; its null rows as
+    NAME__null_rows where nulls (else a null is an error: events carry none)."""
     column = normalise(name, kind, values)
     if kind == "float64":
         return {name: column[0][None, :]}
     if kind == "string_list":
         flat, offsets, valid, element_valid = column
-        _no_nulls(name, valid)
-        _no_nulls(name, element_valid)
-        return {name: _bytes(flat)[None, :], name + LENGTHS: np.diff(offsets)[None, :]}
-    values, valid = column
-    _no_nulls(name, valid)
-    if kind == "string":
-        return {name: _bytes(values)[None, :]}
-    return {name: np.asarray(values, np.int64)[None, :]}
+        _no_nulls(name, element_valid, "a list's null elements")
+        out = {name: _bytes(flat)[None, :], name + LENGTHS: np.diff(offsets)[None, :]}
+    else:
+        values, valid = column
+        out = {name: (_bytes(values) if kind == "string" else np.asarray(values, np.int64))[None, :]}
+    if valid is not None and len(valid) and not np.all(valid):
+        if not nulls:
+            _no_nulls(name, valid, "null values")
+        out[name + NULL_ROWS] = np.flatnonzero(~np.asarray(valid, bool)).astype(np.int64)[None, :]
+    return out
 
 
 def encode_request(inputs: dict[str, str], user: dict, candidates: dict, k: int) -> dict:
@@ -95,7 +104,8 @@ def encode_recommend(inputs: dict[str, str], item_key_type: str, user: dict, k: 
         tensors.update(encode_column(name, inputs[name], [value]))
     excluded = list(exclude)
     if excluded:  # none sent is the same as an empty list
-        tensors.update({EXCLUDE: encode_column(EXCLUDE, item_key_type, excluded)[EXCLUDE]})
+        tensors.update({EXCLUDE: encode_column(EXCLUDE, item_key_type, excluded,
+                                                         nulls=False)[EXCLUDE]})
     tensors[K] = np.array([[k]], np.int64)
     if candidates is not None:
         tensors[CANDIDATES] = np.array([[candidates]], np.int64)
@@ -127,9 +137,8 @@ def _bytes(strings) -> np.ndarray:
     return np.array([s.encode("utf-8") for s in strings], dtype=np.object_)
 
 
-def _no_nulls(name: str, valid) -> None:
+def _no_nulls(name: str, valid, what: str) -> None:
     if valid is not None and len(valid) and not np.all(valid):
-        raise ValueError(f"{name!r}: null values cannot be sent to the server (its request "
-                         "format has no nulls yet): a column a side table supplies may be left "
-                         "out to be looked up; send a value for others, or rank in process "
-                         "(shoprank.Ranker takes nulls)")
+        raise ValueError(f"{name!r}: {what} cannot be sent to the server: leave a column a "
+                         "side table supplies out to have it looked up, send a value, or rank "
+                         "in process (shoprank.Ranker takes them)")
