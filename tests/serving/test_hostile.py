@@ -4,7 +4,7 @@
   gets 400 from the guard and the next valid request is answered;
 * a seeded stream of malformed requests over HTTP and gRPC against `ensemble`, `ranker`,
   `recommend` and `events` (shape and datatype lies, truncated and random bodies, binary-size lies, oversized
-  strings, bad __lengths, extreme k, unknown and repeated inputs): every one answered with
+  strings, bad __lengths and __null_rows, extreme k, unknown and repeated inputs): every one answered with
   a client error, the server up, its memory bounded, and a valid request afterwards gets
   the same ids and scores as before;
 * kill -9 of tritonserver under 4 clients and an events sender: the supervisor has it ready
@@ -123,7 +123,7 @@ def http_mutations(inputs: list[dict], chance: random.Random) -> tuple[bytes, di
     """One malformed HTTP request built from valid inputs."""
     inputs = json.loads(json.dumps(inputs))
     target = chance.choice(inputs)
-    kind = chance.randrange(12)
+    kind = chance.randrange(13)
     headers = {}
     if kind == 0:    # shape lie: more, fewer, huge, negative, fractional, wrong rank
         target["shape"] = chance.choice([[1, 10**12], [10**9, 3], [1, len(target["data"]) + 1],
@@ -167,6 +167,11 @@ def http_mutations(inputs: list[dict], chance: random.Random) -> tuple[bytes, di
         return body + bytes(chance.randrange(0, 16)), headers
     elif kind == 10:  # missing data
         del target["data"]
+    elif kind == 12:  # null rows that lie: past the column, negative, of an unknown column
+        rows = [chance.choice([-1, 0, 10**9, 2**62]) for _ in range(chance.randrange(1, 4))]
+        column = chance.choice([target["name"], "nope"])
+        inputs.append({"name": column + wire.NULL_ROWS, "datatype": "INT64",
+                       "shape": [1, len(rows)], "data": rows})
     body = json.dumps({"inputs": inputs}).encode()
     if kind == 11:   # truncated JSON
         body = body[:chance.randrange(1, len(body))]
@@ -185,6 +190,11 @@ def grpc_mutation(server, model, rng, chance: random.Random):
     for name, array in tensors.items():
         if kind == 0 and name.endswith(wire.LENGTHS):
             array = np.full_like(array, chance.choice([-3, 10**9, 7]))
+            if chance.random() < 0.5:  # and null rows past the column
+                extra = np.array([[chance.choice([-1, 10**9])]], np.int64)
+                null_rows = grpc.InferInput(listed + wire.NULL_ROWS, [1, 1], "INT64")
+                null_rows.set_data_from_numpy(extra)
+                inputs.append(null_rows)
         if kind == 1 and name == wire.K:
             array = np.array([[chance.choice([0, -1, 2**62])]], np.int64)
         if kind == 2 and array.dtype == object:
