@@ -51,6 +51,23 @@ def test_two_tower_reads_the_side_tables_and_writes_vectors(world, two_tower):
     assert not list(folder.glob("*.partial"))
 
 
+def test_the_towers_read_the_tables_the_etl_derived(text_ids_world, tmp_path):
+    """A log whose users and items tables the ETL derived (user_columns / item_columns):
+    the towers read their columns as they read side tables', and the result recommends."""
+    import shoprank
+    from shoprank.export.artifacts import export_ranker
+
+    root, frame = text_ids_world
+    record = train_retrieval(root / "features", tmp_path / "tt", kind="two-tower", dim=8,
+                             epochs=1, k=10, **QUIET)
+    assert record["user_tower"] == ["user_id", "gender", "age", "occupation"]
+    assert record["item_tower"] == ["item_id", "genres"]
+    export_ranker(root / "dlrm", tmp_path / "artifacts", retrieval=tmp_path / "tt")
+    ids, _ = shoprank.Recommender.load(tmp_path / "artifacts").recommend(
+        {"user_id": int(frame["user_id"].iloc[0])}, 5)
+    assert len(ids) == 5 and set(ids) <= set(frame["item_id"])
+
+
 def test_a_log_without_side_tables_gets_towers_of_the_ids(ratings_features, tmp_path):
     record = train_retrieval(ratings_features, tmp_path / "tt", kind="two-tower", dim=8,
                              epochs=1, k=10, **QUIET)

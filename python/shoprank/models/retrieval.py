@@ -4,9 +4,10 @@ with in-batch negatives (each click's item scored against the other clicked item
 batch, a softmax over them).
 
 The towers: MF embeds the user id and the item id only; the two-tower model's query tower
-reads the user id and the user table's features, its candidate tower the item id and the
-item table's (inputs.json says which raw column came from which side table; a log without
-side tables gets towers of the ids alone). Every user's and item's vector is written as
+reads the user id and the users table's features, its candidate tower the item id and the
+items table's (inputs.json says which raw column came from which table, a side table or one
+the ETL derived from user_columns / item_columns; a log without either gets towers of the
+ids alone). Every user's and item's vector is written as
 plain arrays (OUT/vectors.npz: user_vectors, item_vectors, rows indexed by the ETL's ids)
 with every item's train clicks (the popularity a user without a vector falls back to),
 beside OUT/retrieval.json (settings, recall@k and NDCG@k on the test window beside the
@@ -37,9 +38,10 @@ def tower_columns(data) -> tuple[list[str], list[str]]:
                          f"(logs.json's user_id and item_id), found {user_id} and {item_id}")
     inputs = json.loads((Path(data.folder) / "inputs.json").read_text())
     config, columns = inputs["config"], inputs["columns"]
+    # the side tables and those the ETL derived (user_columns / item_columns) alike
     sides = {name: ("user" if table["key"] == config["user_id"] else
                     "item" if table["key"] == config["item_id"] else None)
-             for name, table in (config.get("side_tables") or {}).items()}
+             for name, table in inputs.get("tables", {}).items()}
     side_of = {column: sides.get(entry.get("table")) for column, entry in columns.items()}
     features = [c for c in schema.column_names if c != data.label]
     users = user_id + [c for c in features if side_of.get(c) == "user" and c not in user_id]
