@@ -195,8 +195,8 @@ def from_dict(raw: dict, root: Path) -> LogsConfig:
                                 pseudonymised=made_with)
     config = LogsConfig(
         root=root, format=fmt, impressions=impressions, label=raw["label"],
-        timestamp=raw.get("timestamp"), timestamp_unit=unit, other_labels=tuple(_strings(raw.get("other_labels", []),
-                                                                     "other_labels")),
+        timestamp=raw.get("timestamp"), timestamp_unit=unit,
+        other_labels=tuple(_strings(raw.get("other_labels", []), "other_labels")),
         user_id=raw.get("user_id"), item_id=raw.get("item_id"), side_tables=sides,
         categorical=tuple(_strings(raw.get("categorical", []), "categorical")), hashed=hashed,
         multi_valued=tuple(_strings(raw.get("multi_valued", []), "multi_valued")),
