@@ -30,6 +30,7 @@ Writes JSON, a markdown table and a PNG plot to --out.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,28 @@ def requests_for(model_dir: Path, candidates: int, count: int = 8):
     return [(*sample_request(model_dir, candidates, seed), K) for seed in range(count)]
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its live children (nginx's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def guard_cpu_us(server, measure):
+    """measure() under the HTTP guard; (its result, nginx's CPU microseconds in it)."""
+    pid = server.guard.process.pid
+    before = process_cpu_s(pid)
+    result = measure()
+    return result, (process_cpu_s(pid) - before) * 1e6
+
+
 def sweep(server, label, models, protocols, candidates, concurrencies, data, out, window_ms):
     from shoprank.serving import load
 
@@ -62,21 +85,31 @@ def sweep(server, label, models, protocols, candidates, concurrencies, data, out
                 for c in concurrencies:
                     before = load.scrape(metrics_url)
                     slow = 2 * c + 8 if model == "baseline" else 0  # ~0.3-1 s a request
-                    result = load.run_perf_analyzer(
-                        model, url, protocol.split("-")[0], data[n], c, window_ms=window_ms,
-                        window_requests=slow, csv_path=out / "perf_analyzer.csv")
+
+                    def measure():
+                        return load.run_perf_analyzer(
+                            model, url, protocol.split("-")[0], data[n], c,
+                            window_ms=window_ms, window_requests=slow,
+                            csv_path=out / "perf_analyzer.csv")
+                    guarded = protocol == "http" and server.guard is not None
+                    result, guard_us = guard_cpu_us(server, measure) if guarded \
+                        else (measure(), None)
                     after = load.scrape(metrics_url)
                     steps = {step: load.breakdown(before, after, step) for step in STEPS[model]}
+                    answered = steps[model]["requests"]  # perf_analyzer's warm-up included
                     row = {"batching": label, "model": model, "protocol": protocol,
                            "candidates": n, "concurrency": c, **result,
                            "candidates_per_second": result["requests_per_second"] * n,
-                           "failed": sum(s["failed"] for s in steps.values()), "steps": steps}
+                           "failed": sum(s["failed"] for s in steps.values()), "steps": steps,
+                           "guard_cpu_us": guard_us / answered if guard_us and answered else None}
                     rows.append(row)
                     top = steps[model]
+                    guard = (f"  guard CPU {row['guard_cpu_us']:5.0f} us/req"
+                             if row["guard_cpu_us"] else "")
                     print(f"{label:<12}{model:<9}{protocol:<5}{n:>6} cand  c={c:<3}"
                           f"{row['requests_per_second']:8.1f} req/s  p50 {row['p50_ms']:7.2f}  "
                           f"p99 {row['p99_ms']:7.2f} ms  infer {top['compute_infer_us'] or 0:8.0f} us"
-                          f"  failed {row['failed']}", flush=True)
+                          f"  failed {row['failed']}{guard}", flush=True)
     return rows
 
 
