@@ -4,8 +4,8 @@
     python benchmarks/bench_serving.py            # trains a small DLRM first (a few minutes)
     python benchmarks/bench_serving.py --quick    # concurrency 1, 4, 16; gRPC; 1,000 only
     python benchmarks/bench_serving.py --models ranker --candidates 1000 --concurrency 1
-    python benchmarks/bench_serving.py --models ranker --protocols http http-direct \
-        --candidates 1000 --concurrency 1 4         # what the HTTP guard adds
+    python benchmarks/bench_serving.py --models ranker --protocols http http-proxy \
+        http-direct --candidates 1000 --concurrency 1 4   # what the HTTP guard adds
 
 One server, one repository (shoprank export-triton --baseline) serving three models:
 
@@ -15,7 +15,9 @@ One server, one repository (shoprank export-triton --baseline) serving three mod
   DataFrame, TensorFlow, argpartition), the way a Merlin user would serve the model.
 
 HTTP goes through shoprank's guard (nginx + njs, serving/http_guard.py); "http-direct" is
-Triton's own HTTP endpoint behind it, unguarded, measured in the same run for comparison.
+Triton's own HTTP endpoint behind it, unguarded, and "http-proxy" a plain nginx proxy in
+front of that (the guard without its check), measured in the same run for comparison; for
+both nginx endpoints, nginx's CPU per request.
 
 For every model, protocol (gRPC, HTTP), candidates per request (100, 1,000) and
 concurrency (1, 2, 4, 8, 16): perf_analyzer's throughput and p50 / p95 / p99 latency, and
@@ -30,7 +32,9 @@ Writes JSON, a markdown table and a PNG plot to --out.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -64,24 +68,68 @@ def process_cpu_s(pid: int) -> float:
     return total
 
 
-def guard_cpu_us(server, measure):
-    """measure() under the HTTP guard; (its result, nginx's CPU microseconds in it)."""
-    pid = server.guard.process.pid
+def cpu_us(pid: int, measure):
+    """(measure()'s result, the CPU microseconds process pid and its children spent in it)."""
     before = process_cpu_s(pid)
     result = measure()
     return result, (process_cpu_s(pid) - before) * 1e6
 
 
+@contextlib.contextmanager
+def plain_proxy(server, folder: Path):
+    """The guard's peer: nginx proxying to Triton's HTTP with the guard's connection
+    settings and no check (no njs). Yields (its host:port, its pid)."""
+    from shoprank.serving.http_guard import NGINX
+    from shoprank.serving.server import free_port
+
+    port, folder = free_port(), folder / "plain-proxy"
+    (folder / "tmp").mkdir(parents=True, exist_ok=True)
+    (folder / "nginx.conf").write_text(f"""daemon off; worker_processes 1;
+pid {folder}/nginx.pid; error_log stderr error;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off; keepalive_requests 1000000; client_body_temp_path {folder}/tmp;
+  proxy_temp_path {folder}/tmp; client_max_body_size 64m; client_body_buffer_size 64m;
+  upstream triton {{ server {server.admin_url}; keepalive 64; keepalive_requests 1000000; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ proxy_pass http://triton; proxy_http_version 1.1;
+                 proxy_set_header Connection ""; proxy_buffering off; }}
+  }}
+}}
+""")
+    process = subprocess.Popen([NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf")])
+    try:
+        time.sleep(1)
+        yield f"127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        process.wait()
+
+
 def sweep(server, label, models, protocols, candidates, concurrencies, data, out, window_ms):
+    rows = []
+    metrics_url = f"{server.host}:{server.metrics_port}"
+    with contextlib.ExitStack() as stack:
+        proxy = (stack.enter_context(plain_proxy(server, out)) if "http-proxy" in protocols
+                 else (None, None))
+        rows += _sweep(server, label, models, protocols, candidates, concurrencies, data, out,
+                       window_ms, metrics_url, proxy)
+    return rows
+
+
+def _sweep(server, label, models, protocols, candidates, concurrencies, data, out, window_ms,
+           metrics_url, proxy):
     from shoprank.serving import load
 
     rows = []
-    metrics_url = f"{server.host}:{server.metrics_port}"
+    nginx = {"http": server.guard.process.pid if server.guard else None,
+             "http-proxy": proxy[1]}
     for n in candidates:
         for model in models:
             for protocol in protocols:
                 url = {"grpc": server.grpc_url, "http": server.http_url,
-                       "http-direct": server.admin_url}[protocol]
+                       "http-direct": server.admin_url, "http-proxy": proxy[0]}[protocol]
                 for c in concurrencies:
                     before = load.scrape(metrics_url)
                     slow = 2 * c + 8 if model == "baseline" else 0  # ~0.3-1 s a request
@@ -91,9 +139,8 @@ def sweep(server, label, models, protocols, candidates, concurrencies, data, out
                             model, url, protocol.split("-")[0], data[n], c,
                             window_ms=window_ms, window_requests=slow,
                             csv_path=out / "perf_analyzer.csv")
-                    guarded = protocol == "http" and server.guard is not None
-                    result, guard_us = guard_cpu_us(server, measure) if guarded \
-                        else (measure(), None)
+                    pid = nginx.get(protocol)
+                    result, nginx_us = cpu_us(pid, measure) if pid else (measure(), None)
                     after = load.scrape(metrics_url)
                     steps = {step: load.breakdown(before, after, step) for step in STEPS[model]}
                     answered = steps[model]["requests"]  # perf_analyzer's warm-up included
@@ -101,11 +148,11 @@ def sweep(server, label, models, protocols, candidates, concurrencies, data, out
                            "candidates": n, "concurrency": c, **result,
                            "candidates_per_second": result["requests_per_second"] * n,
                            "failed": sum(s["failed"] for s in steps.values()), "steps": steps,
-                           "guard_cpu_us": guard_us / answered if guard_us and answered else None}
+                           "nginx_cpu_us": nginx_us / answered if nginx_us and answered else None}
                     rows.append(row)
                     top = steps[model]
-                    guard = (f"  guard CPU {row['guard_cpu_us']:5.0f} us/req"
-                             if row["guard_cpu_us"] else "")
+                    guard = (f"  nginx CPU {row['nginx_cpu_us']:5.0f} us/req"
+                             if row["nginx_cpu_us"] else "")
                     print(f"{label:<12}{model:<9}{protocol:<5}{n:>6} cand  c={c:<3}"
                           f"{row['requests_per_second']:8.1f} req/s  p50 {row['p50_ms']:7.2f}  "
                           f"p99 {row['p99_ms']:7.2f} ms  infer {top['compute_infer_us'] or 0:8.0f} us"
@@ -197,8 +244,10 @@ def main(argv=None) -> int:
     parser.add_argument("--candidates", type=int, nargs="+", default=[100, 1_000])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--protocols", nargs="+", default=["grpc", "http"],
-                        choices=["grpc", "http", "http-direct"],
-                        help="http-direct: Triton's own HTTP endpoint, without the guard")
+                        choices=["grpc", "http", "http-direct", "http-proxy"],
+                        help="http-direct: Triton's own HTTP endpoint, without the guard; "
+                             "http-proxy: a plain nginx proxy in front of it (the guard "
+                             "without its check)")
     parser.add_argument("--threads", type=int, default=0,
                         help="engine threads per model instance (default 0: all cores)")
     parser.add_argument("--window-ms", type=int, default=2000,
