@@ -133,11 +133,9 @@ void bind_request(py::module_& m) {
     const PyWireTensors wire = to_wire(tensors);
     const ScoredRequest request = read_scored(item_key, wire.tensors);
     const Ranked best = select_best(request.scores, request.k, request.item_ids);
-    py::object ids = request.item_texts.empty()
-        ? py::object(py::array_t<int64_t>(py::ssize_t(best.ids.size()), best.ids.data()))
-        : py::cast(texts_of(best.rows, request.item_texts));
-    return py::make_tuple(ids, py::array_t<float>(py::ssize_t(best.scores.size()),
-                                                  best.scores.data()));
+    return py::make_tuple(values_to_python(answer_ids(best, request.item_texts)),
+                          py::array_t<float>(py::ssize_t(best.scores.size()),
+                                             best.scores.data()));
   }, py::arg("tensors"), py::arg("item_key") = "",
      "The ensemble's select step: (item ids, scores) of the k best candidate_scores.");
 }

@@ -151,6 +151,19 @@ void name_rows(Ranked& ranked, const std::vector<int64_t>& item_ids) {
 }
 }  // namespace
 
+RawColumn answer_ids(const Ranked& best, const std::vector<std::string>& item_texts) {
+  RawColumn ids;
+  ids.rows = static_cast<int64_t>(best.rows.size());
+  if (item_texts.empty()) {
+    ids.type = InputType::Int64;
+    ids.ints = best.ids;
+    return ids;
+  }
+  ids.type = InputType::String;
+  for (int64_t row : best.rows) ids.strings.push_back(item_texts.at(static_cast<size_t>(row)));
+  return ids;
+}
+
 Ranked select_best(const std::vector<float>& scores, int64_t k,
                    const std::vector<int64_t>& item_ids) {
   const auto candidates = static_cast<int64_t>(scores.size());

@@ -310,12 +310,5 @@ ScoredRequest read_scored(const std::string& item_key, const WireTensors& tensor
   return request;
 }
 
-std::vector<std::string> texts_of(const std::vector<int64_t>& rows,
-                                  const std::vector<std::string>& texts) {
-  std::vector<std::string> out;
-  out.reserve(rows.size());
-  for (int64_t row : rows) out.push_back(texts.at(static_cast<size_t>(row)));
-  return out;
-}
 
 }  // namespace shoprank

@@ -347,11 +347,7 @@ void answer(const ServedModel& model, TRITONBACKEND_Request* request,
       timing.compute_start = now_ns();
       const Ranked best = model.ranker->rank(std::move(rank), model.threads);
       timing.compute_end = now_ns();
-      if (texts.empty()) {
-        add_output(request, response, "item_ids", TRITONSERVER_TYPE_INT64, best.ids);
-      } else {  // a text item key: the answer names the best rows by their ids' texts
-        add_output(request, response, "item_ids", texts_of(best.rows, texts));
-      }
+      add_ids(request, response, "item_ids", answer_ids(best, texts));
       add_output(request, response, "scores", TRITONSERVER_TYPE_FP32, best.scores);
       return;
     }

@@ -41,6 +41,10 @@ struct Ranked {
 Ranked select_best(const std::vector<float>& scores, int64_t k,
                    const std::vector<int64_t>& item_ids = {});
 
+// The answer's item ids in the item key's type: the best rows' texts where the request
+// named its candidates by a text key (request.h's item_texts), else best.ids (Int64).
+RawColumn answer_ids(const Ranked& best, const std::vector<std::string>& item_texts);
+
 class Ranker {
  public:
   // Loads and checks an artifact folder (manifest sizes and hashes, format version).

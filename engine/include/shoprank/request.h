@@ -83,10 +83,6 @@ struct ScoredRequest {
 };
 ScoredRequest read_scored(const std::string& item_key, const WireTensors& tensors);
 
-// The texts of the given candidate rows (an answer's rows named by a text item key).
-std::vector<std::string> texts_of(const std::vector<int64_t>& rows,
-                                  const std::vector<std::string>& texts);
-
 // Readers of single tensors, for the requests built on this layout (recommend_request.h).
 // One raw column [1, n] of `type` (a list column with its NAME__lengths).
 RawColumn read_column(const std::string& name, InputType type, const WireTensors& tensors);

@@ -101,10 +101,10 @@ def read_logs(config: LogsConfig, files: list[Path], *, part_size: str = "64MB")
     """
     columns = check_columns(config, files)
     ddf = _read_impressions(config, files, columns["impressions"], part_size)
-    if config.personal and config.key_file is None:
-        raise ValueError(f"privacy.personal lists {list(config.personal)}: no key file given")
     if config.personal:  # each source before the joins: keys match as pseudonyms, and an
         # integer column keeps its type (a left join's misses would make it float)
+        if config.key_file is None:
+            raise ValueError(f"privacy.personal lists {list(config.personal)}: no key file given")
         ddf = ddf.map_partitions(pseudonymise_frame, config.personal, str(config.key_file),
                                  meta=pseudonymised_meta(ddf._meta, config.personal))
     for name, table in config.side_tables.items():
@@ -161,27 +161,29 @@ def _read_impressions(config: LogsConfig, files, available: list[str], part_size
     nullable = [c for c in ddf.columns if _nullable_integers(ddf._meta[c].dtype)]
     if nullable:  # pandas' Int64 (nulls allowed): as a file without pandas' metadata reads,
         # int64 where no file holds a null (every bit kept), else float64
-        ddf = ddf.astype({c: "float64" if _holds_nulls(files, c) else "int64"
-                          for c in nullable})
+        with_nulls = _holding_nulls(files, nullable)
+        ddf = ddf.astype({c: "float64" if c in with_nulls else "int64" for c in nullable})
     if config.timestamp is None or config.p_click:
         ddf = _number_rows(ddf)
     return ddf
 
 
-def _holds_nulls(files, column: str) -> bool:
-    """Whether any Parquet file's statistics count a null in the column (a row group
-    without statistics counts as holding some)."""
+def _holding_nulls(files, columns: list[str]) -> set[str]:
+    """The columns any Parquet file's statistics count a null in (a row group without
+    statistics counts as holding some); each file's footer read once."""
     import pyarrow.parquet as pq
 
+    found = set()
     for path in files:
         metadata = pq.ParquetFile(path).metadata
-        index = next(i for i in range(metadata.num_columns)
-                     if metadata.schema.column(i).path == column)
-        for group in range(metadata.num_row_groups):
-            stats = metadata.row_group(group).column(index).statistics
-            if stats is None or not stats.has_null_count or stats.null_count > 0:
-                return True
-    return False
+        for i in range(metadata.num_columns):
+            if metadata.schema.column(i).path not in columns:
+                continue
+            for group in range(metadata.num_row_groups):
+                stats = metadata.row_group(group).column(i).statistics
+                if stats is None or not stats.has_null_count or stats.null_count > 0:
+                    found.add(metadata.schema.column(i).path)
+    return found
 
 
 def _nullable_integers(dtype) -> bool:
@@ -298,13 +300,13 @@ def _to_timestamp(part: pd.DataFrame, column: str, unit: str = "s") -> pd.DataFr
                             f"8601 text, numbers since the epoch in timestamp_unit "
                             f"{unit!r}, or a timestamp type)")
         values = pd.to_numeric(values)  # a CSV's numbers: as a Parquet number column
+    largest = 0 if values.isna().all() else int(values.abs().max())
     try:  # since the epoch, in the config's unit, to whole microseconds (the staged files')
         stamps = pd.to_datetime(values, unit=unit).dt.round("us")
     except (OverflowError, pd.errors.OutOfBoundsDatetime):
-        raise LogsError(_unit_mistake(column, values, unit, "is past the year 2262")) from None
-    largest = values.abs().max()
+        raise LogsError(_unit_mistake(column, largest, unit, "is past the year 2262")) from None
     if largest >= 1e9 and _unit_of_size(largest) != unit and stamps.max() < EARLIEST_LOG:
-        raise LogsError(_unit_mistake(column, values, unit, f"is {stamps.max().date()}"))
+        raise LogsError(_unit_mistake(column, largest, unit, f"is {stamps.max().date()}"))
     part[column] = stamps
     return part
 
@@ -323,10 +325,9 @@ def _unit_of_size(value: float) -> str:
     return "s" if digits <= 11 else "ms" if digits <= 14 else "us" if digits <= 17 else "ns"
 
 
-def _unit_mistake(column: str, values: pd.Series, unit: str, what: str) -> str:
+def _unit_mistake(column: str, largest: int, unit: str, what: str) -> str:
     """The error for numbers since the epoch read in a unit that is not theirs (shops' logs
     often count milliseconds), with the unit their size suggests."""
-    largest = int(values.abs().max())
     guess = _unit_of_size(largest)
     return (f"column {column!r}: {largest} {unit} since the epoch {what}; if the log counts "
             f"{guess}, set \"timestamp_unit\": \"{guess}\" in logs.json (units: s, ms, us, ns)")

@@ -48,11 +48,10 @@ class EventSchema:
     required: list[str] = field(default_factory=list)
 
     @classmethod
-    def of_etl(cls, etl_dir) -> "EventSchema":
-        """The impressions' columns of an ETL output (its inputs.json): every raw column not
-        from a side table, passthrough columns (the generator's oracle) and the real-time
-        columns (the ETL computes them from the events) left out."""
-        saved = json.loads((Path(etl_dir) / "inputs.json").read_text())
+    def of_inputs(cls, saved: dict) -> "EventSchema":
+        """The impressions' columns of an ETL output (its inputs.json's content): every raw
+        column not from a side table, passthrough columns (the generator's oracle) and the
+        real-time columns (the ETL computes them from the events) left out."""
         config = saved["config"]
         skip = set(config.get("passthrough") or []) | set(_realtime_columns(config))
         own = {name: c for name, c in saved["columns"].items()
@@ -94,22 +93,22 @@ class EventLog:
         already there, when it was made for the same columns)."""
         from shoprank.etl.config import read_back
 
-        folder, schema = Path(folder), EventSchema.of_etl(etl_dir)
-        meta = folder / "events.json"
+        folder, saved = Path(folder), json.loads((Path(etl_dir) / "inputs.json").read_text())
+        schema, meta = EventSchema.of_inputs(saved), folder / "events.json"
         if meta.is_file():
             existing = json.loads(meta.read_text())["schema"]
-            computed = _realtime_columns(json.loads((Path(etl_dir) / "inputs.json")
-                                                    .read_text())["config"])
+            computed = _realtime_columns(saved["config"])
             for key in ("columns", "dtypes"):  # listed by logs made before they were left out
                 existing[key] = {n: v for n, v in existing[key].items() if n not in computed}
             if existing != schema.to_json():
                 raise ValueError(f"{folder} is an event log of other columns "
                                  f"({sorted(existing['columns'])}); choose another folder")
-            _mark_pseudonymised(folder, etl_dir)  # logs made before the marks
+            config = json.loads((folder / "logs.json").read_text())
+            if _mark_pseudonymised(config, saved):  # a log made before the marks
+                _write_durably(folder / "logs.json", json.dumps(config, indent=1) + "\n")
             return cls(folder)
         (folder / SEGMENTS).mkdir(parents=True, exist_ok=True)
         (folder / "tables").mkdir(exist_ok=True)
-        saved = json.loads((Path(etl_dir) / "inputs.json").read_text())
         config = dict(saved["config"], impressions=f"{SEGMENTS}/*.parquet", format="parquet")
         config.pop("passthrough", None)
         config["side_tables"] = {}
@@ -119,8 +118,8 @@ class EventLog:
                                            "key": table.key}
         config.pop("user_columns", None)  # the derived tables are plain tables here
         config.pop("item_columns", None)
+        _mark_pseudonymised(config, saved)
         _write_durably(folder / "logs.json", json.dumps(config, indent=1) + "\n")
-        _mark_pseudonymised(folder, etl_dir)
         _write_durably(meta, json.dumps({"format": "shoprank-events", "version": 1,  # last
                                          "etl": str(Path(etl_dir).resolve()),
                                          "schema": schema.to_json()}, indent=1) + "\n")
@@ -313,16 +312,15 @@ def _realtime_columns(config: dict) -> tuple[str, ...]:
     return RealtimeConfig.from_dict(config["realtime"]).columns if config.get("realtime") else ()
 
 
-def _mark_pseudonymised(folder: Path, etl_dir) -> None:
-    """The copied tables hold the ETL output's pseudonyms (if any), the events raw ids: marked
-    in logs.json with the key's check, an ETL of this log hashes the events and reads the
-    tables as they are."""
-    from shoprank.etl.inputs import read_pseudonymised
-
-    pseudonymised = read_pseudonymised(etl_dir)
-    config = json.loads((folder / "logs.json").read_text())
-    if not pseudonymised or all("pseudonymised" in t for t in config["side_tables"].values()):
-        return
-    for table in config["side_tables"].values():
+def _mark_pseudonymised(config: dict, saved: dict) -> bool:
+    """Marks the log's copied tables in its logs config with the key's check where they hold
+    the ETL output's pseudonyms (its inputs.json's content: saved), as the events hold raw
+    ids: an ETL of this log hashes the events and reads the tables as they are. Returns
+    whether it changed the config."""
+    pseudonymised = saved.get("pseudonymised")
+    tables = config["side_tables"].values()
+    if not pseudonymised or all("pseudonymised" in t for t in tables):
+        return False
+    for table in tables:
         table["pseudonymised"] = pseudonymised["key_check"]
-    _write_durably(folder / "logs.json", json.dumps(config, indent=1) + "\n")
+    return True

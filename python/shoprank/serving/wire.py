@@ -75,9 +75,9 @@ def encode_column(name: str, kind: str, values, *, nulls: bool = True) -> dict[s
     else:
         values, valid = column
         out = {name: (_bytes(values) if kind == "string" else np.asarray(values, np.int64))[None, :]}
-    if valid is not None and len(valid) and not np.all(valid):
-        if not nulls:
-            _no_nulls(name, valid, "null values")
+    if not nulls:
+        _no_nulls(name, valid, "null values")
+    elif valid is not None and not np.all(valid):
         out[name + NULL_ROWS] = np.flatnonzero(~np.asarray(valid, bool)).astype(np.int64)[None, :]
     return out
 
