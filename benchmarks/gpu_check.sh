@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One call on a lent GPU machine (the `device` tool): build the engine with CUDA, run the
-# whole host+GPU test suite for the kernels, memcheck the CUDA kernels, then benchmark.
-#   usage: benchmarks/gpu_check.sh OUT_DIR [bench args...]
+# One call on a lent GPU machine (the `device` tool) for the top-k kernels: build the engine
+# with CUDA, run the GPU tests, benchmark, time each kernel of one call (Nsight Compute),
+# count the tensor-core instructions (gpu_sanitize.sh runs the sanitizers).
+#   usage: benchmarks/gpu_check.sh OUT_DIR [bench_topk args...]
 set -uo pipefail
 out=${1:?output folder}; shift
 mkdir -p "$out"
@@ -19,16 +20,22 @@ echo "== build" && python3 -m pip install -q --no-build-isolation --no-deps . \
   || { tail -40 "$out/build.log"; exit 1; }
 python3 -c "import shoprank, json; print(json.dumps(shoprank.build_info()))"
 
-echo "== tests" && python3 -m pytest tests/selection -q -p no:cacheprovider \
-  -o addopts="" 2>&1 | tee "$out/tests.log" | tail -25
-
-echo "== racecheck" && compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest \
-  tests/selection/test_topk_gpu.py -q -p no:cacheprovider -o addopts="" -k "fused and 70-1000 and not numba" \
-  >"$out/racecheck.log" 2>&1; echo "racecheck exit $?"; grep -E "RACECHECK SUMMARY|ERROR SUMMARY|passed|failed" "$out/racecheck.log" | tail -3
-
-echo "== memcheck" && compute-sanitizer --tool memcheck --error-exitcode 9 python3 -m pytest \
-  tests/selection/test_topk_gpu.py -q -p no:cacheprovider -o addopts="" -k "not numba_cuda" \
-  >"$out/memcheck.log" 2>&1; echo "memcheck exit $?"; grep -E "ERROR SUMMARY|passed|failed" "$out/memcheck.log" | tail -3
+echo "== tests" && python3 -m pytest tests/selection/test_topk_gpu.py tests/selection/test_topk_errors.py \
+  -q -p no:cacheprovider -o addopts="" 2>&1 | tee "$out/tests.log" | tail -25
 
 echo "== bench" && python3 benchmarks/bench_topk.py --device gpu --out "$out" "$@" 2>&1 \
   | grep -v "configs:" | tail -60
+
+echo "== tensor-core instructions per kernel (SASS)"
+so=$(python3 -c "import shoprank._engine as e; print(e.__file__)")
+cuobjdump --dump-sass "$so" | awk '/Function :/ {f = $3} /HMMA/ {n[f]++} END {for (k in n) print n[k], k}'
+
+echo "== kernel times of one call (ncu)"
+for cell in "1024 tf32x3" "1024 fma" "64 tf32x3" "1 tf32x3"; do
+  read -r batch math <<<"$cell"
+  SHOPRANK_CUDA_TOPK_MATH=$math timeout 120 ncu --csv --clock-control none --profile-from-start off \
+    --metrics gpu__time_duration.sum python3 benchmarks/topk_kernel_times.py run --batch "$batch" \
+    >"$out/ncu-$batch-$math.csv" 2>"$out/ncu-$batch-$math.err"
+  echo "B=$batch N=1e6 d=64 k=100, $math:"
+  python3 benchmarks/topk_kernel_times.py summarize "$out/ncu-$batch-$math.csv" || tail -5 "$out/ncu-$batch-$math.err"
+done

@@ -9,13 +9,16 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <string>
 
 #include "cuda/cuda_check.h"
 #include "shoprank/errors.h"
 #include "shoprank/topk/topk_cuda.h"
+#include "row_state_cuda.cuh"
 #include "score_order.h"
+#include "score_tiles_cuda.cuh"
 #include "topk_checks.h"
 
 namespace shoprank::cuda {
@@ -25,14 +28,33 @@ constexpr int64_t kMinSlab = 16384, kMaxSlab = int64_t{1} << 20;  // columns per
 constexpr int64_t kStateBytes = int64_t{256} << 20;  // candidate memory per row group
 constexpr int kSelectThreads = 512;
 
+// Stream-ordered device memory from the device's default pool, which keeps up to
+// kPoolKeepBytes between calls (one call's state, with room): a call costs no
+// cudaMalloc/cudaFree (each of which synchronizes the device) once the pool has grown.
+constexpr uint64_t kPoolKeepBytes = 2 * kStateBytes;
+
+void keep_pool_memory() {
+  int device = 0;
+  cudaMemPool_t pool;
+  uint64_t keep = 0;
+  SHOPRANK_CUDA_CHECK(cudaGetDevice(&device));
+  SHOPRANK_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+  SHOPRANK_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+  if (keep >= kPoolKeepBytes) return;
+  keep = kPoolKeepBytes;
+  SHOPRANK_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+}
+
 template <typename T>
 class DeviceBuffer {
  public:
-  explicit DeviceBuffer(int64_t count) {
-    if (count > 0) SHOPRANK_CUDA_CHECK(cudaMalloc(&data_, static_cast<size_t>(count) * sizeof(T)));
+  DeviceBuffer(int64_t count, cudaStream_t stream) : stream_(stream) {
+    if (count > 0)
+      SHOPRANK_CUDA_CHECK(
+          cudaMallocAsync(&data_, static_cast<size_t>(count) * sizeof(T), stream));
   }
   ~DeviceBuffer() {
-    if (data_) cudaFree(data_);  // never throw from a destructor
+    if (data_) cudaFreeAsync(data_, stream_);  // never throw from a destructor
   }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
@@ -40,50 +62,8 @@ class DeviceBuffer {
 
  private:
   T* data_ = nullptr;
+  cudaStream_t stream_;
 };
-
-// Per-row selection state for a group of rows, in device memory.
-struct RowState {
-  uint64_t* keys;        // rows x stride: [0, count) kept + appended candidates
-  int* counts;           // rows
-  uint64_t* thresholds;  // rows: the k-th best key so far, 0 while fewer than k are kept
-  int64_t stride;
-};
-
-struct DeviceExclusions {
-  const int64_t* offsets;  // null: nothing excluded
-  const int64_t* indices;  // sorted ascending within each row
-
-  __device__ bool contains(int64_t row, int64_t column) const {
-    if (!offsets) return false;
-    int64_t lo = offsets[row], hi = offsets[row + 1];
-    while (lo < hi) {
-      const int64_t mid = (lo + hi) / 2;
-      const int64_t value = indices[mid];
-      if (value == column) return true;
-      if (value < column) lo = mid + 1; else hi = mid;
-    }
-    return false;
-  }
-};
-
-// Step 1's common end: offers one score per lane. `row` indexes the group's state,
-// `row0 + row` the caller's rows (and the exclusions). Every lane of the warp must call it
-// (invalid lanes with valid = false): lanes offering to the same row share one atomicAdd.
-__device__ __forceinline__ void offer(const RowState& state, int64_t row0, int64_t row,
-                                      uint64_t threshold, float score, int64_t column,
-                                      bool valid, const DeviceExclusions& excluded) {
-  const uint64_t key = detail::rank_key(score, column);
-  const bool keep = valid && key > threshold && !excluded.contains(row0 + row, column);
-  if (!__any_sync(0xffffffffu, keep)) return;
-  const unsigned peers = __match_any_sync(0xffffffffu, keep ? row : int64_t{-1});
-  if (!keep) return;
-  const int lane = threadIdx.x % 32, leader = __ffs(peers) - 1;
-  int base = 0;
-  if (lane == leader) base = atomicAdd(&state.counts[row], __popc(peers));
-  base = __shfl_sync(peers, base, leader);
-  state.keys[row * state.stride + base + __popc(peers & ((1u << lane) - 1u))] = key;
-}
 
 // Step 1 for a score matrix: grid (slab blocks, rows in group). The loop bound is uniform
 // per warp, so every lane reaches offer().
@@ -98,63 +78,6 @@ __global__ void filter_scores(const float* scores, int64_t cols, int64_t row0, i
     const bool valid = j < slab_cols;
     offer(state, row0, row, threshold, valid ? row_scores[col0 + j] : 0.0f, col0 + j, valid,
           excluded);
-  }
-}
-
-// Step 1 fused with scoring: a 128 x 128 tile of query x item scores per block of 256
-// threads, each thread an 8 x 8 register block (rows ty*4 + {0..3, 64..67}, likewise
-// columns), operands staged through shared memory 8 dimensions at a time. Rows are padded
-// to 132 floats so the transposing stores do not collide on banks.
-constexpr int kTileQ = 128, kTileN = 128, kTileD = 8, kPad = 132;
-
-__global__ void __launch_bounds__(256)
-    filter_inner_product(const float* queries, const float* items, int64_t dim,
-                         int64_t group_rows, int64_t row0, int64_t col0, int64_t slab_cols,
-                         RowState state, DeviceExclusions excluded) {
-  __shared__ __align__(16) float q_tile[kTileD][kPad];
-  __shared__ __align__(16) float i_tile[kTileD][kPad];
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-  const int64_t q_base = blockIdx.y * int64_t{kTileQ};  // row within the group
-  const int64_t n_base = blockIdx.x * int64_t{kTileN};  // column within the slab
-  float acc[8][8] = {};
-
-  for (int64_t d0 = 0; d0 < dim; d0 += kTileD) {
-#pragma unroll
-    for (int e = threadIdx.x; e < kTileQ * kTileD; e += 256) {
-      const int r = e / kTileD, c = e % kTileD;  // consecutive threads read along d
-      const int64_t d = d0 + c, q = q_base + r, n = n_base + r;
-      q_tile[c][r] = (q < group_rows && d < dim) ? queries[(row0 + q) * dim + d] : 0.0f;
-      i_tile[c][r] = (n < slab_cols && d < dim) ? items[(col0 + n) * dim + d] : 0.0f;
-    }
-    __syncthreads();
-#pragma unroll
-    for (int c = 0; c < kTileD; ++c) {
-      float a[8], b[8];
-      *reinterpret_cast<float4*>(a) = *reinterpret_cast<const float4*>(&q_tile[c][ty * 4]);
-      *reinterpret_cast<float4*>(a + 4) =
-          *reinterpret_cast<const float4*>(&q_tile[c][64 + ty * 4]);
-      *reinterpret_cast<float4*>(b) = *reinterpret_cast<const float4*>(&i_tile[c][tx * 4]);
-      *reinterpret_cast<float4*>(b + 4) =
-          *reinterpret_cast<const float4*>(&i_tile[c][64 + tx * 4]);
-#pragma unroll
-      for (int i = 0; i < 8; ++i)
-#pragma unroll
-        for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-    }
-    __syncthreads();
-  }
-
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const int64_t row = q_base + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
-    const bool row_valid = row < group_rows;
-    const uint64_t threshold = row_valid ? state.thresholds[row] : ~uint64_t{0};
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const int64_t n = n_base + (j < 4 ? tx * 4 + j : 64 + tx * 4 + j - 4);
-      offer(state, row0, row, threshold, acc[i][j], col0 + n, row_valid && n < slab_cols,
-            excluded);
-    }
   }
 }
 
@@ -267,8 +190,9 @@ int sort_size_for(int64_t k) {
 }
 
 // Runs steps 1-3 over row groups and column slabs; `filter(group_rows, row0, col0, slab, state)`
-// launches step 1. Rows keep up to 4k keys between selects, plus room for one slab. The
-// first slab is narrow so that the first select is cheap and sets a useful bar early.
+// launches step 1. Rows keep up to 4k keys between selects, plus room for one slab. Slabs
+// start narrow and widen eightfold: each select raises the bar while few candidates have
+// passed the last one (a bar taken from 16k columns lets through about k x N / 16k more).
 template <typename Filter>
 void select_in_slabs(int64_t rows, int64_t cols, int64_t k, const float* scores,
                      MatrixView<float> out_values, MatrixView<int64_t> out_indices,
@@ -285,8 +209,9 @@ void select_in_slabs(int64_t rows, int64_t cols, int64_t k, const float* scores,
       kStateBytes / (stride * int64_t{sizeof(uint64_t)}), 1, std::min(rows, kMaxGridY));
   const int64_t groups = (rows + max_group - 1) / max_group;
   const int64_t group = (rows + groups - 1) / groups;  // balanced: no tiny last group
-  DeviceBuffer<uint64_t> keys(group * stride), thresholds(group);
-  DeviceBuffer<int> counts(group);
+  keep_pool_memory();
+  DeviceBuffer<uint64_t> keys(group * stride, stream), thresholds(group, stream);
+  DeviceBuffer<int> counts(group, stream);
   const RowState state{keys.get(), counts.get(), thresholds.get(), stride};
   for (int64_t row0 = 0; row0 < rows; row0 += group) {
     const int64_t group_rows = std::min(group, rows - row0);
@@ -294,8 +219,8 @@ void select_in_slabs(int64_t rows, int64_t cols, int64_t k, const float* scores,
     SHOPRANK_CUDA_CHECK(cudaMemsetAsync(counts.get(), 0, group_rows * sizeof(int), stream));
     SHOPRANK_CUDA_CHECK(
         cudaMemsetAsync(thresholds.get(), 0, group_rows * sizeof(uint64_t), stream));
-    for (int64_t col0 = 0; col0 < cols;) {
-      const int64_t width = std::min(col0 == 0 ? first_slab : slab, cols - col0);
+    for (int64_t col0 = 0, width = first_slab; col0 < cols; width = std::min(slab, 8 * width)) {
+      width = std::min(width, cols - col0);
       filter(group_rows, row0, col0, width, state);
       SHOPRANK_CUDA_CHECK(cudaGetLastError());
       col0 += width;
@@ -307,6 +232,25 @@ void select_in_slabs(int64_t rows, int64_t cols, int64_t k, const float* scores,
     SHOPRANK_CUDA_CHECK(cudaGetLastError());
   }
   SHOPRANK_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+// Tensor cores where the device has them (compute capability 8.0 on), unless
+// SHOPRANK_CUDA_TOPK_MATH says "fma" (plain float32) or "tf32x3".
+TileMath tile_math() {
+  const char* asked = std::getenv("SHOPRANK_CUDA_TOPK_MATH");
+  if (asked && *asked) {
+    const std::string name(asked);
+    SHOPRANK_EXPECTS(name == "fma" || name == "tf32x3",
+                     "SHOPRANK_CUDA_TOPK_MATH: expected \"fma\" or \"tf32x3\", got \"", name,
+                     "\"");
+    if (name == "fma") return TileMath::kFma;
+  }
+  int device = 0, major = 0;
+  SHOPRANK_CUDA_CHECK(cudaGetDevice(&device));
+  SHOPRANK_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  SHOPRANK_EXPECTS(major >= 8 || !asked || !*asked,
+                   "SHOPRANK_CUDA_TOPK_MATH=tf32x3 needs compute capability 8.0 or newer");
+  return major >= 8 ? TileMath::kTf32x3 : TileMath::kFma;
 }
 
 void check_device_call(int64_t k) {
@@ -359,13 +303,11 @@ void topk_inner_product(ConstMatrixView<float> queries, ConstMatrixView<float> i
   check_device_call(k);
   const auto s = reinterpret_cast<cudaStream_t>(stream);
   const DeviceExclusions excluded = device_exclusions(exclude);
+  const TileMath math = tile_math();
   select_in_slabs(queries.rows, items.rows, k, nullptr, out_values, out_indices, s,
                   [&](int64_t rows, int64_t row0, int64_t col0, int64_t slab, const RowState& state) {
-                    const dim3 grid(static_cast<unsigned>((slab + kTileN - 1) / kTileN),
-                                    static_cast<unsigned>((rows + kTileQ - 1) / kTileQ));
-                    filter_inner_product<<<grid, 256, 0, s>>>(queries.data, items.data,
-                                                              queries.cols, rows, row0, col0,
-                                                              slab, state, excluded);
+                    launch_score_tiles(math, queries.data, items.data, queries.cols, rows, row0,
+                                       col0, slab, state, excluded, s);
                   });
 }
 

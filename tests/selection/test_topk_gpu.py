@@ -30,32 +30,92 @@ def test_topk_on_device_matches_oracle(backend, rows, columns, k, rng, cupy):
     np.testing.assert_array_equal(cupy.asnumpy(values), want[0])
 
 
-@pytest.mark.parametrize("backend", DEVICE_BACKENDS)
-# (2000, 16500, 4, 1024): more rows than one group of the CUDA kernel's row state holds at
-# this k, so a tile straddles the group boundary.
+# The fused kernels: the CUDA backend in both of its arithmetics, and numba_cuda.
+FUSED = ["cuda-tf32x3", "cuda-fma", "numba_cuda"]
+
+
+@pytest.fixture
+def fused_backend(request, monkeypatch):
+    """The backend name for shoprank, with SHOPRANK_CUDA_TOPK_MATH set for the CUDA ones."""
+    backend, _, math = request.param.partition("-")
+    if math:
+        monkeypatch.setenv("SHOPRANK_CUDA_TOPK_MATH", math)
+    return backend
+
+
+@pytest.mark.parametrize("fused_backend", FUSED, indirect=True)
+# Row counts on both sides of each tile height (16, 64, 128); dimensions that are not a
+# multiple of 8 (a partial last chunk) or of 4 (no 16-byte loads); one query over 100k items
+# (the widening slabs). (2000, 16500, 4, 1024): more rows than one group of the row state
+# holds at this k, so a tile straddles the group boundary.
 @pytest.mark.parametrize("rows,columns,dim,k", [(1, 10, 3, 4), (70, 1000, 33, 50),
                                                 (130, 40000, 64, 100), (3, 20, 1, 30),
-                                                (2000, 16500, 4, 1024)])
-def test_fused_on_device_matches_oracle(backend, rows, columns, dim, k, rng, cupy):
-    if backend == "numba_cuda" and k > 256:
+                                                (1, 100_000, 64, 100), (16, 5000, 32, 10),
+                                                (17, 3000, 36, 20), (64, 2000, 7, 5),
+                                                (65, 3000, 64, 64), (2000, 16500, 4, 1024)])
+def test_fused_on_device_matches_oracle(fused_backend, rows, columns, dim, k, rng, cupy):
+    if fused_backend == "numba_cuda" and k > 256:
         pytest.skip("numba_cuda selects at most 256")
     queries = rng.integers(-3, 4, size=(rows, dim)).astype(np.float32)
     items = rng.integers(-3, 4, size=(columns, dim)).astype(np.float32)
     exclude = random_exclude(rng, rows, columns)
     values, indices = shoprank.topk_inner_product(cupy.asarray(queries), cupy.asarray(items), k,
-                                                  exclude=exclude, backend=backend)
+                                                  exclude=exclude, backend=fused_backend)
     want = topk_oracle(queries @ items.T, k, exclude)
     np.testing.assert_array_equal(cupy.asnumpy(indices), want[1])
     np.testing.assert_array_equal(cupy.asnumpy(values), want[0])
 
 
-def test_gpu_equals_cpu_on_real_valued_data(rng, cupy):
-    queries = rng.standard_normal((256, 64)).astype(np.float32)
+@pytest.mark.parametrize("fused_backend", FUSED[:2], indirect=True)
+def test_fused_reads_rows_that_are_not_16_byte_aligned(fused_backend, rng, cupy):
+    queries = rng.integers(-3, 4, size=(20, 16)).astype(np.float32)
+    items = rng.integers(-3, 4, size=(3000, 16)).astype(np.float32)
+
+    def one_float_in(array):  # the same values, starting 4 bytes into an allocation
+        buffer = cupy.empty(array.size + 1, cupy.float32)
+        buffer[1:] = cupy.asarray(array).ravel()
+        return buffer[1:].reshape(array.shape)
+
+    values, indices = shoprank.topk_inner_product(one_float_in(queries), one_float_in(items), 30,
+                                                  backend=fused_backend)
+    want = topk_oracle(queries @ items.T, 30, None)
+    np.testing.assert_array_equal(cupy.asnumpy(indices), want[1])
+    np.testing.assert_array_equal(cupy.asnumpy(values), want[0])
+
+
+@pytest.mark.parametrize("fused_backend", FUSED[:2], indirect=True)
+def test_fused_scores_infinities_as_float32_does(fused_backend, rng, cupy):
+    queries = rng.integers(-3, 4, size=(20, 8)).astype(np.float32)
+    items = rng.integers(-3, 4, size=(300, 8)).astype(np.float32)
+    items[rng.random(items.shape) < 0.02] = np.inf
+    items[rng.random(items.shape) < 0.02] = -np.inf
+    # IEEE products and sums one by one (0 x inf = NaN, inf - inf = NaN): exact on this data.
+    with np.errstate(invalid="ignore"):
+        scores = np.einsum("id,jd->ij", queries.astype(np.float64), items.astype(np.float64),
+                           optimize=False).astype(np.float32)
+    values, indices = shoprank.topk_inner_product(cupy.asarray(queries), cupy.asarray(items), 40,
+                                                  backend=fused_backend)
+    want = topk_oracle(scores, 40, None)
+    np.testing.assert_array_equal(cupy.asnumpy(indices), want[1])
+    np.testing.assert_array_equal(cupy.asnumpy(values), want[0])
+
+
+@pytest.mark.parametrize("fused_backend", FUSED[:2], indirect=True)
+@pytest.mark.parametrize("rows", [1, 16, 64, 256])
+def test_gpu_equals_cpu_on_real_valued_data(fused_backend, rows, rng, cupy):
+    queries = rng.standard_normal((rows, 64)).astype(np.float32)
     items = rng.standard_normal((100_000, 64)).astype(np.float32)
     cpu = shoprank.topk_inner_product(queries, items, 100, backend="cpp")
     gpu = shoprank.topk_inner_product(queries, items, 100, backend="cuda")  # host in, host out
     np.testing.assert_allclose(gpu[0], cpu[0], rtol=1e-5, atol=1e-4)
     assert (gpu[1] == cpu[1]).mean() > 0.99  # only near-ties may swap
+
+
+def test_an_unknown_tile_math_is_named(monkeypatch, cupy):
+    monkeypatch.setenv("SHOPRANK_CUDA_TOPK_MATH", "fp16")
+    with pytest.raises(ValueError, match='SHOPRANK_CUDA_TOPK_MATH: expected "fma" or "tf32x3"'):
+        shoprank.topk_inner_product(cupy.ones((2, 4), cupy.float32),
+                                    cupy.ones((9, 4), cupy.float32), 3, backend="cuda")
 
 
 def test_auto_picks_cuda_for_device_arrays(cupy):
