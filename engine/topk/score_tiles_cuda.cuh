@@ -10,8 +10,10 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 
+#include "cuda/cuda_check.h"
 #include "row_state_cuda.cuh"
 
 namespace shoprank::cuda {
@@ -78,68 +80,56 @@ __global__ void __launch_bounds__(256)
 
 // ---------------------------------------------------------------- tensor-core tiles
 // A block of kWarpsM x kWarpsN warps; each warp computes kMi x kNi mma tiles of 16 x 8.
-template <int kWarpsM, int kWarpsN, int kMi, int kNi>
+// Blocks stay resident and walk over the tiles of the slab (row tiles fastest, so blocks
+// running together share an item tile through L2); operands arrive through a ring of
+// kStages shared-memory stages of kDepth dimensions (cp.async), the next stages loading
+// while one is multiplied, across tile boundaries too.
+template <int kWarpsM, int kWarpsN, int kMi, int kNi, int kStageCount>
 struct TileShape {
   static constexpr int kWarpColumns = kWarpsN, kRowTiles = kMi, kColumnTiles = kNi;
+  static constexpr int kStages = kStageCount;
   static constexpr int kThreads = 32 * kWarpsM * kWarpsN;
-  static constexpr int kRows = 16 * kMi * kWarpsM;  // queries per block
-  static constexpr int kCols = 8 * kNi * kWarpsN;   // items per block
+  static constexpr int kRows = 16 * kMi * kWarpsM;  // queries per tile
+  static constexpr int kCols = 8 * kNi * kWarpsN;   // items per tile
+  // A stage: the tile's query rows then its item rows, kDepth dimensions each, rows padded
+  // to kPitch floats: a warp's fragment reads (8 rows x 4 dimensions) land in 32 distinct
+  // banks, and each row starts 16-byte aligned for the copies.
+  static constexpr int kDepth = 16, kPitch = kDepth + 4;
+  static constexpr int kStageFloats = (kRows + kCols) * kPitch;
+  static constexpr size_t kSharedBytes = size_t{kStages} * kStageFloats * sizeof(float);
 };
-using WideTiles = TileShape<4, 2, 2, 8>;   // 128 x 128, from 65 rows
-using MidTiles = TileShape<2, 4, 2, 4>;    // 64 x 128, 17-64 rows
-using NarrowTiles = TileShape<1, 8, 1, 4>; // 16 x 256, up to 16 rows
+using WideTiles = TileShape<4, 2, 2, 8, 4>;    // 128 x 128, from 65 rows
+using MidTiles = TileShape<2, 4, 2, 4, 5>;     // 64 x 128, 17-64 rows
+using NarrowTiles = TileShape<1, 8, 1, 4, 4>;  // 16 x 256, up to 16 rows
 
-// One operand's next 8 dimensions for rows [0, kRows) of its tile, through registers (so the
-// loads of chunk c + 1 fly while chunk c is multiplied), stored transposed to
-// [dimension][row]. Rows are padded by 8 floats: a warp's fragment reads (8 rows x 4
-// dimensions) then land in 32 distinct banks. 16-byte loads when every row is 16-byte aligned.
-template <int kRows, int kThreads, bool kVector>
-struct ChunkCopy {
-  static constexpr int kPitch = kRows + 8;
-  static constexpr int kSlots = kRows * 2;  // 4-dimension pieces: two per row
-  static constexpr int kPerThread = (kSlots + kThreads - 1) / kThreads;
-  float4 piece[kPerThread];
+// Asynchronous copies to shared memory (compute capability 8.0 on); `bytes` below the copy's
+// size zero-fill the rest (0: nothing is read, `src` need only be a valid address).
+__device__ __forceinline__ void copy_async(float* dst, const float* src, int size, int bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const auto shared = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  if (size == 16)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared), "l"(src),
+                 "r"(bytes));
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(shared), "l"(src),
+                 "r"(bytes));
+#endif
+}
 
-  // `tile_rows`: how many of the tile's rows exist (the rest read as zeros).
-  __device__ __forceinline__ void load(const float* __restrict__ rows, int64_t tile_rows,
-                                       int64_t dim, int64_t d0) {
-#pragma unroll
-    for (int s = 0; s < kPerThread; ++s) {
-      const int slot = threadIdx.x + s * kThreads;
-      const int r = slot / 2;
-      const int64_t d = d0 + (slot % 2) * 4;
-      float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      if (slot < kSlots && r < tile_rows) {
-        const float* p = rows + r * dim + d;
-        if (kVector) {
-          if (d < dim) v = __ldg(reinterpret_cast<const float4*>(p));
-        } else {
-          v.x = d < dim ? __ldg(p) : 0.0f;
-          v.y = d + 1 < dim ? __ldg(p + 1) : 0.0f;
-          v.z = d + 2 < dim ? __ldg(p + 2) : 0.0f;
-          v.w = d + 3 < dim ? __ldg(p + 3) : 0.0f;
-        }
-      }
-      piece[s] = v;
-    }
-  }
+__device__ __forceinline__ void copies_issued() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
 
-  __device__ __forceinline__ void store(float (*tile)[kPitch]) const {
-#pragma unroll
-    for (int s = 0; s < kPerThread; ++s) {
-      const int slot = threadIdx.x + s * kThreads;
-      if (slot >= kSlots) continue;
-      const int r = slot / 2, c = (slot % 2) * 4;
-      tile[c][r] = piece[s].x;
-      tile[c + 1][r] = piece[s].y;
-      tile[c + 2][r] = piece[s].z;
-      tile[c + 3][r] = piece[s].w;
-    }
-  }
-};
+template <int kPending>  // wait until at most kPending groups of this thread's copies fly
+__device__ __forceinline__ void copies_landed() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+#endif
+}
 
-// x ~ hi + lo, both tf32 (lo = 0 where the remainder is not finite, so infinities score as
-// in float32 rather than as NaN).
+// x ~ hi + lo, both tf32 (lo = 0 where the remainder is not finite).
 __device__ __forceinline__ void split_tf32(float x, uint32_t& hi, uint32_t& lo) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(hi) : "f"(x));
@@ -166,104 +156,175 @@ __device__ __noinline__ float dot_float32(const float* a, const float* b, int64_
   return sum;
 }
 
+// Where a block's tiles lie: tile i -> row tile i % row_tiles, column tile i / row_tiles.
+struct TileWalk {
+  int64_t row_tiles, tiles, depth_steps;  // depth_steps: stages per tile
+  __device__ int64_t tile_of(int64_t stage) const {
+    return blockIdx.x + stage / depth_steps * int64_t{gridDim.x};
+  }
+};
+
 template <typename Shape, bool kVector>
-__global__ void __launch_bounds__(Shape::kThreads, 2)
+struct TileOperands {
+  const float* queries;
+  const float* items;
+  int64_t dim, group_rows, row0, col0, slab_cols;
+
+  // Starts the copies of stage `stage` (a tile's kDepth dimensions) into `to`.
+  __device__ __forceinline__ void load(const TileWalk& walk, int64_t stage, float* to) const {
+    const int64_t tile = walk.tile_of(stage);
+    const int64_t q_base = tile % walk.row_tiles * Shape::kRows;
+    const int64_t n_base = tile / walk.row_tiles * Shape::kCols;
+    const int64_t d0 = stage % walk.depth_steps * Shape::kDepth;
+    constexpr int kPieces = (Shape::kRows + Shape::kCols) * (Shape::kDepth / 4);
+#pragma unroll
+    for (int p = threadIdx.x; p < kPieces; p += Shape::kThreads) {
+      const int r = p / (Shape::kDepth / 4), c = p % (Shape::kDepth / 4) * 4;
+      const bool query = r < Shape::kRows;
+      const int64_t row = query ? q_base + r : n_base + (r - Shape::kRows);
+      const bool exists = row < (query ? group_rows : slab_cols);
+      const float* src = query ? queries + (row0 + row) * dim : items + (col0 + row) * dim;
+      float* dst = to + r * Shape::kPitch + c;
+      const int64_t d = d0 + c;
+      if (kVector) {
+        const bool inside = exists && d < dim;  // dim % 4 == 0: a piece is all in or all out
+        copy_async(dst, inside ? src + d : queries, 16, inside ? 16 : 0);
+      } else {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const bool inside = exists && d + j < dim;
+          copy_async(dst + j, inside ? src + d + j : queries, 4, inside ? 4 : 0);
+        }
+      }
+    }
+  }
+};
+
+template <typename Shape, bool kVector>
+__global__ void __launch_bounds__(Shape::kThreads)
     filter_inner_product_tf32x3(const float* __restrict__ queries,
                                 const float* __restrict__ items, int64_t dim, int64_t group_rows,
                                 int64_t row0, int64_t col0, int64_t slab_cols, RowState state,
                                 DeviceExclusions excluded) {
-  constexpr int kMi = Shape::kRowTiles, kNi = Shape::kColumnTiles;
-  using QueryCopy = ChunkCopy<Shape::kRows, Shape::kThreads, kVector>;
-  using ItemCopy = ChunkCopy<Shape::kCols, Shape::kThreads, kVector>;
-  __shared__ __align__(16) float q_tile[2][8][QueryCopy::kPitch];
-  __shared__ __align__(16) float i_tile[2][8][ItemCopy::kPitch];
-  const int64_t q_base = blockIdx.y * int64_t{Shape::kRows};  // row within the group
-  const int64_t n_base = blockIdx.x * int64_t{Shape::kCols};  // column within the slab
-  const float* q_rows = queries + (row0 + q_base) * dim;
-  const float* i_rows = items + (col0 + n_base) * dim;
+  constexpr int kMi = Shape::kRowTiles, kNi = Shape::kColumnTiles, kStages = Shape::kStages;
+  extern __shared__ __align__(16) float stages[];
+  const int64_t row_tiles = (group_rows + Shape::kRows - 1) / Shape::kRows;
+  const int64_t tiles = row_tiles * ((slab_cols + Shape::kCols - 1) / Shape::kCols);
+  const TileWalk walk{row_tiles, tiles, std::max<int64_t>((dim + Shape::kDepth - 1) / Shape::kDepth, 1)};
+  const TileOperands<Shape, kVector> operands{queries, items, dim, group_rows, row0, col0,
+                                              slab_cols};
+  const int64_t my_tiles =
+      tiles > blockIdx.x ? (tiles - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
+  const int64_t total = my_tiles * walk.depth_steps;  // stages this block multiplies
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int wm = warp / Shape::kWarpColumns * (16 * kMi);  // the warp's first row in the tile
+  const int wm = warp / Shape::kWarpColumns * (16 * kMi);  // the warp's first row in a tile
   const int wn = warp % Shape::kWarpColumns * (8 * kNi);   // and its first column
-  QueryCopy q_copy;
-  ItemCopy i_copy;
   float acc[kMi][kNi][4] = {};
 
-  q_copy.load(q_rows, group_rows - q_base, dim, 0);
-  i_copy.load(i_rows, slab_cols - n_base, dim, 0);
-  q_copy.store(q_tile[0]);
-  i_copy.store(i_tile[0]);
-  __syncthreads();
-  const int64_t chunks = (dim + 7) / 8;
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int buf = static_cast<int>(c & 1);
-    const bool more = c + 1 < chunks;
-    if (more) {
-      q_copy.load(q_rows, group_rows - q_base, dim, (c + 1) * 8);
-      i_copy.load(i_rows, slab_cols - n_base, dim, (c + 1) * 8);
-    }
-    // A fragment (16 x 8, by rows): a[r] is row g + 8 (r % 2), dimension t + 4 (r / 2).
-    uint32_t a_hi[kMi][4], a_lo[kMi][4];
+  for (int s = 0; s < kStages - 1; ++s) {  // the ring fills
+    if (s < total) operands.load(walk, s, stages + s * Shape::kStageFloats);
+    copies_issued();
+  }
+  for (int64_t s = 0; s < total; ++s) {
+    copies_landed<kStages - 2>();  // this thread's copies of stage s have landed
+    __syncthreads();               // everyone's; and stage s - 1 is free again
+    const int64_t next = s + kStages - 1;
+    if (next < total) operands.load(walk, next, stages + next % kStages * Shape::kStageFloats);
+    copies_issued();
+
+    const float* stage = stages + s % kStages * Shape::kStageFloats;
 #pragma unroll
-    for (int mi = 0; mi < kMi; ++mi)
+    for (int k0 = 0; k0 < Shape::kDepth; k0 += 8) {
+      // A fragment (16 x 8, by rows): a[r] is row g + 8 (r % 2), dimension t + 4 (r / 2).
+      uint32_t a_hi[kMi][4], a_lo[kMi][4];
 #pragma unroll
-      for (int r = 0; r < 4; ++r)
-        split_tf32(q_tile[buf][t + r / 2 * 4][wm + mi * 16 + g + r % 2 * 8], a_hi[mi][r],
-                   a_lo[mi][r]);
+      for (int mi = 0; mi < kMi; ++mi)
 #pragma unroll
-    for (int ni = 0; ni < kNi; ++ni) {
-      // B fragment (8 x 8, by columns): b[r] is dimension t + 4 r of item g.
-      uint32_t b_hi[2], b_lo[2];
+        for (int r = 0; r < 4; ++r)
+          split_tf32(stage[(wm + mi * 16 + g + r % 2 * 8) * Shape::kPitch + k0 + t + r / 2 * 4],
+                     a_hi[mi][r], a_lo[mi][r]);
 #pragma unroll
-      for (int r = 0; r < 2; ++r)
-        split_tf32(i_tile[buf][t + r * 4][wn + ni * 8 + g], b_hi[r], b_lo[r]);
+      for (int ni = 0; ni < kNi; ++ni) {
+        // B fragment (8 x 8, by columns): b[r] is dimension t + 4 r of item g.
+        uint32_t b_hi[2], b_lo[2];
 #pragma unroll
-      for (int mi = 0; mi < kMi; ++mi) {  // small terms first
-        mma_tf32(acc[mi][ni], a_lo[mi], b_hi);
-        mma_tf32(acc[mi][ni], a_hi[mi], b_lo);
-        mma_tf32(acc[mi][ni], a_hi[mi], b_hi);
+        for (int r = 0; r < 2; ++r)
+          split_tf32(stage[(Shape::kRows + wn + ni * 8 + g) * Shape::kPitch + k0 + t + r * 4],
+                     b_hi[r], b_lo[r]);
+#pragma unroll
+        for (int mi = 0; mi < kMi; ++mi) {  // small terms first
+          mma_tf32(acc[mi][ni], a_lo[mi], b_hi);
+          mma_tf32(acc[mi][ni], a_hi[mi], b_lo);
+          mma_tf32(acc[mi][ni], a_hi[mi], b_hi);
+        }
       }
     }
-    if (more) {  // the other buffer was last read before the previous barrier
-      q_copy.store(q_tile[buf ^ 1]);
-      i_copy.store(i_tile[buf ^ 1]);
-    }
-    __syncthreads();
-  }
+    if (s % walk.depth_steps != walk.depth_steps - 1) continue;
 
-  // Accumulator (16 x 8): acc[.][.][2 h + e] is row g + 8 h, column 2 t + e.
+    // The tile is scored (the next one's copies fly meanwhile): offer it and start afresh.
+    // Accumulator (16 x 8): acc[.][.][2 h + e] is row g + 8 h, column 2 t + e.
+    const int64_t tile = walk.tile_of(s);
+    const int64_t q_base = tile % row_tiles * Shape::kRows;
+    const int64_t n_base = tile / row_tiles * Shape::kCols;
 #pragma unroll
-  for (int mi = 0; mi < kMi; ++mi) {
+    for (int mi = 0; mi < kMi; ++mi) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int64_t row = q_base + wm + mi * 16 + g + h * 8;
-      const bool row_valid = row < group_rows;
-      const uint64_t threshold = row_valid ? state.thresholds[row] : ~uint64_t{0};
+      for (int h = 0; h < 2; ++h) {
+        const int64_t row = q_base + wm + mi * 16 + g + h * 8;
+        const bool row_valid = row < group_rows;
+        const uint64_t threshold = row_valid ? state.thresholds[row] : ~uint64_t{0};
 #pragma unroll
-      for (int ni = 0; ni < kNi; ++ni)
+        for (int ni = 0; ni < kNi; ++ni)
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int64_t n = n_base + wn + ni * 8 + 2 * t + e;
-          const bool valid = row_valid && n < slab_cols;
-          float score = acc[mi][ni][2 * h + e];
-          // NaN comes only from an infinity or NaN in the inputs, where the split's cross
-          // terms (0 x inf) would differ from float32: that pair is scored in float32.
-          if (isnan(score) && valid)
-            score = dot_float32(queries + (row0 + row) * dim, items + (col0 + n) * dim, dim);
-          offer(state, row0, row, threshold, score, col0 + n, valid, excluded);
-        }
+          for (int e = 0; e < 2; ++e) {
+            const int64_t n = n_base + wn + ni * 8 + 2 * t + e;
+            const bool valid = row_valid && n < slab_cols;
+            float score = acc[mi][ni][2 * h + e];
+            acc[mi][ni][2 * h + e] = 0.0f;
+            // NaN comes only from an infinity or NaN in the inputs, where the split's cross
+            // terms (0 x inf) would differ from float32: that pair is scored in float32.
+            if (isnan(score) && valid)
+              score = dot_float32(queries + (row0 + row) * dim, items + (col0 + n) * dim, dim);
+            offer(state, row0, row, threshold, score, col0 + n, valid, excluded);
+          }
+      }
     }
   }
+  copies_landed<0>();  // no copy may outlive the block
 }
 
 // ---------------------------------------------------------------- launch
+// Blocks of one tensor-core kernel that fit on a multiprocessor (its shared memory allowed
+// first); asked once per kernel.
+template <typename Shape, bool kVector>
+int resident_blocks() {
+  static const int blocks = [] {
+    const auto kernel = filter_inner_product_tf32x3<Shape, kVector>;
+    SHOPRANK_CUDA_CHECK(cudaFuncSetAttribute(
+        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int{Shape::kSharedBytes}));
+    int count = 0;
+    SHOPRANK_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+        &count, kernel, Shape::kThreads, Shape::kSharedBytes));
+    return std::max(count, 1);
+  }();
+  return blocks;
+}
+
 template <typename Shape, bool kVector>
 void launch_tf32x3(const float* queries, const float* items, int64_t dim, int64_t rows,
                    int64_t row0, int64_t col0, int64_t slab, const RowState& state,
                    const DeviceExclusions& excluded, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>((slab + Shape::kCols - 1) / Shape::kCols),
-                  static_cast<unsigned>((rows + Shape::kRows - 1) / Shape::kRows));
-  filter_inner_product_tf32x3<Shape, kVector><<<grid, Shape::kThreads, 0, stream>>>(
-      queries, items, dim, rows, row0, col0, slab, state, excluded);
+  int device = 0, multiprocessors = 0;
+  SHOPRANK_CUDA_CHECK(cudaGetDevice(&device));
+  SHOPRANK_CUDA_CHECK(
+      cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
+  const int64_t tiles = (rows + Shape::kRows - 1) / Shape::kRows *
+                        ((slab + Shape::kCols - 1) / Shape::kCols);
+  const int64_t blocks = std::min<int64_t>(
+      tiles, int64_t{resident_blocks<Shape, kVector>()} * multiprocessors);
+  filter_inner_product_tf32x3<Shape, kVector>
+      <<<static_cast<unsigned>(blocks), Shape::kThreads, Shape::kSharedBytes, stream>>>(
+          queries, items, dim, rows, row0, col0, slab, state, excluded);
 }
 
 template <typename Shape>
