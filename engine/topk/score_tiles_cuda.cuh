@@ -64,18 +64,11 @@ __global__ void __launch_bounds__(256)
     __syncthreads();
   }
 
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const int64_t row = q_base + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
-    const bool row_valid = row < group_rows;
-    const uint64_t threshold = row_valid ? state.thresholds[row] : ~uint64_t{0};
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const int64_t n = n_base + (j < 4 ? tx * 4 + j : 64 + tx * 4 + j - 4);
-      offer(state, row0, row, threshold, acc[i][j], col0 + n, row_valid && n < slab_cols,
-            excluded);
-    }
-  }
+  // Thread rows ty*4 + {0..3, 64..67} and likewise columns (see above).
+  const auto row = [&](int i) { return i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4; };
+  const auto col = [&](int j) { return j < 4 ? tx * 4 + j : 64 + tx * 4 + j - 4; };
+  offer_tile<8, 8>(state, row0, q_base, group_rows - q_base, col0 + n_base, slab_cols - n_base,
+                   excluded, row, col, [&](int i, int j) { return acc[i][j]; });
 }
 
 // ---------------------------------------------------------------- tensor-core tiles
@@ -156,11 +149,24 @@ __device__ __noinline__ float dot_float32(const float* a, const float* b, int64_
   return sum;
 }
 
-// Where a block's tiles lie: tile i -> row tile i % row_tiles, column tile i / row_tiles.
-struct TileWalk {
-  int64_t row_tiles, tiles, depth_steps;  // depth_steps: stages per tile
-  __device__ int64_t tile_of(int64_t stage) const {
-    return blockIdx.x + stage / depth_steps * int64_t{gridDim.x};
+// Which stage of which tile: a block walks tiles blockIdx.x, + gridDim.x, ...; tile i lies at
+// row tile i % row_tiles, column tile i / row_tiles (blocks running together share an item
+// tile through L2). Stepped, not divided, per stage.
+template <typename Shape>
+struct StageCursor {
+  int tile = 0, step = 0;         // step: which kDepth dimensions of the tile
+  int64_t q_base = 0, n_base = 0;  // the tile's first row (in the group), column (in the slab)
+
+  __device__ void locate(int at, int row_tiles) {
+    tile = at;
+    const int column_tile = at / row_tiles;
+    q_base = int64_t{at - column_tile * row_tiles} * Shape::kRows;
+    n_base = int64_t{column_tile} * Shape::kCols;
+  }
+  __device__ void advance(int depth_steps, int row_tiles) {
+    if (++step < depth_steps) return;
+    step = 0;
+    locate(tile + static_cast<int>(gridDim.x), row_tiles);
   }
 };
 
@@ -170,12 +176,9 @@ struct TileOperands {
   const float* items;
   int64_t dim, group_rows, row0, col0, slab_cols;
 
-  // Starts the copies of stage `stage` (a tile's kDepth dimensions) into `to`.
-  __device__ __forceinline__ void load(const TileWalk& walk, int64_t stage, float* to) const {
-    const int64_t tile = walk.tile_of(stage);
-    const int64_t q_base = tile % walk.row_tiles * Shape::kRows;
-    const int64_t n_base = tile / walk.row_tiles * Shape::kCols;
-    const int64_t d0 = stage % walk.depth_steps * Shape::kDepth;
+  // Starts the copies of the cursor's stage (a tile's kDepth dimensions) into `to`.
+  __device__ __forceinline__ void load(const StageCursor<Shape>& at, float* to) const {
+    const int64_t q_base = at.q_base, n_base = at.n_base, d0 = int64_t{at.step} * Shape::kDepth;
     constexpr int kPieces = (Shape::kRows + Shape::kCols) * (Shape::kDepth / 4);
 #pragma unroll
     for (int p = threadIdx.x; p < kPieces; p += Shape::kThreads) {
@@ -201,35 +204,45 @@ struct TileOperands {
 };
 
 template <typename Shape, bool kVector>
-__global__ void __launch_bounds__(Shape::kThreads)
+__global__ void __launch_bounds__(Shape::kThreads, 2)
     filter_inner_product_tf32x3(const float* __restrict__ queries,
                                 const float* __restrict__ items, int64_t dim, int64_t group_rows,
                                 int64_t row0, int64_t col0, int64_t slab_cols, RowState state,
                                 DeviceExclusions excluded) {
   constexpr int kMi = Shape::kRowTiles, kNi = Shape::kColumnTiles, kStages = Shape::kStages;
   extern __shared__ __align__(16) float stages[];
-  const int64_t row_tiles = (group_rows + Shape::kRows - 1) / Shape::kRows;
-  const int64_t tiles = row_tiles * ((slab_cols + Shape::kCols - 1) / Shape::kCols);
-  const TileWalk walk{row_tiles, tiles, std::max<int64_t>((dim + Shape::kDepth - 1) / Shape::kDepth, 1)};
+  const int row_tiles = static_cast<int>((group_rows + Shape::kRows - 1) / Shape::kRows);
+  const int tiles = row_tiles * static_cast<int>((slab_cols + Shape::kCols - 1) / Shape::kCols);
+  const int depth_steps =
+      std::max(static_cast<int>((dim + Shape::kDepth - 1) / Shape::kDepth), 1);
   const TileOperands<Shape, kVector> operands{queries, items, dim, group_rows, row0, col0,
                                               slab_cols};
-  const int64_t my_tiles =
-      tiles > blockIdx.x ? (tiles - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
-  const int64_t total = my_tiles * walk.depth_steps;  // stages this block multiplies
+  const int my_tiles = tiles > static_cast<int>(blockIdx.x)
+                           ? (tiles - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
+  const int64_t total = int64_t{my_tiles} * depth_steps;  // stages this block multiplies
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int wm = warp / Shape::kWarpColumns * (16 * kMi);  // the warp's first row in a tile
   const int wn = warp % Shape::kWarpColumns * (8 * kNi);   // and its first column
+  StageCursor<Shape> loading, scoring;
+  loading.locate(blockIdx.x, row_tiles);
+  scoring = loading;
   float acc[kMi][kNi][4] = {};
 
   for (int s = 0; s < kStages - 1; ++s) {  // the ring fills
-    if (s < total) operands.load(walk, s, stages + s * Shape::kStageFloats);
+    if (s < total) {
+      operands.load(loading, stages + s * Shape::kStageFloats);
+      loading.advance(depth_steps, row_tiles);
+    }
     copies_issued();
   }
   for (int64_t s = 0; s < total; ++s) {
     copies_landed<kStages - 2>();  // this thread's copies of stage s have landed
     __syncthreads();               // everyone's; and stage s - 1 is free again
     const int64_t next = s + kStages - 1;
-    if (next < total) operands.load(walk, next, stages + next % kStages * Shape::kStageFloats);
+    if (next < total) {
+      operands.load(loading, stages + next % kStages * Shape::kStageFloats);
+      loading.advance(depth_steps, row_tiles);
+    }
     copies_issued();
 
     const float* stage = stages + s % kStages * Shape::kStageFloats;
@@ -259,36 +272,38 @@ __global__ void __launch_bounds__(Shape::kThreads)
         }
       }
     }
-    if (s % walk.depth_steps != walk.depth_steps - 1) continue;
+    if (scoring.step != depth_steps - 1) {
+      scoring.advance(depth_steps, row_tiles);
+      continue;
+    }
 
     // The tile is scored (the next one's copies fly meanwhile): offer it and start afresh.
-    // Accumulator (16 x 8): acc[.][.][2 h + e] is row g + 8 h, column 2 t + e.
-    const int64_t tile = walk.tile_of(s);
-    const int64_t q_base = tile % row_tiles * Shape::kRows;
-    const int64_t n_base = tile / row_tiles * Shape::kCols;
+    // Accumulator (16 x 8): acc[mi][ni][2 h + e] is row g + 8 h, column 2 t + e; as the
+    // thread's (2 kMi) x (2 kNi) block: row r = 2 mi + h, column c = 2 ni + e.
+    const int64_t row_limit = group_rows - scoring.q_base, col_limit = slab_cols - scoring.n_base;
+    const auto row = [&](int r) { return wm + r / 2 * 16 + g + r % 2 * 8; };
+    const auto col = [&](int c) { return wn + c / 2 * 8 + 2 * t + c % 2; };
 #pragma unroll
-    for (int mi = 0; mi < kMi; ++mi) {
+    for (int r = 0; r < 2 * kMi; ++r)
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int64_t row = q_base + wm + mi * 16 + g + h * 8;
-        const bool row_valid = row < group_rows;
-        const uint64_t threshold = row_valid ? state.thresholds[row] : ~uint64_t{0};
-#pragma unroll
-        for (int ni = 0; ni < kNi; ++ni)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int64_t n = n_base + wn + ni * 8 + 2 * t + e;
-            const bool valid = row_valid && n < slab_cols;
-            float score = acc[mi][ni][2 * h + e];
-            acc[mi][ni][2 * h + e] = 0.0f;
-            // NaN comes only from an infinity or NaN in the inputs, where the split's cross
-            // terms (0 x inf) would differ from float32: that pair is scored in float32.
-            if (isnan(score) && valid)
-              score = dot_float32(queries + (row0 + row) * dim, items + (col0 + n) * dim, dim);
-            offer(state, row0, row, threshold, score, col0 + n, valid, excluded);
-          }
+      for (int c = 0; c < 2 * kNi; ++c) {
+        float& score = acc[r / 2][c / 2][r % 2 * 2 + c % 2];
+        // NaN comes only from an infinity or NaN in the inputs, where the split's cross
+        // terms (0 x inf) would differ from float32: that pair is scored in float32.
+        if (isnan(score) && row(r) < row_limit && col(c) < col_limit)
+          score = dot_float32(queries + (row0 + scoring.q_base + row(r)) * dim,
+                              items + (col0 + scoring.n_base + col(c)) * dim, dim);
       }
-    }
+    offer_tile<2 * kMi, 2 * kNi>(
+        state, row0, scoring.q_base, row_limit, col0 + scoring.n_base, col_limit, excluded, row,
+        col, [&](int r, int c) { return acc[r / 2][c / 2][r % 2 * 2 + c % 2]; });
+#pragma unroll
+    for (int mi = 0; mi < kMi; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < kNi; ++ni)
+#pragma unroll
+        for (int v = 0; v < 4; ++v) acc[mi][ni][v] = 0.0f;
+    scoring.advance(depth_steps, row_tiles);
   }
   copies_landed<0>();  // no copy may outlive the block
 }
