@@ -39,3 +39,10 @@ for cell in "1024 tf32x3" "1024 fma" "64 tf32x3" "1 tf32x3"; do
   echo "B=$batch N=1e6 d=64 k=100, $math:"
   python3 benchmarks/topk_kernel_times.py summarize "$out/ncu-$batch-$math.csv" || tail -5 "$out/ncu-$batch-$math.err"
 done
+
+echo "== where the wide tensor-core tiles spend their cycles (ncu sections, one launch)"
+timeout 90 ncu --clock-control none --profile-from-start off --kernel-name regex:tf32x3 \
+  --launch-skip 8 --launch-count 1 --section SpeedOfLight --section WarpStateStats \
+  --section Occupancy --section ComputeWorkloadAnalysis \
+  python3 benchmarks/topk_kernel_times.py run --batch 1024 >"$out/ncu-detail.txt" 2>&1
+grep -E "Duration|Throughput|Pipe|Occupancy|Warp Cycles|Issue Slots|stall|Stall" "$out/ncu-detail.txt" | head -30

@@ -5,7 +5,8 @@
 //     split into a tf32 high part and a tf32 remainder, a.b ~ hi.hi + hi.lo + lo.hi: about
 //     float32's accuracy at tensor-core rates; exact wherever float32 is (integer data).
 //   * kFma: plain float32 FMA, 128 x 128 tiles; for older devices, or when asked for.
-// Tile shapes follow the number of rows, so that a few queries do not pay for 128.
+// Tile shapes follow the number of rows, so that a few queries do not pay for 128; up to four
+// queries skip tiles altogether (few_queries_cuda.cuh).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -14,6 +15,7 @@
 #include <cstdint>
 
 #include "cuda/cuda_check.h"
+#include "few_queries_cuda.cuh"
 #include "row_state_cuda.cuh"
 
 namespace shoprank::cuda {
@@ -359,6 +361,15 @@ inline void launch_score_tiles(TileMath math, const float* queries, const float*
                                int64_t dim, int64_t rows, int64_t row0, int64_t col0,
                                int64_t slab, const RowState& state,
                                const DeviceExclusions& excluded, cudaStream_t stream) {
+  if (rows <= kFewQueries && dim <= kFewMaxDim) {  // float32 FMA either way
+    if (rows == 1)
+      launch_few_queries<1>(queries, items, dim, rows, row0, col0, slab, state, excluded, stream);
+    else if (rows == 2)
+      launch_few_queries<2>(queries, items, dim, rows, row0, col0, slab, state, excluded, stream);
+    else
+      launch_few_queries<4>(queries, items, dim, rows, row0, col0, slab, state, excluded, stream);
+    return;
+  }
   if (math == TileMath::kFma) {
     const dim3 grid(static_cast<unsigned>((slab + kFmaTile - 1) / kFmaTile),
                     static_cast<unsigned>((rows + kFmaTile - 1) / kFmaTile));

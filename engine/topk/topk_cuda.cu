@@ -220,7 +220,10 @@ void select_in_slabs(int64_t rows, int64_t cols, int64_t k, const float* scores,
     SHOPRANK_CUDA_CHECK(
         cudaMemsetAsync(thresholds.get(), 0, group_rows * sizeof(uint64_t), stream));
     for (int64_t col0 = 0, width = first_slab; col0 < cols; width = std::min(slab, 8 * width)) {
-      width = std::min(width, cols - col0);
+      // A last piece smaller than this slab joins it, where the state has room: one launch
+      // and one select fewer.
+      const int64_t left = cols - col0;
+      width = left <= slab && left - width < width ? left : std::min(width, left);
       filter(group_rows, row0, col0, width, state);
       SHOPRANK_CUDA_CHECK(cudaGetLastError());
       col0 += width;

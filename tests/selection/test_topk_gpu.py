@@ -44,15 +44,18 @@ def fused_backend(request, monkeypatch):
 
 
 @pytest.mark.parametrize("fused_backend", FUSED, indirect=True)
-# Row counts on both sides of each tile height (16, 64, 128); dimensions that are not a
-# multiple of 8 (a partial last chunk) or of 4 (no 16-byte loads); one query over 100k items
-# (the widening slabs). (2000, 16500, 4, 1024): more rows than one group of the row state
+# Row counts on both sides of each tile height (16, 64, 128) and of the few-queries path
+# (up to 4 rows, dimensions up to 64 / 128 / 256); dimensions that are not a multiple of 8
+# (a partial last chunk) or of 4 (no 16-byte loads); one query over 100k items (the widening
+# slabs). (2000, 16500, 4, 1024): more rows than one group of the row state
 # holds at this k, so a tile straddles the group boundary.
 @pytest.mark.parametrize("rows,columns,dim,k", [(1, 10, 3, 4), (70, 1000, 33, 50),
                                                 (130, 40000, 64, 100), (3, 20, 1, 30),
                                                 (1, 100_000, 64, 100), (16, 5000, 32, 10),
                                                 (17, 3000, 36, 20), (64, 2000, 7, 5),
-                                                (65, 3000, 64, 64), (2000, 16500, 4, 1024)])
+                                                (65, 3000, 64, 64), (2, 5000, 130, 20),
+                                                (4, 3000, 100, 7), (5, 3000, 256, 9),
+                                                (2000, 16500, 4, 1024)])
 def test_fused_on_device_matches_oracle(fused_backend, rows, columns, dim, k, rng, cupy):
     if fused_backend == "numba_cuda" and k > 256:
         pytest.skip("numba_cuda selects at most 256")
@@ -84,8 +87,9 @@ def test_fused_reads_rows_that_are_not_16_byte_aligned(fused_backend, rng, cupy)
 
 
 @pytest.mark.parametrize("fused_backend", FUSED[:2], indirect=True)
-def test_fused_scores_infinities_as_float32_does(fused_backend, rng, cupy):
-    queries = rng.integers(-3, 4, size=(20, 8)).astype(np.float32)
+@pytest.mark.parametrize("rows", [3, 20])
+def test_fused_scores_infinities_as_float32_does(fused_backend, rows, rng, cupy):
+    queries = rng.integers(-3, 4, size=(rows, 8)).astype(np.float32)
     items = rng.integers(-3, 4, size=(300, 8)).astype(np.float32)
     items[rng.random(items.shape) < 0.02] = np.inf
     items[rng.random(items.shape) < 0.02] = -np.inf
