@@ -15,3 +15,13 @@ inline void check_cuda(cudaError_t status, const char* what) {
 }  // namespace shoprank::detail
 
 #define SHOPRANK_CUDA_CHECK(call) ::shoprank::detail::check_cuda((call), #call)
+
+namespace shoprank::detail {
+// The current device's multiprocessors (how many blocks a persistent grid wants).
+inline int multiprocessor_count() {
+  int device = 0, count = 0;
+  SHOPRANK_CUDA_CHECK(cudaGetDevice(&device));
+  SHOPRANK_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+  return count;
+}
+}  // namespace shoprank::detail

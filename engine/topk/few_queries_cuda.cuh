@@ -71,10 +71,7 @@ template <int kQueries, int kPerLane>
 void launch_few_queries(const float* queries, const float* items, int64_t dim, int64_t rows,
                         int64_t row0, int64_t col0, int64_t slab, const RowState& state,
                         const DeviceExclusions& excluded, cudaStream_t stream) {
-  int device = 0, multiprocessors = 0;
-  SHOPRANK_CUDA_CHECK(cudaGetDevice(&device));
-  SHOPRANK_CUDA_CHECK(
-      cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
+  const int multiprocessors = detail::multiprocessor_count();
   const int64_t blocks = std::min<int64_t>((slab + 255) / 256, int64_t{8} * multiprocessors);
   filter_few_queries<kQueries, kPerLane><<<static_cast<unsigned>(blocks), 256, 0, stream>>>(
       queries, items, dim, rows, row0, col0, slab, state, excluded);

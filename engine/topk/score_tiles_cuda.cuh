@@ -95,7 +95,8 @@ struct TileShape {
 };
 using WideTiles = TileShape<4, 2, 2, 8, 4>;    // 128 x 128, from 65 rows
 using MidTiles = TileShape<2, 4, 2, 4, 5>;     // 64 x 128, 17-64 rows
-using NarrowTiles = TileShape<1, 8, 1, 4, 4>;  // 16 x 256, up to 16 rows
+using NarrowTiles = TileShape<1, 8, 1, 4, 4>;  // 16 x 256, up to 16 rows (4 or fewer:
+                                               // few_queries_cuda.cuh, unless d > 256)
 
 // Asynchronous copies to shared memory (compute capability 8.0 on); `bytes` below the copy's
 // size zero-fill the rest (0: nothing is read, `src` need only be a valid address).
@@ -331,10 +332,7 @@ template <typename Shape, bool kVector>
 void launch_tf32x3(const float* queries, const float* items, int64_t dim, int64_t rows,
                    int64_t row0, int64_t col0, int64_t slab, const RowState& state,
                    const DeviceExclusions& excluded, cudaStream_t stream) {
-  int device = 0, multiprocessors = 0;
-  SHOPRANK_CUDA_CHECK(cudaGetDevice(&device));
-  SHOPRANK_CUDA_CHECK(
-      cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
+  const int multiprocessors = detail::multiprocessor_count();
   const int64_t tiles = (rows + Shape::kRows - 1) / Shape::kRows *
                         ((slab + Shape::kCols - 1) / Shape::kCols);
   const int64_t blocks = std::min<int64_t>(
