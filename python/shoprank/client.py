@@ -14,6 +14,8 @@ each) and the candidates (item ids, or a dict of columns), and the answer is too
 columns' types come from the served model's config, so values are sent as it reads them.
 A request that finds no server (refused, reset: tritonserver restarting under
 ``shoprank serve``) is sent again for up to ``retry_for_s`` seconds: ranking is idempotent.
+One that the server dropped twice while answering it is not sent a third time: it may be
+what stops the server, and every try would cost a restart of the deployment.
 Needs only NumPy and tritonclient.
 """
 
@@ -27,6 +29,7 @@ from shoprank.ranker.raw import check_recommend_columns, request_columns
 from shoprank.serving import wire
 
 PROTOCOLS = ("grpc", "http")
+LOSSES_TO_GIVE_UP = 2  # times the server went away while answering one request
 RECOMMEND_MODEL, EVENTS_MODEL = "recommend", "events"
 
 
@@ -173,17 +176,24 @@ class RankClient:
 
     def _retrying(self, send):
         """send() until it is answered, or it fails other than by finding no server, or
-        retry_for_s has passed (waits doubling from 0.1 s, at most 0.5 s: a restarted
-        server is found within half a second of being ready)."""
-        start, wait, tries = time.monotonic(), 0.1, 0
+        the server went away while answering it LOSSES_TO_GIVE_UP times, or retry_for_s has
+        passed (waits doubling from 0.1 s, at most 0.5 s: a restarted server is found within
+        half a second of being ready)."""
+        start, wait, tries, losses = time.monotonic(), 0.1, 0, 0
         while True:
             tries += 1
             try:
                 return send()
             except Exception as error:
-                message = (error.message() if hasattr(error, "message") else "") or str(error)
+                message = _message(error)
                 if not _no_server(error):
                     raise RankError(message) from None
+                losses += _lost_in_flight(error)
+                if losses >= LOSSES_TO_GIVE_UP:
+                    raise RankError(
+                        f"{self.url}: the server went away {losses} times while answering this "
+                        f"request ({message}); it may be what stops the server, so it is not "
+                        "sent again") from None
                 spent = time.monotonic() - start
                 if spent + wait > self.retry_for_s:
                     raise RankError(f"{self.url}: no server answered after {tries} tries in "
@@ -216,6 +226,24 @@ def _channel_args() -> list[tuple]:
             ("grpc.http2.max_pings_without_data", keepalive.http2_max_pings_without_data),
             ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 1000)]
+
+
+def _message(error) -> str:
+    return (error.message() if hasattr(error, "message") else "") or str(error)
+
+
+def _lost_in_flight(error) -> bool:
+    """The connection broke while the request was on it (reset, closed), as when the server
+    dies answering it; not a server that was not there (refused). The guard's 503 in front
+    of a restarting server says neither, and counts as not there."""
+    text = _message(error).lower()
+    if isinstance(error, ConnectionRefusedError) or "refused" in text or "failed to connect" in text:
+        return False
+    if isinstance(error, (ConnectionResetError, BrokenPipeError)):
+        return True
+    status = str(getattr(error, "status", lambda: "")() or "")
+    return status == "StatusCode.UNAVAILABLE" and any(
+        word in text for word in ("reset", "closed", "broken pipe", "goaway", "eof"))
 
 
 def _no_server(error) -> bool:

@@ -265,6 +265,39 @@ def test_a_client_without_a_server_is_not_ready_and_says_why():
         RankClient(protocol="udp")
 
 
+def test_a_request_the_server_dropped_twice_is_not_sent_again():
+    """The retry rule on the failures tritonclient raises (their messages as a kill -9 of
+    tritonserver in the middle of a request gave them): a request the server went away from
+    twice while answering it may be what stops it, so it is given up rather than sent into
+    every restart; one that finds no server, or the guard's 503, is tried on."""
+    from tritonclient.utils import InferenceServerException
+
+    from shoprank.serving.server import free_port
+
+    def sending(*outcomes):
+        outcomes = iter(outcomes)
+
+        def send():
+            outcome = next(outcomes)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+        return send
+
+    lost = InferenceServerException("Socket closed", status="StatusCode.UNAVAILABLE")
+    refused = InferenceServerException(
+        "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Failed to "
+        "connect to remote host: connect: Connection refused (111)", status="StatusCode.UNAVAILABLE")
+    restarting = InferenceServerException("Triton is not answering (restarting?)", status="503")
+    client = RankClient(f"127.0.0.1:{free_port()}", "grpc", retry_for_s=10)
+    with pytest.raises(RankError, match="went away 2 times while answering this request .Socket"):
+        client._retrying(sending(lost, refused, refused, lost, "answer"))
+    with pytest.raises(RankError, match="went away 2 times"):
+        client._retrying(sending(ConnectionResetError("reset by peer"), BrokenPipeError(), "x"))
+    assert client._retrying(sending(refused, lost, refused, restarting, "answer")) == "answer"
+    assert client._retrying(sending(restarting, restarting, restarting, "answer")) == "answer"
+
+
 def test_a_server_that_cannot_start_says_why_and_leaves_nothing(served, tmp_path):
     import socket
 
