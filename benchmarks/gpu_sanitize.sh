@@ -11,9 +11,9 @@ mkdir -p "$out"
 export PATH=/usr/local/cuda/bin:$PATH PYTHONUNBUFFERED=1
 sanitize() {  # name tool seconds pytest-args...
   local name=$1 tool=$2 seconds=$3; shift 3
-  timeout "$seconds" compute-sanitizer --tool "$tool" --error-exitcode 9 --report-api-errors no python3 -m pytest -q \
-    -p no:cacheprovider -o addopts="" "$@" >"$out/$name.log" 2>&1
-  echo "$name exit $? (124: stopped at ${seconds} s)"
+  timeout "$seconds" compute-sanitizer --tool "$tool" --error-exitcode 9 --report-api-errors no \
+    python3 -m pytest -q -p no:cacheprovider -o addopts="" "$@" >"$out/$name.log" 2>&1
+  echo "$name: exit $? (9: errors found; 124: stopped at ${seconds} s)"
   grep -E "RACECHECK SUMMARY|ERROR SUMMARY|passed|failed" "$out/$name.log" | tail -3
 }
 sanitize racecheck-topk racecheck 90 tests/selection/test_topk_gpu.py \
