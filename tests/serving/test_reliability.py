@@ -70,6 +70,11 @@ def under_load(repo, model: str, requests, *, seconds: float, during, after: flo
         load = client_load(lambda: RankClient(server.grpc_url, "grpc", model, retry_for_s=0),
                            requests, concurrency=4, seconds=seconds, during=event)
         reloads = list(server.reloads)
+    except BaseException:
+        # what Triton and the watchdog said, for the failure's report (a rollback's model
+        # load once hung here for 300 s in a full run, 2026-12-04, and passed alone)
+        print("server log's tail:\n" + server.tail(80))
+        raise
     finally:
         server.stop()
     return load, events, reloads
