@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 EXTRAS := pipeline,kernels,client,serving,bench,test
-# Debian packages the build, the tests, perf_analyzer (libb64) and the HTTP guard in front
+# Debian packages the build, the tests, perf_analyzer (libb64) and the guard in front
 # of Triton (nginx with its njs module) need (installed when missing, as root).
 DEBIAN_PACKAGES := g++ libb64-0d nginx-light libnginx-mod-http-js
 

@@ -5,7 +5,7 @@
     python benchmarks/bench_serving.py --quick    # concurrency 1, 4, 16; gRPC; 1,000 only
     python benchmarks/bench_serving.py --models ranker --candidates 1000 --concurrency 1
     python benchmarks/bench_serving.py --models ranker --protocols http http-proxy \
-        http-direct --candidates 1000 --concurrency 1 4   # what the HTTP guard adds
+        http-direct grpc grpc-direct --candidates 1000 --concurrency 1 4  # the guard's cost
 
 One server, one repository (shoprank export-triton --baseline) serving three models:
 
@@ -14,10 +14,10 @@ One server, one repository (shoprank export-triton --baseline) serving three mod
 * baseline: the Merlin path in a Python-backend model (the saved NVTabular Workflow on a
   DataFrame, TensorFlow, argpartition), the way a Merlin user would serve the model.
 
-HTTP goes through shoprank's guard (nginx + njs, serving/http_guard.py); "http-direct" is
-Triton's own HTTP endpoint behind it, unguarded, and "http-proxy" a plain nginx proxy in
-front of that (the guard without its check), measured in the same run for comparison; for
-both nginx endpoints, nginx's CPU per request.
+HTTP and gRPC go through shoprank's guard (nginx + njs, serving/guard.py); "http-direct"
+and "grpc-direct" are Triton's own endpoints behind it, unguarded, and "http-proxy" a plain
+nginx proxy in front of Triton's HTTP (the guard without its check), measured in the same
+run for comparison; for the nginx endpoints, nginx's CPU per request.
 
 For every model, protocol (gRPC, HTTP), candidates per request (100, 1,000) and
 concurrency (1, 2, 4, 8, 16): perf_analyzer's throughput and p50 / p95 / p99 latency, and
@@ -79,7 +79,7 @@ def cpu_us(pid: int, measure):
 def plain_proxy(server, folder: Path):
     """The guard's peer: nginx proxying to Triton's HTTP with the guard's connection
     settings and no check (no njs). Yields (its host:port, its pid)."""
-    from shoprank.serving.http_guard import NGINX
+    from shoprank.serving.guard import NGINX
     from shoprank.serving.server import free_port
 
     port, folder = free_port(), folder / "plain-proxy"
@@ -123,13 +123,14 @@ def _sweep(server, label, models, protocols, candidates, concurrencies, data, ou
     from shoprank.serving import load
 
     rows = []
-    nginx = {"http": server.guard.process.pid if server.guard else None,
-             "http-proxy": proxy[1]}
+    guard = server.guard.process.pid if server.guard else None
+    nginx = {"http": guard, "grpc": guard, "http-proxy": proxy[1]}
     for n in candidates:
         for model in models:
             for protocol in protocols:
                 url = {"grpc": server.grpc_url, "http": server.http_url,
-                       "http-direct": server.admin_url, "http-proxy": proxy[0]}[protocol]
+                       "http-direct": server.admin_url, "http-proxy": proxy[0],
+                       "grpc-direct": server.triton_grpc_url}[protocol]
                 for c in concurrencies:
                     before = load.scrape(metrics_url)
                     slow = 2 * c + 8 if model == "baseline" else 0  # ~0.3-1 s a request
@@ -244,10 +245,10 @@ def main(argv=None) -> int:
     parser.add_argument("--candidates", type=int, nargs="+", default=[100, 1_000])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--protocols", nargs="+", default=["grpc", "http"],
-                        choices=["grpc", "http", "http-direct", "http-proxy"],
-                        help="http-direct: Triton's own HTTP endpoint, without the guard; "
-                             "http-proxy: a plain nginx proxy in front of it (the guard "
-                             "without its check)")
+                        choices=["grpc", "http", "grpc-direct", "http-direct", "http-proxy"],
+                        help="http-direct, grpc-direct: Triton's own endpoints, without "
+                             "the guard; http-proxy: a plain nginx proxy in front of Triton's "
+                             "HTTP (the guard without its check)")
     parser.add_argument("--threads", type=int, default=0,
                         help="engine threads per model instance (default 0: all cores)")
     parser.add_argument("--window-ms", type=int, default=2000,

@@ -234,15 +234,16 @@ def _message(error) -> str:
 
 def _lost_in_flight(error) -> bool:
     """The connection broke while the request was on it (reset, closed), as when the server
-    dies answering it; not a server that was not there (refused). The guard's 503 in front
-    of a restarting server says neither, and counts as not there."""
+    dies answering it; not a server that was not there (refused). The guard in front says
+    which of the two it saw (503 / UNAVAILABLE: "the connection closed while Triton answered
+    it", or "Triton is not answering")."""
     text = _message(error).lower()
     if isinstance(error, ConnectionRefusedError) or "refused" in text or "failed to connect" in text:
         return False
     if isinstance(error, (ConnectionResetError, BrokenPipeError)):
         return True
     status = str(getattr(error, "status", lambda: "")() or "")
-    return status == "StatusCode.UNAVAILABLE" and any(
+    return status in ("StatusCode.UNAVAILABLE", "503") and any(
         word in text for word in ("reset", "closed", "broken pipe", "goaway", "eof"))
 
 

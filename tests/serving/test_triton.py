@@ -71,9 +71,10 @@ def _raw_infer(server, tensors: dict, model="ensemble", protocol="grpc"):
     return str(error.value)
 
 
-def bad_requests(good: dict, rng) -> tuple[dict, dict]:
-    """({error: tensors} the engine's request reader refuses, {error: tensors} Triton (or the
-    HTTP guard) refuses before any model runs, worded by Triton)."""
+def bad_requests(good: dict, rng) -> tuple[dict, dict, dict]:
+    """({error: tensors} the engine's request reader refuses, {error: tensors} the guard
+    refuses before Triton reads them, {error: tensors} Triton refuses before any model runs,
+    worded by Triton)."""
     def without(name):
         return {n: t for n, t in good.items() if n != name}
 
@@ -97,13 +98,13 @@ def bad_requests(good: dict, rng) -> tuple[dict, dict]:
              "tags__lengths": np.eye(1, 20, dtype=np.int64) * 3},
         "device: not UTF-8 text": {**good, "device": np.array([[b"\xff\xfe"]], dtype=object)},
     }
-    triton = {
-        "input 'price' data-type is 'FP32', but model '[a-z]+' expects 'FP64'":
+    guard = {
+        "input 'price': datatype must be FP64, got \"FP32\"":
             {**good, "price": rng.random((1, 20)).astype(np.float32)},
-        "unexpected inference input 'colour'": {**good, "colour": good["device"]},
-        "unexpected shape for input 'k'": {**good, "k": np.array([[1, 2]], np.int64)},
+        "unknown input 'colour'; the model reads: ": {**good, "colour": good["device"]},
     }
-    return engine, triton
+    triton = {"unexpected shape for input 'k'": {**good, "k": np.array([[1, 2]], np.int64)}}
+    return engine, guard, triton
 
 
 ENTRY_POINTS = ["in-process"] + [f"{p}-{m}" for p, m in PROTOCOLS_AND_MODELS]
@@ -113,22 +114,21 @@ ENTRY_POINTS = ["in-process"] + [f"{p}-{m}" for p, m in PROTOCOLS_AND_MODELS]
 def test_bad_requests_get_one_reason_at_every_entry_point(served, rng, entry):
     """The engine's request rules (request.h) answer in one wording wherever a request
     enters: in-process, the C++ backend (ranker) and the Python steps (ensemble), over gRPC
-    and HTTP; Triton's own rules are checked over gRPC; the next good request is served."""
+    and HTTP; the guard's over both, Triton's own over gRPC; the next good request is served."""
     import re
 
     server, ranker, world = served
     client = client_for(server, "grpc", "ranker")
     user, items = random_request(world, rng, 20)
     good = client.request_tensors(user, items, 5)
-    engine, triton = bad_requests(good, rng)
+    engine, guard, triton = bad_requests(good, rng)
     if entry == "in-process":
         send = _in_process(ranker)
     else:
         protocol, model = entry.split("-")
         def send(tensors):
             return _raw_infer(server, tensors, model, protocol)
-        if protocol == "grpc":
-            engine = {**engine, **triton}
+        engine = {**engine, **guard, **(triton if protocol == "grpc" else {})}
     for message, tensors in engine.items():
         reason = send(tensors)
         assert re.search(message, reason), (entry, message, reason)
@@ -211,7 +211,8 @@ def test_a_batch_over_the_limit_and_a_malformed_body_are_refused(served, rng):
     user, items = random_request(world, rng, 5)
     good = client.request_tensors(user, items, 2)
     over = {n: np.repeat(t, 17, axis=0) for n, t in good.items()}  # max_batch_size is 16
-    assert "batch-size must be <= 16" in _raw_infer(server, over, "ranker")
+    assert ("input 'k': shape [17,1] declares more than the model's limit of 16 elements"
+            in _raw_infer(server, over, "ranker"))  # the guard's words (k is [batch, 1])
     request = urllib.request.Request(f"http://{server.http_url}/v2/models/ensemble/infer",
                                      data=b'{"inputs": [ {"name": "k", ', method="POST")
     with pytest.raises(urllib.error.HTTPError) as error:
@@ -289,9 +290,15 @@ def test_a_request_the_server_dropped_twice_is_not_sent_again():
         "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Failed to "
         "connect to remote host: connect: Connection refused (111)", status="StatusCode.UNAVAILABLE")
     restarting = InferenceServerException("Triton is not answering (restarting?)", status="503")
+    guard_lost = [InferenceServerException("the connection closed while Triton answered it",
+                                           status=status)
+                  for status in ("503", "StatusCode.UNAVAILABLE")]  # the guard's words
     client = RankClient(f"127.0.0.1:{free_port()}", "grpc", retry_for_s=10)
     with pytest.raises(RankError, match="went away 2 times while answering this request .Socket"):
         client._retrying(sending(lost, refused, refused, lost, "answer"))
+    for lost_there in guard_lost:
+        with pytest.raises(RankError, match="went away 2 times"):
+            client._retrying(sending(lost_there, restarting, lost_there, "answer"))
     with pytest.raises(RankError, match="went away 2 times"):
         client._retrying(sending(ConnectionResetError("reset by peer"), BrokenPipeError(), "x"))
     assert client._retrying(sending(refused, lost, refused, restarting, "answer")) == "answer"

@@ -7,9 +7,9 @@ finish (up to --exit-timeout seconds) before it exits. A model whose Python stub
 (killed, out of memory) is unloaded and loaded again within seconds: Triton 2.51 neither
 restarts it nor reports it unready. If tritonserver itself exits (aborted, killed), it is
 started again on the same ports, up to --max-restarts times in --restart-window seconds.
-HTTP requests pass a guard (nginx) that checks each one before Triton reads it; Triton's
-own HTTP endpoint (model control) listens on a loopback port it names. No Docker and no
-GPU are needed.
+HTTP and gRPC requests pass a guard (nginx) that checks each one before Triton reads it;
+Triton's own endpoints (HTTP model control) listen on loopback ports it names. No Docker
+and no GPU are needed.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     parser.add_argument("--http-port", type=int, default=8000, help="HTTP, through the guard")
-    parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC")
+    parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC, through the guard")
     parser.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics")
     parser.add_argument("--no-guard", action="store_true",
-                        help="serve HTTP with Triton's own endpoint, unchecked (a request "
-                             "with a lying shape can abort the server)")
+                        help="serve HTTP and gRPC with Triton's own endpoints, unchecked (a "
+                             "request with a lying shape can abort the server)")
     parser.add_argument("--max-restarts", type=int, default=5,
                         help="restarts of tritonserver allowed within --restart-window")
     parser.add_argument("--restart-window", type=float, default=300, help="seconds")
@@ -58,8 +58,10 @@ def run(args: argparse.Namespace, say) -> dict:
         server.start()
         server.wait_ready(args.ready_timeout)
         say(f"shoprank serve: ready: HTTP {server.http_url}"
-            + (f" (guarded; Triton's own: {server.admin_url})" if server.guard else "")
-            + f", gRPC {server.grpc_url}, metrics {server.host}:{server.metrics_port}; "
+            + f", gRPC {server.grpc_url}"
+            + (f" (guarded; Triton's own: HTTP {server.admin_url}, gRPC "
+               f"{server.triton_grpc_url})" if server.guard else "")
+            + f", metrics {server.host}:{server.metrics_port}; "
             "Ctrl-C stops it")
         supervise(server, say, max_restarts=args.max_restarts, window_s=args.restart_window,
                   ready_timeout_s=args.ready_timeout)

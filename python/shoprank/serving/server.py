@@ -22,10 +22,11 @@ model answers every request with "Stub process ... is not healthy" while the hea
 endpoints still say ready. A watchdog (on unless watch=False) notices a model's stub gone
 and unloads and loads that model (explicit model control), which starts a new one.
 
-HTTP goes through the guard (http_guard.py, on unless guard=False): nginx on the public
-HTTP port checks every request before Triton's own HTTP endpoint, which listens on a
-loopback port of its own (``admin_url``: model control, for the owner only); over gRPC,
-model control, shared memory, trace and log settings need ``admin_grpc_headers``. If
+HTTP and gRPC go through the guard (guard.py, on unless guard=False): nginx on the public
+ports checks every request before Triton's own endpoints, which listen on loopback ports of
+their own (``admin_url``: HTTP model control, for the owner only; ``triton_grpc_url``);
+over gRPC, model control, shared memory, trace and log settings need
+``admin_grpc_headers``. If
 tritonserver itself exits (aborted, killed), ``supervise`` starts it again on the same
 ports.
 """
@@ -126,8 +127,8 @@ class TritonServer:
                  log=None, verbose: bool = False, watch: bool = True, guard: bool = True,
                  key_file=None):
         """log: a callable taking each line of the server's log (default: dropped);
-        watch: reload a model whose Python stub died; guard: HTTP through the guard (see
-        the module's docstring); key_file: the key of artifacts with pseudonymised ids
+        watch: reload a model whose Python stub died; guard: HTTP and gRPC through the guard
+        (see the module's docstring); key_file: the key of artifacts with pseudonymised ids
         (shoprank etl --key-file), handed to the models as SHOPRANK_KEY_FILE."""
         self.repo = Path(repo).resolve()
         if not (self.repo / "ranker" / "config.pbtxt").is_file():
@@ -138,10 +139,11 @@ class TritonServer:
         self.http_port, self.grpc_port, self.metrics_port = http_port, grpc_port, metrics_port
         self.log, self.verbose, self.watch = log, verbose, watch
         self.reloads: list[str] = []  # the models the watchdog reloaded, in order
-        self.guard = None              # the HttpGuard, once the server is ready
+        self.guard = None              # the Guard, once the server is ready
         self._logged = None            # events to rebuild the real-time state from, once ready
         self.guarded = guard
         self.triton_http_port = free_port() if guard else http_port
+        self.triton_grpc_port = free_port() if guard else grpc_port
         # gRPC's model control and shared-memory calls need this header when guarded
         self.admin_token = secrets.token_hex(16)
         self._stopping = threading.Event()
@@ -169,6 +171,12 @@ class TritonServer:
         host = "127.0.0.1" if self.guarded else self.host
         return f"{host}:{self.triton_http_port}"
 
+    @property
+    def triton_grpc_url(self) -> str:
+        """Triton's own gRPC endpoint: behind the guard, on loopback only."""
+        host = "127.0.0.1" if self.guarded else self.host
+        return f"{host}:{self.triton_grpc_port}"
+
     def start(self) -> "TritonServer":
         home = triton_home()
         stub = home / "python_backend_stubs" / f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -194,6 +202,7 @@ class TritonServer:
 
     def _launch(self, home: Path) -> None:
         http_host = self.admin_url.rsplit(":", 1)[0]
+        grpc_host = self.triton_grpc_url.rsplit(":", 1)[0]
         command = [
             str(home / "bin" / "tritonserver"),
             f"--model-repository={self.repo}",
@@ -201,7 +210,7 @@ class TritonServer:
             f"--cache-directory={home / 'caches'}",
             "--model-control-mode=explicit", "--load-model=*",
             f"--http-address={http_host}", f"--http-port={self.triton_http_port}",
-            f"--grpc-address={self.host}", f"--grpc-port={self.grpc_port}",
+            f"--grpc-address={grpc_host}", f"--grpc-port={self.triton_grpc_port}",
             *([f"--grpc-restricted-protocol=model-repository,shared-memory,trace,logging:"
                f"shoprank-admin={self.admin_token}"] if self.guarded else []),
             f"--metrics-address={self.host}", f"--metrics-port={self.metrics_port}",
@@ -266,7 +275,7 @@ class TritonServer:
 
     def _rebuild_realtime_state(self) -> None:
         started = time.monotonic()
-        taken = replay(self.grpc_url, self.repo, self._logged)
+        taken = replay(self.triton_grpc_url, self.repo, self._logged)
         self._logged = None
         self._say(f"shoprank: real-time state rebuilt from {taken:,} logged events in "
                   f"{time.monotonic() - started:.1f} s")
@@ -290,14 +299,15 @@ class TritonServer:
             pass
 
     def _start_guard(self) -> None:
-        from shoprank.serving.http_guard import GuardError, HttpGuard
+        from shoprank.serving.guard import Guard, GuardError
 
         try:
-            self.guard = HttpGuard(self._workspace, host=self.host, port=self.http_port,
-                                   triton_url=self.admin_url).start()
+            self.guard = Guard(self._workspace, host=self.host, http_port=self.http_port,
+                               grpc_port=self.grpc_port, triton_url=self.admin_url,
+                               triton_grpc_url=self.triton_grpc_url).start()
         except GuardError as error:
-            raise ServerError(f"the HTTP guard could not start on {self.http_url}: "
-                              f"{error}") from None
+            raise ServerError(f"the guard could not start on {self.http_url} and "
+                              f"{self.grpc_url}: {error}") from None
 
     def stubs(self) -> Counter:
         """Live Python-backend stubs per (model, version)."""

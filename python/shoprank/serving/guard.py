@@ -1,19 +1,28 @@
-"""The HTTP guard: nginx (Debian's nginx-light with its njs module) in front of Triton's
-HTTP endpoint, so that no HTTP request reaches Triton 2.51's JSON reader unchecked.
+"""The guard: nginx (Debian's nginx-light with its njs module) in front of Triton's HTTP and
+gRPC endpoints, so that no request reaches Triton 2.51's readers unchecked.
 
-That reader allocates what an input's shape declares before it reads the data: one request
-declaring [1, 2^40] elements aborts tritonserver (std::bad_alloc), one declaring 3e9 gets it
-killed for memory (fixed upstream only in 2026, in no build on the package registries).
-The guard listens on the public HTTP port; Triton's own HTTP port is on loopback only:
+Triton's HTTP/JSON reader allocates what an input's shape declares before it reads the
+data: one request declaring [1, 2^40] elements aborts tritonserver (std::bad_alloc), one
+declaring 3e9 gets it killed for memory (fixed upstream only in 2026, in no build on the
+package registries). Over gRPC, a shape whose byte size wraps 64 bits ([1, 2^61 + n] INT64
+carrying 8n bytes) passes Triton's size check and kills the Python stub of the model it
+reaches. The guard listens on the public ports; Triton's own are on loopback only:
 
-* bodies over ``max_body_bytes`` get 413 from nginx before anything reads them;
-* every infer request is checked by http_guard.js (inputs known to the model, datatypes,
-  each declared element count equal to the data it carries, JSON or binary, and within the
-  model's limits, strings bounded) and passed on only if it holds; otherwise 400 with
-  Triton's error body naming the input and the rule;
-* health, metadata, config and statistics (GET) pass; everything else (model control,
-  shared-memory registration, trace and log settings) is refused with 403: those stay on
-  Triton's loopback port for the server's owner.
+* bodies over ``max_body_bytes`` are refused (413, gRPC RESOURCE_EXHAUSTED) before anything
+  reads them;
+* every infer request (HTTP's infer, gRPC's ModelInfer) is checked by guard.js (inputs
+  known to the model, datatypes, each declared element count within the model's limits
+  and equal to the data it carries, strings bounded) and passed on only if it holds;
+  otherwise 400 with Triton's error body, or INVALID_ARGUMENT, naming the input and the
+  rule;
+* over HTTP, health, metadata, config and statistics (GET) pass; everything else (model
+  control, shared-memory registration, trace and log settings) is refused with 403: those
+  stay on Triton's loopback port for the server's owner. Over gRPC the other calls pass
+  (Triton itself asks model control and the like for the owner's header); streaming
+  inference is refused (UNIMPLEMENTED: a stream cannot be checked before it is passed on);
+* when Triton does not answer (restarting), 503 / UNAVAILABLE, saying whether the request
+  was lost on its way ("the connection closed while Triton answered it") or found no
+  server: a client may send the latter again freely.
 
 The limits are read from the served models themselves (Triton's metadata and configs) when
 the guard starts and again after a model is reloaded.
@@ -27,6 +36,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from urllib.parse import quote
 from pathlib import Path
 
 NGINX = "/usr/sbin/nginx"
@@ -39,7 +49,7 @@ class GuardError(RuntimeError):
 
 
 def guard_limits(triton_url: str, *, max_list_length: int, max_string_bytes: int) -> dict:
-    """http_guard.js's limits for every model Triton serves, from its metadata: per input
+    """guard.js's limits for every model Triton serves, from its metadata: per input
     the datatype, the shape's rank and the most elements a request may declare (the batch
     size times, per variable dimension, max_candidates + 1 (offsets have one more), times
     max_list_length for a list's flat values)."""
@@ -83,30 +93,33 @@ def _call(base: str, path: str, data: bytes | None = None):
         return json.loads(response.read())
 
 
-class HttpGuard:
-    """nginx on host:port in front of Triton's HTTP endpoint at triton_url (loopback)."""
+class Guard:
+    """nginx on host:http_port and host:grpc_port in front of Triton's HTTP endpoint at
+    triton_url and its gRPC endpoint at triton_grpc_url (both on loopback)."""
 
-    def __init__(self, workspace: Path, *, host: str, port: int, triton_url: str,
-                 max_body_bytes: int = 64 << 20, max_list_length: int = 256,
-                 max_string_bytes: int = 65_536, log=None):
+    def __init__(self, workspace: Path, *, host: str, http_port: int, grpc_port: int,
+                 triton_url: str, triton_grpc_url: str, max_body_bytes: int = 64 << 20,
+                 max_list_length: int = 256, max_string_bytes: int = 65_536):
         for path, what in ((NGINX, "nginx"), (NJS_MODULE, "nginx's njs module")):
             if not Path(path).exists():
-                raise GuardError(f"the HTTP guard needs {what} ({path}): {INSTALL}")
-        self.folder = Path(workspace) / "http-guard"
-        self.host, self.port, self.triton_url = host, port, triton_url
-        self.max_body_bytes, self.log = max_body_bytes, log
+                raise GuardError(f"the guard needs {what} ({path}): {INSTALL}")
+        self.folder = Path(workspace) / "guard"
+        self.host, self.http_port, self.grpc_port = host, http_port, grpc_port
+        self.triton_url, self.triton_grpc_url = triton_url, triton_grpc_url
+        self.max_body_bytes = max_body_bytes
         self.max_list_length, self.max_string_bytes = max_list_length, max_string_bytes
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout_s: float = 10) -> "HttpGuard":
+    def start(self, timeout_s: float = 10) -> "Guard":
         from shoprank.serving.server import _die_with_parent, cannot_listen
 
-        why = cannot_listen(self.host, self.port)  # nginx would retry for seconds first
-        if why:
-            raise GuardError(f"{self.host}:{self.port} {why}")
+        for port in (self.http_port, self.grpc_port):
+            why = cannot_listen(self.host, port)  # nginx would retry for seconds first
+            if why:
+                raise GuardError(f"{self.host}:{port} {why}")
         for sub in ("js", "tmp"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
-        shutil.copy2(Path(__file__).with_name("http_guard.js"), self.folder / "js")
+        shutil.copy2(Path(__file__).with_name("guard.js"), self.folder / "js")
         self.write_limits()
         (self.folder / "nginx.conf").write_text(self._config())
         self.process = subprocess.Popen(
@@ -118,14 +131,15 @@ class HttpGuard:
             if self.process.poll() is not None:
                 output = self.process.stdout.read()
                 raise GuardError(f"nginx exited (code {self.process.returncode}): {output}")
-            try:  # answered through nginx by Triton: both up
-                with urllib.request.urlopen(f"http://{self.host}:{self.port}/v2/health/live",
-                                            timeout=2):
+            try:  # answered through nginx by Triton: both up (nginx opens both ports at once)
+                with urllib.request.urlopen(
+                        f"http://{self.host}:{self.http_port}/v2/health/live", timeout=2):
                     return self
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise GuardError(f"nginx did not listen on {self.host}:{self.port} in {timeout_s} s")
+        raise GuardError(f"nginx did not listen on {self.host}:{self.http_port} in "
+                         f"{timeout_s} s")
 
     def write_limits(self) -> None:
         limits = guard_limits(self.triton_url, max_list_length=self.max_list_length,
@@ -154,7 +168,9 @@ class HttpGuard:
     def _config(self) -> str:
         tmp = self.folder / "tmp"
         body = self.max_body_bytes
-        return f"""# Written by shoprank (serving/http_guard.py) for one server run.
+        lost = "the connection closed while Triton answered it"
+        away = "Triton is not answering (restarting?)"
+        return f"""# Written by shoprank (serving/guard.py) for one server run.
 load_module {NJS_MODULE};
 daemon off;
 master_process on;
@@ -178,14 +194,21 @@ http {{
     subrequest_output_buffer_size {body};
     default_type application/json;
     js_path {self.folder / 'js'};
-    js_import guard from http_guard.js;
+    js_import guard from guard.js;
     js_var $guard_body;
+    # a request that reached Triton (bytes sent) before it went away was lost on its way;
+    # one that found no Triton may be sent again
+    map $upstream_bytes_sent $triton_lost {{ "~(^|[ ,])0$" ""; "" ""; default "lost"; }}
+    map $triton_lost $away_json {{ lost '{{"error": "{lost}"}}'; default '{{"error": "{away}"}}'; }}
+    map $triton_lost $away_grpc {{ lost "{quote(lost)}"; default "{quote(away)}"; }}
     # idle connections to Triton close within a second: a Triton told to stop waits for
     # its open connections (its exit timeout would expire on the guard's idle ones)
     upstream triton {{ server {self.triton_url}; keepalive 64; keepalive_timeout 1s;
                        keepalive_requests 1000000; }}
+    upstream triton_grpc {{ server {self.triton_grpc_url}; keepalive 64; keepalive_timeout 1s;
+                            keepalive_requests 1000000; }}
     server {{
-        listen {self.host}:{self.port};
+        listen {self.host}:{self.http_port};
         error_page 413 = @too_large;
         location @too_large {{ return 413 '{{"error": "the request body is over {body} bytes"}}'; }}
         location ~ ^/v2/models/[^/]+(/versions/[0-9]+)?/infer$ {{ js_content guard.infer; }}
@@ -207,9 +230,7 @@ http {{
             proxy_read_timeout 300s;
         }}
         error_page 502 504 = @not_answering;
-        location @not_answering {{
-            return 503 '{{"error": "Triton is not answering (restarting?)"}}';
-        }}
+        location @not_answering {{ return 503 $away_json; }}
         location ~ ^/v2(/health/(live|ready)|/models/stats|/models/[^/]+(/versions/[0-9]+)?(/ready|/config|/stats)?)?$ {{
             limit_except GET {{ deny all; }}
             proxy_pass http://triton;
@@ -218,5 +239,38 @@ http {{
         }}
         location / {{ return 403 '{{"error": "not served on this port"}}'; }}
     }}
+    server {{                          # gRPC (HTTP/2 without TLS, as Triton's own port)
+        listen {self.host}:{self.grpc_port} http2;
+        default_type application/grpc;
+        error_page 413 = @grpc_too_large;
+        error_page 502 504 = @grpc_not_answering;
+        location = /inference.GRPCInferenceService/ModelInfer {{ js_content guard.grpcInfer; }}
+        location @triton_grpc {{ grpc_pass grpc://triton_grpc; grpc_read_timeout 300s; }}
+        location = /inference.GRPCInferenceService/ModelStreamInfer {{
+{_grpc_error(12, "streaming inference is not served on this port: use ModelInfer")}
+        }}
+        location /inference.GRPCInferenceService/ {{
+            grpc_pass grpc://triton_grpc;
+            grpc_read_timeout 300s;
+        }}
+        location @grpc_too_large {{
+{_grpc_error(8, f"the request is over {body} bytes")}
+        }}
+        location @grpc_not_answering {{
+{_grpc_error(14, "$away_grpc")}
+        }}
+        location / {{
+{_grpc_error(12, "not served on this port")}
+        }}
+    }}
 }}
 """
+
+
+def _grpc_error(code: int, message: str) -> str:
+    """A location's answer as a gRPC error: an HTTP/2 answer whose headers carry the
+    status and the (percent-encoded) message; message: text, or an nginx variable."""
+    text = message if message.startswith("$") else quote(message)
+    return (f"            add_header grpc-status {code} always;\n"
+            f"            add_header grpc-message \"{text}\" always;\n"
+            f"            return 204;")

@@ -1,10 +1,13 @@
-// The HTTP guard's check of an inference request (njs, inside nginx: http_guard.py).
+// The guard's check of an inference request (njs, inside nginx: guard.py), over HTTP and gRPC.
 //
 // Triton 2.51's HTTP/JSON reader allocates what an input's shape declares before it looks
-// at the data (a shape of [1, 2^40] aborts the server), so every infer request is checked
-// here first and passed on only when each input's declared element count equals the data
-// it carries and is within the model's limits. A refused request gets 400 and Triton's own
-// error body, {"error": "..."}, naming the input and the rule. Limits come from
+// at the data (a shape of [1, 2^40] aborts the server); over gRPC a shape whose byte size
+// wraps 64 bits ([1, 2^61 + n] INT64 with 8n bytes) passes Triton's size check and kills
+// the Python stub that turns it into a NumPy array. So every infer request is checked here
+// first and passed on only when each input is one the model reads, of its datatype, its
+// declared element count within the model's limits and equal to the data it carries. A
+// refused request gets 400 and Triton's own error body, {"error": "..."}, over HTTP, and
+// INVALID_ARGUMENT over gRPC, naming the input and the rule. Limits come from
 // guard_limits.js, written at start from the served models' metadata:
 //   {models: {name: {inputs: {name: {datatype, rank, max_elements}}, outputs: [names]}},
 //    max_string_bytes}
@@ -102,20 +105,46 @@ function countBytes(name, blob) {
     return count;
 }
 
+// object[key] if the object has it itself ("constructor" is no input's name)
+function own(object, key) {
+    return Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined;
+}
+
+// The model's spec of input `name`, refused unless the model reads it with this datatype.
+function known(model, name, datatype) {
+    const spec = own(model.inputs, name);
+    if (!spec) {
+        refuse(`unknown input '${name.slice(0, 80)}'; the model reads: `
+               + Object.keys(model.inputs).join(', '));
+    }
+    if (datatype !== spec.datatype) {
+        refuse(`input '${name}': datatype must be ${spec.datatype}, got ${describe(datatype)}`);
+    }
+    return spec;
+}
+
+function checkBinary(name, spec, shape, count, blob) {
+    const carried = spec.datatype === 'BYTES' ? countBytes(name, blob)
+        : blob.length / SIZES[spec.datatype];
+    if (carried !== count) {
+        refuse(`input '${name}': shape ${describe(shape)} declares ${count} elements, `
+               + `its binary data holds ${carried}`);
+    }
+}
+
+function modelOf(name) {
+    const model = own(limits.models, name);
+    if (!model) refuse(`unknown model '${name.slice(0, 80)}'`);
+    return model;
+}
+
 function checkInput(model, input, binary) {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
         refuse(`each input must be an object, got ${describe(input)}`);
     }
     const name = input.name;
     if (typeof name !== 'string') refuse(`an input has no name: ${describe(input)}`);
-    const spec = model.inputs[name];
-    if (!spec) {
-        refuse(`unknown input '${name.slice(0, 80)}'; the model reads: `
-               + Object.keys(model.inputs).join(', '));
-    }
-    if (input.datatype !== spec.datatype) {
-        refuse(`input '${name}': datatype must be ${spec.datatype}, got ${describe(input.datatype)}`);
-    }
+    const spec = known(model, name, input.datatype);
     const count = declared(name, input.shape, spec);
     const size = input.parameters ? input.parameters.binary_data_size : undefined;
     if (size !== undefined) {
@@ -126,12 +155,7 @@ function checkInput(model, input, binary) {
         const blob = binary.data.slice(binary.offset, binary.offset + size);
         binary.offset += size;
         binary.rest -= size;
-        const carried = spec.datatype === 'BYTES' ? countBytes(name, blob)
-            : size / SIZES[spec.datatype];
-        if (carried !== count) {
-            refuse(`input '${name}': shape ${describe(input.shape)} declares ${count} elements, `
-                   + `its binary data holds ${carried}`);
-        }
+        checkBinary(name, spec, input.shape, count, blob);
         return;
     }
     if (input.data === undefined) refuse(`input '${name}': no data and no binary_data_size`);
@@ -143,8 +167,7 @@ function checkInput(model, input, binary) {
 }
 
 function check(r, modelName) {
-    const model = limits.models[modelName];
-    if (!model) refuse(`unknown model '${modelName.slice(0, 80)}'`);
+    const model = modelOf(modelName);
     const body = r.requestBuffer;
     if (body === undefined) refuse('the request body could not be read');
     let jsonLength = body.length;
@@ -166,16 +189,14 @@ function check(r, modelName) {
         refuse('the request body must be a JSON object');
     }
     const inputs = request.inputs;
-    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_INPUTS) {
-        refuse(`"inputs" must be a list of 1 to ${MAX_INPUTS} inputs`);
-    }
+    if (!Array.isArray(inputs)) refuse(`"inputs" must be a list of 1 to ${MAX_INPUTS} inputs`);
+    checkCount(inputs.length);
     const binary = {data: body, offset: jsonLength, rest: body.length - jsonLength};
     const seen = {};
     for (let i = 0; i < inputs.length; i++) {
         const input = inputs[i];
         checkInput(model, input, binary);
-        if (seen[input.name]) refuse(`input '${input.name}' is given twice`);
-        seen[input.name] = true;
+        once(seen, input.name);
     }
     if (binary.rest !== 0) refuse(`${binary.rest} bytes of binary data belong to no input`);
     const outputs = request.outputs;
@@ -194,6 +215,113 @@ function check(r, modelName) {
     // A JSON-only request goes on re-written as it was read: what was checked is what Triton
     // reads (a number written 1.0 or 1e2 is an integer to JavaScript, a float to Triton).
     return header === undefined ? JSON.stringify(request) : undefined;
+}
+
+function checkCount(inputs) {
+    if (inputs === 0 || inputs > MAX_INPUTS) refuse(`"inputs" must be a list of 1 to ${MAX_INPUTS} inputs`);
+}
+
+function once(seen, name) {
+    if (seen[name]) refuse(`input '${name}' is given twice`);
+    seen[name] = true;
+}
+
+// gRPC: the body is one message (a flag byte, 0: not compressed; a 4-byte big-endian
+// length) holding a ModelInferRequest (protobuf, grpc_service.proto): model_name = 1,
+// inputs = 5 (InferInputTensor: name = 1, datatype = 2, shape = 3, contents = 5),
+// raw_input_contents = 7 (bytes, one per input, in order). Fields are read as protobuf
+// reads them: a repeated one appends (a shape given in two pieces is one shape), a single
+// one takes its last value, an unknown one is skipped.
+function checkGrpc(r) {
+    const body = r.requestBuffer;
+    if (body === undefined || body.length < 5) refuse('the request holds no gRPC message');
+    if (body[0] !== 0) refuse('compressed gRPC messages are not accepted');
+    if (body.readUInt32BE(1) !== body.length - 5) refuse('the request must be one gRPC message');
+    let modelName = '';
+    const inputs = [], raw = [];
+    fields(body, 5, body.length, (field, wire, a, b) => {
+        if (wire !== 2) return;
+        if (field === 1) modelName = body.slice(a, b).toString();
+        else if (field === 5) inputs.push(grpcInput(body, a, b));
+        else if (field === 7) raw.push(body.slice(a, b));
+    });
+    const model = modelOf(modelName);
+    checkCount(inputs.length);
+    if (raw.length && raw.length !== inputs.length) {
+        refuse(`${raw.length} raw_input_contents for ${inputs.length} inputs`);
+    }
+    const seen = {};
+    for (let i = 0; i < inputs.length; i++) {
+        const input = inputs[i];
+        const spec = known(model, input.name, input.datatype);
+        const count = declared(input.name, input.shape, spec);
+        once(seen, input.name);
+        // (typed contents are counted by Triton: a count within the limits cannot wrap)
+        if (raw.length) checkBinary(input.name, spec, input.shape, count, raw[i]);
+    }
+}
+
+function grpcInput(body, start, end) {
+    const input = {name: '', datatype: '', shape: []};
+    fields(body, start, end, (field, wire, a, b) => {
+        if (field === 1 && wire === 2) input.name = body.slice(a, b).toString();
+        else if (field === 2 && wire === 2) input.datatype = body.slice(a, b).toString();
+        else if (field === 3 && wire === 0) input.shape.push(a);
+        else if (field === 3 && wire === 2) {  // packed
+            const reader = {data: body, at: a, end: b};
+            while (reader.at < b) input.shape.push(int64(reader));
+        }
+    });
+    return input;
+}
+
+// Calls visit(field, wire type, value) for a varint and visit(field, 2, start, end) for a
+// length-delimited field of the message in body[start, end).
+function fields(body, start, end, visit) {
+    const reader = {data: body, at: start, end: end};
+    while (reader.at < end) {
+        const key = varint(reader);
+        const field = Math.floor(key / 8), wire = key % 8;
+        if (wire === 0) {
+            visit(field, wire, int64(reader));
+        } else if (wire === 2) {
+            const length = varint(reader);
+            if (length > end - reader.at) refuse('the gRPC message is cut short');
+            visit(field, wire, reader.at, reader.at + length);
+            reader.at += length;
+        } else if (wire === 1 || wire === 5) {
+            reader.at += wire === 1 ? 8 : 4;
+            if (reader.at > end) refuse('the gRPC message is cut short');
+        } else {
+            refuse('the gRPC message is not a ModelInferRequest');
+        }
+    }
+}
+
+// A base-128 varint: exact below 2^53, larger ones approximate (they fail every limit).
+function varint(reader) {
+    let value = 0, scale = 1;
+    for (let i = 0; i < 10 && reader.at < reader.end; i++) {
+        const byte = reader.data[reader.at++];
+        value += (byte & 0x7f) * scale;
+        if (byte < 0x80) return value;
+        scale *= 128;
+    }
+    refuse('the gRPC message is cut short or malformed');
+}
+
+// An int64 varint: ten bytes with bit 63 set are a negative number, read exactly from its
+// two's complement, -(~value + 1), for the refusal to name it.
+function int64(reader) {
+    const start = reader.at;
+    const value = varint(reader);
+    if (reader.at - start < 10 || !(reader.data[reader.at - 1] & 1)) return value;
+    let magnitude = 1, scale = 1;
+    for (let i = start; i < start + 9; i++) {
+        magnitude += (127 - (reader.data[i] & 0x7f)) * scale;
+        scale *= 128;
+    }
+    return -magnitude;
 }
 
 function answer(r, status, body, headers) {
@@ -222,4 +350,18 @@ function infer(r) {
     }
 }
 
-export default {infer};
+// gRPC's ModelInfer: checked, then passed on to Triton's gRPC endpoint, or refused with
+// INVALID_ARGUMENT (a gRPC error is an HTTP/2 answer whose headers carry its status).
+function grpcInfer(r) {
+    try {
+        checkGrpc(r);
+    } catch (e) {
+        const message = e.refused ? e.message : `the request could not be read (${e.message})`;
+        answer(r, 200, '', {'Content-Type': 'application/grpc', 'grpc-status': '3',
+                            'grpc-message': encodeURIComponent(message)});
+        return;
+    }
+    r.internalRedirect('@triton_grpc');
+}
+
+export default {infer, grpcInfer};
