@@ -15,9 +15,9 @@ One server, one repository (shoprank export-triton --baseline) serving three mod
   DataFrame, TensorFlow, argpartition), the way a Merlin user would serve the model.
 
 HTTP and gRPC go through shoprank's guard (nginx + njs, serving/guard.py); "http-direct"
-and "grpc-direct" are Triton's own endpoints behind it, unguarded, and "http-proxy" a plain
-nginx proxy in front of Triton's HTTP (the guard without its check), measured in the same
-run for comparison; for the nginx endpoints, nginx's CPU per request.
+and "grpc-direct" are Triton's own endpoints behind it, unguarded, and "http-proxy" and
+"grpc-proxy" a plain nginx proxy in front of them (the guard without its check), measured
+in the same run for comparison; for the nginx endpoints, nginx's CPU per request.
 
 For every model, protocol (gRPC, HTTP), candidates per request (100, 1,000) and
 concurrency (1, 2, 4, 8, 16): perf_analyzer's throughput and p50 / p95 / p99 latency, and
@@ -77,12 +77,12 @@ def cpu_us(pid: int, measure):
 
 @contextlib.contextmanager
 def plain_proxy(server, folder: Path):
-    """The guard's peer: nginx proxying to Triton's HTTP with the guard's connection
-    settings and no check (no njs). Yields (its host:port, its pid)."""
+    """The guard's peer: nginx proxying to Triton's HTTP and gRPC with the guard's
+    connection settings and no check (no njs). Yields ({protocol: host:port}, its pid)."""
     from shoprank.serving.guard import NGINX
     from shoprank.serving.server import free_port
 
-    port, folder = free_port(), folder / "plain-proxy"
+    port, grpc_port, folder = free_port(), free_port(), folder / "plain-proxy"
     (folder / "tmp").mkdir(parents=True, exist_ok=True)
     (folder / "nginx.conf").write_text(f"""daemon off; worker_processes 1;
 pid {folder}/nginx.pid; error_log stderr error;
@@ -91,17 +91,24 @@ http {{
   access_log off; keepalive_requests 1000000; client_body_temp_path {folder}/tmp;
   proxy_temp_path {folder}/tmp; client_max_body_size 64m; client_body_buffer_size 64m;
   upstream triton {{ server {server.admin_url}; keepalive 64; keepalive_requests 1000000; }}
+  upstream triton_grpc {{ server {server.triton_grpc_url}; keepalive 64;
+                         keepalive_requests 1000000; }}
   server {{
     listen 127.0.0.1:{port};
     location / {{ proxy_pass http://triton; proxy_http_version 1.1;
                  proxy_set_header Connection ""; proxy_buffering off; }}
+  }}
+  server {{
+    listen 127.0.0.1:{grpc_port} http2;
+    location / {{ grpc_pass grpc://triton_grpc; }}
   }}
 }}
 """)
     process = subprocess.Popen([NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf")])
     try:
         time.sleep(1)
-        yield f"127.0.0.1:{port}", process.pid
+        yield {"http-proxy": f"127.0.0.1:{port}", "grpc-proxy": f"127.0.0.1:{grpc_port}"}, \
+            process.pid
     finally:
         process.terminate()
         process.wait()
@@ -111,8 +118,8 @@ def sweep(server, label, models, protocols, candidates, concurrencies, data, out
     rows = []
     metrics_url = f"{server.host}:{server.metrics_port}"
     with contextlib.ExitStack() as stack:
-        proxy = (stack.enter_context(plain_proxy(server, out)) if "http-proxy" in protocols
-                 else (None, None))
+        proxy = (stack.enter_context(plain_proxy(server, out))
+                 if {"http-proxy", "grpc-proxy"} & set(protocols) else ({}, None))
         rows += _sweep(server, label, models, protocols, candidates, concurrencies, data, out,
                        window_ms, metrics_url, proxy)
     return rows
@@ -124,13 +131,13 @@ def _sweep(server, label, models, protocols, candidates, concurrencies, data, ou
 
     rows = []
     guard = server.guard.process.pid if server.guard else None
-    nginx = {"http": guard, "grpc": guard, "http-proxy": proxy[1]}
+    nginx = {"http": guard, "grpc": guard, "http-proxy": proxy[1], "grpc-proxy": proxy[1]}
     for n in candidates:
         for model in models:
             for protocol in protocols:
                 url = {"grpc": server.grpc_url, "http": server.http_url,
-                       "http-direct": server.admin_url, "http-proxy": proxy[0],
-                       "grpc-direct": server.triton_grpc_url}[protocol]
+                       "http-direct": server.admin_url, "grpc-direct": server.triton_grpc_url,
+                       **proxy[0]}[protocol]
                 for c in concurrencies:
                     before = load.scrape(metrics_url)
                     slow = 2 * c + 8 if model == "baseline" else 0  # ~0.3-1 s a request
@@ -245,10 +252,11 @@ def main(argv=None) -> int:
     parser.add_argument("--candidates", type=int, nargs="+", default=[100, 1_000])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--protocols", nargs="+", default=["grpc", "http"],
-                        choices=["grpc", "http", "grpc-direct", "http-direct", "http-proxy"],
-                        help="http-direct, grpc-direct: Triton's own endpoints, without "
-                             "the guard; http-proxy: a plain nginx proxy in front of Triton's "
-                             "HTTP (the guard without its check)")
+                        choices=["grpc", "http", "grpc-direct", "http-direct", "grpc-proxy",
+                                 "http-proxy"],
+                        help="grpc-direct, http-direct: Triton's own endpoints, without the "
+                             "guard; grpc-proxy, http-proxy: a plain nginx proxy in front of "
+                             "them (the guard without its check)")
     parser.add_argument("--threads", type=int, default=0,
                         help="engine threads per model instance (default 0: all cores)")
     parser.add_argument("--window-ms", type=int, default=2000,

@@ -89,17 +89,17 @@ function countJson(name, datatype, data, expected) {
     return count;
 }
 
-// The number of length-prefixed strings in a BYTES input's binary data.
-function countBytes(name, blob) {
-    let offset = 0, count = 0;
-    while (offset < blob.length) {
-        if (offset + 4 > blob.length) refuse(`input '${name}': binary BYTES data is truncated`);
-        const length = blob.readUInt32LE(offset);
+// The number of length-prefixed strings in a BYTES input's binary data, data[start, end).
+function countBytes(name, data, start, end) {
+    let offset = start, count = 0;
+    while (offset < end) {
+        if (offset + 4 > end) refuse(`input '${name}': binary BYTES data is truncated`);
+        const length = data.readUInt32LE(offset);
         if (length > limits.max_string_bytes) {
             refuse(`input '${name}': a string of ${length} bytes (limit ${limits.max_string_bytes})`);
         }
         offset += 4 + length;
-        if (offset > blob.length) refuse(`input '${name}': binary BYTES data is truncated`);
+        if (offset > end) refuse(`input '${name}': binary BYTES data is truncated`);
         count++;
     }
     return count;
@@ -123,9 +123,10 @@ function known(model, name, datatype) {
     return spec;
 }
 
-function checkBinary(name, spec, shape, count, blob) {
-    const carried = spec.datatype === 'BYTES' ? countBytes(name, blob)
-        : blob.length / SIZES[spec.datatype];
+// An input's binary data, data[start, end), holds the count of elements its shape declares.
+function checkBinary(name, spec, shape, count, data, start, end) {
+    const carried = spec.datatype === 'BYTES' ? countBytes(name, data, start, end)
+        : (end - start) / SIZES[spec.datatype];
     if (carried !== count) {
         refuse(`input '${name}': shape ${describe(shape)} declares ${count} elements, `
                + `its binary data holds ${carried}`);
@@ -152,10 +153,10 @@ function checkInput(model, input, binary) {
             refuse(`input '${name}': binary_data_size ${describe(size)} does not fit the `
                    + `${binary.rest} bytes of binary data left`);
         }
-        const blob = binary.data.slice(binary.offset, binary.offset + size);
+        checkBinary(name, spec, input.shape, count, binary.data, binary.offset,
+                    binary.offset + size);
         binary.offset += size;
         binary.rest -= size;
-        checkBinary(name, spec, input.shape, count, blob);
         return;
     }
     if (input.data === undefined) refuse(`input '${name}': no data and no binary_data_size`);
@@ -231,78 +232,91 @@ function once(seen, name) {
 // inputs = 5 (InferInputTensor: name = 1, datatype = 2, shape = 3, contents = 5),
 // raw_input_contents = 7 (bytes, one per input, in order). Fields are read as protobuf
 // reads them: a repeated one appends (a shape given in two pieces is one shape), a single
-// one takes its last value, an unknown one is skipped.
+// one takes its last value, an unknown one is skipped. Written as one flat pass over the
+// bytes (no closures, no objects per field): njs interprets, and each call and object
+// costs microseconds.
+let at = 0;  // the reader's position in the body
+
 function checkGrpc(r) {
     const body = r.requestBuffer;
     if (body === undefined || body.length < 5) refuse('the request holds no gRPC message');
     if (body[0] !== 0) refuse('compressed gRPC messages are not accepted');
-    if (body.readUInt32BE(1) !== body.length - 5) refuse('the request must be one gRPC message');
+    const end = body.length;
+    if (body.readUInt32BE(1) !== end - 5) refuse('the request must be one gRPC message');
     let modelName = '';
-    const inputs = [], raw = [];
-    fields(body, 5, body.length, (field, wire, a, b) => {
-        if (wire !== 2) return;
-        if (field === 1) modelName = body.slice(a, b).toString();
-        else if (field === 5) inputs.push(grpcInput(body, a, b));
-        else if (field === 7) raw.push(body.slice(a, b));
-    });
+    const inputs = [], raw = [];  // [start, end) of each InferInputTensor, each raw content
+    at = 5;
+    while (at < end) {
+        const key = varint(body, end), wire = key % 8;
+        if (wire !== 2) {
+            skip(body, end, wire);
+            continue;
+        }
+        const from = delimited(body, end), field = (key - wire) / 8;
+        if (field === 1) modelName = body.toString('utf8', from, at);
+        else if (field === 5) inputs.push(from, at);
+        else if (field === 7) raw.push(from, at);
+    }
     const model = modelOf(modelName);
-    checkCount(inputs.length);
+    const count = inputs.length / 2;
+    checkCount(count);
     if (raw.length && raw.length !== inputs.length) {
-        refuse(`${raw.length} raw_input_contents for ${inputs.length} inputs`);
+        refuse(`${raw.length / 2} raw_input_contents for ${count} inputs`);
     }
     const seen = {};
-    for (let i = 0; i < inputs.length; i++) {
-        const input = inputs[i];
+    for (let i = 0; i < inputs.length; i += 2) {
+        const input = grpcInput(body, inputs[i], inputs[i + 1]);
         const spec = known(model, input.name, input.datatype);
-        const count = declared(input.name, input.shape, spec);
+        const elements = declared(input.name, input.shape, spec);
         once(seen, input.name);
         // (typed contents are counted by Triton: a count within the limits cannot wrap)
-        if (raw.length) checkBinary(input.name, spec, input.shape, count, raw[i]);
+        if (raw.length) checkBinary(input.name, spec, input.shape, elements, body, raw[i], raw[i + 1]);
     }
 }
 
 function grpcInput(body, start, end) {
     const input = {name: '', datatype: '', shape: []};
-    fields(body, start, end, (field, wire, a, b) => {
-        if (field === 1 && wire === 2) input.name = body.slice(a, b).toString();
-        else if (field === 2 && wire === 2) input.datatype = body.slice(a, b).toString();
-        else if (field === 3 && wire === 0) input.shape.push(a);
-        else if (field === 3 && wire === 2) {  // packed
-            const reader = {data: body, at: a, end: b};
-            while (reader.at < b) input.shape.push(int64(reader));
+    at = start;
+    while (at < end) {
+        const key = varint(body, end), wire = key % 8, field = (key - wire) / 8;
+        if (field === 3 && wire === 0) {
+            input.shape.push(int64(body, end));
+        } else if (wire !== 2) {
+            skip(body, end, wire);
+        } else {
+            const from = delimited(body, end);
+            if (field === 1) input.name = body.toString('utf8', from, at);
+            else if (field === 2) input.datatype = body.toString('utf8', from, at);
+            else if (field === 3) {  // packed
+                const stop = at;
+                at = from;
+                while (at < stop) input.shape.push(int64(body, stop));
+            }
         }
-    });
+    }
     return input;
 }
 
-// Calls visit(field, wire type, value) for a varint and visit(field, 2, start, end) for a
-// length-delimited field of the message in body[start, end).
-function fields(body, start, end, visit) {
-    const reader = {data: body, at: start, end: end};
-    while (reader.at < end) {
-        const key = varint(reader);
-        const field = Math.floor(key / 8), wire = key % 8;
-        if (wire === 0) {
-            visit(field, wire, int64(reader));
-        } else if (wire === 2) {
-            const length = varint(reader);
-            if (length > end - reader.at) refuse('the gRPC message is cut short');
-            visit(field, wire, reader.at, reader.at + length);
-            reader.at += length;
-        } else if (wire === 1 || wire === 5) {
-            reader.at += wire === 1 ? 8 : 4;
-            if (reader.at > end) refuse('the gRPC message is cut short');
-        } else {
-            refuse('the gRPC message is not a ModelInferRequest');
-        }
-    }
+// A length-delimited field's bytes: returns where they start, leaves `at` past them.
+function delimited(body, end) {
+    const length = varint(body, end), from = at;
+    at += length;
+    if (at > end) refuse('the gRPC message is cut short');
+    return from;
+}
+
+function skip(body, end, wire) {
+    if (wire === 0) varint(body, end);
+    else if (wire === 1 || wire === 5) at += wire === 1 ? 8 : 4;
+    else refuse('the gRPC message is not a ModelInferRequest');
+    if (at > end) refuse('the gRPC message is cut short');
 }
 
 // A base-128 varint: exact below 2^53, larger ones approximate (they fail every limit).
-function varint(reader) {
+function varint(body, end) {
     let value = 0, scale = 1;
-    for (let i = 0; i < 10 && reader.at < reader.end; i++) {
-        const byte = reader.data[reader.at++];
+    for (let i = 0; i < 10 && at < end; i++) {
+        const byte = body[at++];
         value += (byte & 0x7f) * scale;
         if (byte < 0x80) return value;
         scale *= 128;
@@ -312,13 +326,13 @@ function varint(reader) {
 
 // An int64 varint: ten bytes with bit 63 set are a negative number, read exactly from its
 // two's complement, -(~value + 1), for the refusal to name it.
-function int64(reader) {
-    const start = reader.at;
-    const value = varint(reader);
-    if (reader.at - start < 10 || !(reader.data[reader.at - 1] & 1)) return value;
+function int64(body, end) {
+    const start = at;
+    const value = varint(body, end);
+    if (at - start < 10 || !(body[at - 1] & 1)) return value;
     let magnitude = 1, scale = 1;
     for (let i = start; i < start + 9; i++) {
-        magnitude += (127 - (reader.data[i] & 0x7f)) * scale;
+        magnitude += (127 - (body[i] & 0x7f)) * scale;
         scale *= 128;
     }
     return -magnitude;
