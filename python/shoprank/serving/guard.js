@@ -7,12 +7,11 @@
 // first and passed on only when each input is one the model reads, of its datatype, its
 // declared element count within the model's limits and equal to the data it carries. A
 // refused request gets 400 and Triton's own error body, {"error": "..."}, over HTTP, and
-// INVALID_ARGUMENT over gRPC, naming the input and the rule. Limits come from
-// guard_limits.js, written at start from the served models' metadata:
+// INVALID_ARGUMENT over gRPC, naming the input and the rule. The limits are the global
+// `limits`, preloaded by nginx (js_preload_object) from guard_limits.json, written at start
+// from the served models' metadata:
 //   {models: {name: {inputs: {name: {datatype, rank, max_elements}}, outputs: [names]}},
 //    max_string_bytes}
-
-import limits from 'guard_limits.js';
 
 const SIZES = {BOOL: 1, INT8: 1, UINT8: 1, INT16: 2, UINT16: 2, FP16: 2, BF16: 2, INT32: 4,
                UINT32: 4, FP32: 4, INT64: 8, UINT64: 8, FP64: 8};
@@ -202,14 +201,16 @@ function check(r, modelName) {
     if (binary.rest !== 0) refuse(`${binary.rest} bytes of binary data belong to no input`);
     const outputs = request.outputs;
     if (outputs !== undefined) {
-        if (!Array.isArray(outputs) || outputs.length > model.outputs.length) {
-            refuse(`"outputs" must be a list of at most ${model.outputs.length} outputs`);
+        // (a preloaded array is shared and read-only, without Array's methods: copied)
+        const served = Array.prototype.slice.call(model.outputs);
+        if (!Array.isArray(outputs) || outputs.length > served.length) {
+            refuse(`"outputs" must be a list of at most ${served.length} outputs`);
         }
         for (let i = 0; i < outputs.length; i++) {
             const output = outputs[i];
-            if (!output || typeof output.name !== 'string' || !model.outputs.includes(output.name)) {
+            if (!output || typeof output.name !== 'string' || !served.includes(output.name)) {
                 refuse(`unknown output ${describe(output && output.name)}; the model gives: `
-                       + model.outputs.join(', '));
+                       + served.join(', '));
             }
         }
     }
