@@ -96,13 +96,33 @@ def post(server, model, body: bytes, headers=None) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def json_inputs(server, model, rng) -> list[dict]:
-    """A valid request's inputs as Triton's JSON (what a hand-written client sends)."""
-    tensors = request_tensors(server, model, rng)
+def json_inputs(server, model, rng, tensors=None) -> list[dict]:
+    """A valid request's inputs (or the tensors') as Triton's JSON (what a hand-written
+    client sends)."""
+    tensors = request_tensors(server, model, rng) if tensors is None else tensors
     return [{"name": name, "shape": list(array.shape), "datatype": wire.datatype(array),
              "data": [v.decode("utf-8", "replace") if isinstance(v, bytes) else v
                       for v in array.reshape(-1).tolist()]}
             for name, array in tensors.items()]
+
+
+def test_a_json_request_is_answered_as_the_same_binary_one(served, rng):
+    """The guard re-writes a JSON-only request as it read it (what it checked is what
+    Triton reads): the answer is the binary request's."""
+    import tritonclient.http as http
+
+    server, _ = served
+    client = http.InferenceServerClient(server.http_url)
+    for model in MODELS:
+        tensors = request_tensors(server, model, rng)
+        status, body = post(server, model, json.dumps(
+            {"inputs": json_inputs(server, model, rng, tensors)}).encode())
+        assert status == 200, body
+        answer = {o["name"]: o["data"] for o in json.loads(body)["outputs"]}
+        binary = client.infer(model, wire.infer_inputs(http, tensors))
+        assert answer[wire.ITEM_IDS] == binary.as_numpy(wire.ITEM_IDS).reshape(-1).tolist()
+        np.testing.assert_allclose(answer[wire.SCORES],
+                                   binary.as_numpy(wire.SCORES).reshape(-1), rtol=1e-6)
 
 
 def test_the_shape_lie_gets_400_and_the_next_request_is_answered(served, rng):

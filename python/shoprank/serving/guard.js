@@ -358,10 +358,10 @@ function infer(r) {
         return;
     }
     if (body === undefined) {
-        r.internalRedirect('/triton' + r.uri);
+        r.internalRedirect('@triton');
     } else {
         r.variables.guard_body = body;
-        r.internalRedirect('/triton-json' + r.uri);
+        r.internalRedirect('@triton_json');
     }
 }
 

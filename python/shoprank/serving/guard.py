@@ -214,17 +214,16 @@ http {{
         error_page 413 = @too_large;
         location @too_large {{ return 413 '{{"error": "the request body is over {body} bytes"}}'; }}
         location ~ ^/v2/models/[^/]+(/versions/[0-9]+)?/infer$ {{ js_content guard.infer; }}
-        location /triton/ {{          # the request as it came (binary data after a header)
-            internal;
-            proxy_pass http://triton/;
+        # (named locations: the request goes on with its own URI, no second location search)
+        location @triton {{           # the request as it came (binary data after a header)
+            proxy_pass http://triton;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_buffering off;      # Triton's answer goes on as it comes
             proxy_read_timeout 300s;
         }}
-        location /triton-json/ {{     # JSON alone, as the guard read and re-wrote it
-            internal;
-            proxy_pass http://triton/;
+        location @triton_json {{      # JSON alone, as the guard read and re-wrote it
+            proxy_pass http://triton;
             proxy_set_body $guard_body;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
