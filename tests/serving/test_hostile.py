@@ -85,9 +85,9 @@ def answer(client, model, user, items):
     return client.rank(user, items, 20)
 
 
-def post(server, model, body: bytes, headers=None) -> tuple[int, bytes]:
-    """(status, response body)."""
-    request = urllib.request.Request(f"http://{server.http_url}/v2/models/{model}/infer",
+def post(server, model, body: bytes, headers=None, url=None) -> tuple[int, bytes]:
+    """(status, response body) from the server's HTTP port (or url)."""
+    request = urllib.request.Request(f"http://{url or server.http_url}/v2/models/{model}/infer",
                                      data=body, method="POST", headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -230,6 +230,36 @@ def test_the_grpc_guard_reads_protobuf_as_triton_does(served, rng):
     with pytest.raises(grpc.RpcError, match="compressed gRPC messages are not accepted"):
         infer(request(), timeout=30, compression=grpc.Compression.Gzip)
     assert server.process.poll() is None
+
+
+def test_a_body_over_the_cap_is_refused_over_both_protocols(served, rng, tmp_path):
+    """A guard of its own (a 4 kB cap) in front of the served Triton."""
+    import tritonclient.grpc as grpc
+    from tritonclient.utils import InferenceServerException
+
+    from shoprank.serving.guard import Guard
+    from shoprank.serving.server import free_port
+
+    server, _ = served
+    guard = Guard(tmp_path, host="127.0.0.1", http_port=free_port(), grpc_port=free_port(),
+                  triton_url=server.admin_url, triton_grpc_url=server.triton_grpc_url,
+                  max_body_bytes=4096).start()
+    http_url, grpc_url = f"127.0.0.1:{guard.http_port}", f"127.0.0.1:{guard.grpc_port}"
+    try:
+        user, items = valid_request(rng, 1000)  # 16 kB of item ids and positions
+        with RankClient(server.grpc_url, "grpc", "ranker") as client:
+            big = client.request_tensors(user, items, 5)
+        body = json.dumps({"inputs": json_inputs(server, "ranker", rng, big)}).encode()
+        status, answer = post(server, "ranker", body, url=http_url)
+        assert status == 413 and b"over 4096 bytes" in answer
+        with pytest.raises(InferenceServerException, match="over 4096 bytes") as refused:
+            grpc.InferenceServerClient(grpc_url).infer("ranker", wire.infer_inputs(grpc, big))
+        assert refused.value.status() == "StatusCode.RESOURCE_EXHAUSTED"
+        for url, protocol in ((http_url, "http"), (grpc_url, "grpc")):  # the rest passes
+            with RankClient(url, protocol, "ranker") as client:
+                assert len(client.rank(user, items[:20], 5)[0]) == 5
+    finally:
+        guard.stop()
 
 
 def test_grpc_streams_are_refused_and_other_calls_pass(served, rng):

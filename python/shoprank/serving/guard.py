@@ -34,10 +34,11 @@ import json
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
-from urllib.parse import quote
 from pathlib import Path
+from urllib.parse import quote
 
 NGINX = "/usr/sbin/nginx"
 NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
@@ -109,6 +110,7 @@ class Guard:
         self.max_body_bytes = max_body_bytes
         self.max_list_length, self.max_string_bytes = max_list_length, max_string_bytes
         self.process: subprocess.Popen | None = None
+        self.tmp: Path | None = None  # nginx's temporary files, while it runs
 
     def start(self, timeout_s: float = 10) -> "Guard":
         from shoprank.serving.server import _die_with_parent, cannot_listen
@@ -117,10 +119,14 @@ class Guard:
             why = cannot_listen(self.host, port)  # nginx would retry for seconds first
             if why:
                 raise GuardError(f"{self.host}:{port} {why}")
-        for sub in ("js", "tmp"):
-            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        (self.folder / "js").mkdir(parents=True, exist_ok=True)
         shutil.copy2(Path(__file__).with_name("guard.js"), self.folder / "js")
         self.write_limits()
+        # started by root, nginx's workers run as nobody: their temporary files (a body once
+        # it fills its buffer: a gRPC body's size is not known in advance) go where they can
+        # reach, not in the private workspace (that made a body over the cap a 500)
+        self.tmp = Path(tempfile.mkdtemp(prefix="shoprank-guard-"))
+        self.tmp.chmod(0o711)
         (self.folder / "nginx.conf").write_text(self._config())
         self.process = subprocess.Popen(
             [NGINX, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf")],
@@ -129,8 +135,9 @@ class Guard:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                output = self.process.stdout.read()
-                raise GuardError(f"nginx exited (code {self.process.returncode}): {output}")
+                code, output = self.process.returncode, self.process.stdout.read()
+                self.stop()
+                raise GuardError(f"nginx exited (code {code}): {output}")
             try:  # answered through nginx by Triton: both up (nginx opens both ports at once)
                 with urllib.request.urlopen(
                         f"http://{self.host}:{self.http_port}/v2/health/live", timeout=2):
@@ -153,9 +160,7 @@ class Guard:
             self.process.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGQUIT)  # graceful: finish open requests
             try:
                 self.process.wait(timeout=10)
@@ -163,9 +168,12 @@ class Guard:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
 
     def _config(self) -> str:
-        tmp = self.folder / "tmp"
+        tmp = self.tmp
         body = self.max_body_bytes
         lost = "the connection closed while Triton answered it"
         away = "Triton is not answering (restarting?)"
@@ -195,7 +203,7 @@ http {{
     js_path {self.folder / 'js'};
     js_import guard from guard.js;
     # the limits as one immutable object all requests share (an imported module would be
-    # copied into every request's VM: about 30 us per request for a repository's models)
+    # copied into every request's VM: 40-60 us per request for a repository's models)
     js_preload_object limits from {self.folder / 'js' / 'guard_limits.json'};
     js_var $guard_body;
     # a request that reached Triton (bytes sent) before it went away was lost on its way;
