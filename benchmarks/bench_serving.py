@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import subprocess
 import sys
 import time
@@ -55,17 +54,17 @@ def requests_for(model_dir: Path, candidates: int, count: int = 8):
 
 
 def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its live children (nginx's workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    """CPU seconds of a process and its live children (nginx's workers), to the nanosecond
+    (the scheduler's run time, /proc/PID/schedstat: /proc's stat counts in 10 ms ticks)."""
+    total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
+            if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent
+                total += int((stat.parent / "schedstat").read_text().split()[0])
+        except (OSError, ValueError):  # gone meanwhile
             continue
-        if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    return total / 1e9
 
 
 def cpu_us(pid: int, measure):
@@ -100,6 +99,7 @@ http {{
   }}
   server {{
     listen 127.0.0.1:{grpc_port} http2;
+    client_max_body_size 16m; client_body_buffer_size 16m;
     location / {{ grpc_pass grpc://triton_grpc; }}
   }}
 }}
