@@ -78,7 +78,7 @@ def cpu_us(pid: int, measure):
 def plain_proxy(server, folder: Path):
     """The guard's peer: nginx proxying to Triton's HTTP and gRPC with the guard's
     connection settings and no check (no njs). Yields ({protocol: host:port}, its pid)."""
-    from shoprank.serving.guard import NGINX
+    from shoprank.serving.guard import GRPC_MAX_BODY_BYTES, NGINX
     from shoprank.serving.server import free_port
 
     port, grpc_port, folder = free_port(), free_port(), folder / "plain-proxy"
@@ -99,7 +99,7 @@ http {{
   }}
   server {{
     listen 127.0.0.1:{grpc_port} http2;
-    client_max_body_size 16m; client_body_buffer_size 16m;
+    client_max_body_size {GRPC_MAX_BODY_BYTES}; client_body_buffer_size {GRPC_MAX_BODY_BYTES};
     location / {{ grpc_pass grpc://triton_grpc; }}
   }}
 }}

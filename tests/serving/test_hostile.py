@@ -96,6 +96,12 @@ def post(server, model, body: bytes, headers=None, url=None) -> tuple[int, bytes
         return error.code, error.read()
 
 
+def wrapped_shape(array) -> list[int]:
+    """A [1, n] array's shape, lying: n + 2^64 / itemsize elements, whose byte size wraps
+    64 bits to the n * itemsize bytes the array carries."""
+    return [1, array.shape[1] + 2**64 // array.itemsize]
+
+
 def json_inputs(server, model, rng, tensors=None) -> list[dict]:
     """A valid request's inputs (or the tensors') as Triton's JSON (what a hand-written
     client sends)."""
@@ -143,8 +149,8 @@ def test_the_shape_lie_gets_400_and_the_next_request_is_answered(served, rng):
 
 def test_a_grpc_shape_whose_byte_size_wraps_is_refused_before_any_model(served, rng):
     """[1, 2^61 + n] INT64 values carrying 8n bytes pass Triton 2.51's own size check (the
-    byte count wraps) and killed the Python stub they reached (the ensemble's transform,
-    events; the watchdog reloaded it, the ensemble was gone meanwhile): the guard refuses
+    byte count wraps) and killed the Python stub they reached (the ensemble's transform:
+    the watchdog reloaded it, the ensemble was gone meanwhile): the guard refuses
     them, for every model, the steps a client can call directly included."""
     import tritonclient.grpc as grpc
     from tritonclient.utils import InferenceServerException
@@ -159,7 +165,7 @@ def test_a_grpc_shape_whose_byte_size_wraps_is_refused_before_any_model(served, 
         inputs = wire.infer_inputs(grpc, tensors)
         for tensor in inputs:
             if tensor.name() == listed:
-                tensor.set_shape([1, tensors[listed].shape[1] + 2**64 // tensors[listed].itemsize])
+                tensor.set_shape(wrapped_shape(tensors[listed]))
         with pytest.raises(InferenceServerException,
                            match=f"input '{listed}': shape .* declares more than") as refused:
             client.infer(model, inputs)
@@ -372,8 +378,8 @@ def grpc_mutation(server, model, rng, chance: random.Random):
         if kind == 4 and name == listed:
             tensor = grpc.InferInput(name, list(array.shape), "FP32")
             tensor.set_data_from_numpy(array.astype(np.float32))
-        if kind == 5 and name == wrapped:  # a count whose byte size wraps 64 bits
-            tensor.set_shape([1, array.shape[1] + 2**64 // array.itemsize])
+        if kind == 5 and name == wrapped:
+            tensor.set_shape(wrapped_shape(array))
         inputs.append(tensor)
     client = grpc.InferenceServerClient(server.grpc_url)
     try:
@@ -524,7 +530,7 @@ def guard_answers_when_triton_dies(server, rng) -> tuple[list, list]:
     body = json.dumps({"inputs": json_inputs(server, "ranker", rng)}).encode()
     inputs = wire.infer_inputs(grpc, request_tensors(server, "ranker", rng, "grpc"))
 
-    def both() -> list[str]:
+    def both() -> tuple[list, list]:
         answers = [None, None]
 
         def http():

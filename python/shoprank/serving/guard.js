@@ -189,8 +189,7 @@ function check(r, modelName) {
         refuse('the request body must be a JSON object');
     }
     const inputs = request.inputs;
-    if (!Array.isArray(inputs)) refuse(`"inputs" must be a list of 1 to ${MAX_INPUTS} inputs`);
-    checkCount(inputs.length);
+    checkCount(Array.isArray(inputs) ? inputs.length : 0);
     const binary = {data: body, offset: jsonLength, rest: body.length - jsonLength};
     const seen = {};
     for (let i = 0; i < inputs.length; i++) {
@@ -339,6 +338,11 @@ function int64(body, end) {
     return -magnitude;
 }
 
+// What a refused request is told: the rule it broke, or why it could not be read.
+function reason(e) {
+    return e.refused ? e.message : `the request could not be read (${e.message})`;
+}
+
 function answer(r, status, body, headers) {
     for (const name in headers) {
         if (headers[name] !== undefined) r.headersOut[name] = headers[name];
@@ -353,8 +357,7 @@ function infer(r) {
     try {
         body = check(r, decodeURIComponent(r.uri.split('/')[3]));
     } catch (e) {
-        const message = e.refused ? e.message : `the request could not be read (${e.message})`;
-        answer(r, 400, JSON.stringify({error: message}), {'Content-Type': 'application/json'});
+        answer(r, 400, JSON.stringify({error: reason(e)}), {'Content-Type': 'application/json'});
         return;
     }
     if (body === undefined) {
@@ -371,9 +374,8 @@ function grpcInfer(r) {
     try {
         checkGrpc(r);
     } catch (e) {
-        const message = e.refused ? e.message : `the request could not be read (${e.message})`;
         answer(r, 200, '', {'Content-Type': 'application/grpc', 'grpc-status': '3',
-                            'grpc-message': encodeURIComponent(message)});
+                            'grpc-message': encodeURIComponent(reason(e))});
         return;
     }
     r.internalRedirect('@triton_grpc');

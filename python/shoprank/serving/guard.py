@@ -200,7 +200,6 @@ http {{
     scgi_temp_path {tmp}/scgi;
     client_max_body_size {body};
     client_body_buffer_size {body};
-    subrequest_output_buffer_size {body};
     default_type application/json;
     js_path {self.folder / 'js'};
     js_import guard from guard.js;

@@ -26,9 +26,8 @@ HTTP and gRPC go through the guard (guard.py, on unless guard=False): nginx on t
 ports checks every request before Triton's own endpoints, which listen on loopback ports of
 their own (``admin_url``: HTTP model control, for the owner only; ``triton_grpc_url``);
 over gRPC, model control, shared memory, trace and log settings need
-``admin_grpc_headers``. If
-tritonserver itself exits (aborted, killed), ``supervise`` starts it again on the same
-ports.
+``admin_grpc_headers``. If tritonserver itself exits (aborted, killed), ``supervise``
+starts it again on the same ports.
 """
 
 from __future__ import annotations
@@ -166,16 +165,19 @@ class TritonServer:
         return {"triton-grpc-protocol-shoprank-admin": self.admin_token}
 
     @property
+    def _triton_host(self) -> str:
+        """Where Triton's own endpoints listen: behind the guard, on loopback only."""
+        return "127.0.0.1" if self.guarded else self.host
+
+    @property
     def admin_url(self) -> str:
-        """Triton's own HTTP endpoint: behind the guard, on loopback only."""
-        host = "127.0.0.1" if self.guarded else self.host
-        return f"{host}:{self.triton_http_port}"
+        """Triton's own HTTP endpoint (model control)."""
+        return f"{self._triton_host}:{self.triton_http_port}"
 
     @property
     def triton_grpc_url(self) -> str:
-        """Triton's own gRPC endpoint: behind the guard, on loopback only."""
-        host = "127.0.0.1" if self.guarded else self.host
-        return f"{host}:{self.triton_grpc_port}"
+        """Triton's own gRPC endpoint."""
+        return f"{self._triton_host}:{self.triton_grpc_port}"
 
     def start(self) -> "TritonServer":
         home = triton_home()
@@ -201,16 +203,14 @@ class TritonServer:
         return self
 
     def _launch(self, home: Path) -> None:
-        http_host = self.admin_url.rsplit(":", 1)[0]
-        grpc_host = self.triton_grpc_url.rsplit(":", 1)[0]
         command = [
             str(home / "bin" / "tritonserver"),
             f"--model-repository={self.repo}",
             f"--backend-directory={self._workspace / 'backends'}",
             f"--cache-directory={home / 'caches'}",
             "--model-control-mode=explicit", "--load-model=*",
-            f"--http-address={http_host}", f"--http-port={self.triton_http_port}",
-            f"--grpc-address={grpc_host}", f"--grpc-port={self.triton_grpc_port}",
+            f"--http-address={self._triton_host}", f"--http-port={self.triton_http_port}",
+            f"--grpc-address={self._triton_host}", f"--grpc-port={self.triton_grpc_port}",
             *([f"--grpc-restricted-protocol=model-repository,shared-memory,trace,logging:"
                f"shoprank-admin={self.admin_token}"] if self.guarded else []),
             f"--metrics-address={self.host}", f"--metrics-port={self.metrics_port}",
